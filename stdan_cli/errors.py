@@ -1,0 +1,15 @@
+"""Errors a user can cause and fix. The CLI prints them as one line and exits non-zero."""
+
+
+class StdanError(Exception):
+    """Base class: the message is complete, one line, and says what to do."""
+
+    exit_code = 1
+
+
+class CheckpointError(StdanError):
+    """A weights file that cannot be used (unreadable, unsafe, or not an STDAN checkpoint)."""
+
+
+class WeightsNotFound(StdanError):
+    """No checkpoint is available for the requested name/path."""

@@ -1,0 +1,34 @@
+"""STDAN in plain PyTorch (no compiled extensions), with checkpoint loading and inference.
+
+- :class:`STDAN` / :class:`STDANConfig`: the network; ``STDAN()`` is the official configuration.
+- :func:`load_model`: a checkpoint path or state_dict -> a model in eval mode.
+- :func:`upscale_window`: one window of N frames of any size -> 2N-1 frames at 4x.
+- :func:`read_state_dict`, :func:`describe_checkpoint`: safe reading and recognition of
+  checkpoints; :class:`ModelDescriptor` tells the pipeline scale, size multiple and so on.
+"""
+
+from stdan_cli.model.inference import pad_to_multiple, upscale_window
+from stdan_cli.model.loader import (
+    ModelDescriptor,
+    check_state_dict,
+    describe_checkpoint,
+    describe_config,
+    infer_config,
+    load_model,
+    read_state_dict,
+)
+from stdan_cli.model.stdan_arch import STDAN, STDANConfig
+
+__all__ = [
+    "STDAN",
+    "STDANConfig",
+    "ModelDescriptor",
+    "load_model",
+    "upscale_window",
+    "pad_to_multiple",
+    "read_state_dict",
+    "describe_checkpoint",
+    "describe_config",
+    "check_state_dict",
+    "infer_config",
+]

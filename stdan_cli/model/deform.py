@@ -1,0 +1,113 @@
+"""Modulated deformable sampling (DCNv2) in plain PyTorch.
+
+Both deformable operations of STDAN are built from one primitive, :func:`deform_sample`:
+for every output pixel and each of the 9 points of a 3x3 kernel (stride 1, padding 1),
+bilinearly sample the input at the kernel point moved by a learned offset, and multiply
+by a learned mask. The official CUDA kernels define the semantics reproduced here:
+
+- offsets are laid out per deformable group ``g`` and kernel point ``k = 3*i + j`` as
+  channels ``g*18 + 2*k + {0: dy, 1: dx}``; masks as channels ``g*9 + k``;
+- a sample at ``y <= -1``, ``y >= H``, ``x <= -1`` or ``x >= W`` is 0, and inside that range
+  any of the four bilinear corners that falls outside the map contributes 0.
+
+That is exactly ``grid_sample(..., padding_mode="zeros", align_corners=False)`` once pixel
+coordinates are normalised, so the gather runs in PyTorch's optimised kernels on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KERNEL_POINTS = 9  # 3x3
+
+
+def _kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
+    """Sampling positions for each group and kernel point, normalised for ``grid_sample``.
+
+    ``offset`` is (B, groups*18, H, W); returns (B*groups, 9*H, W, 2) in (x, y) order.
+    """
+    b, _, h, w = offset.shape
+    off = offset.view(b, groups, KERNEL_POINTS, 2, h, w)
+    dtype, device = offset.dtype, offset.device
+    k = torch.arange(KERNEL_POINTS, device=device)
+    ky = (k // 3 - 1).to(dtype).view(1, 1, KERNEL_POINTS, 1, 1)
+    kx = (k % 3 - 1).to(dtype).view(1, 1, KERNEL_POINTS, 1, 1)
+    rows = torch.arange(h, device=device, dtype=dtype).view(1, 1, 1, h, 1)
+    cols = torch.arange(w, device=device, dtype=dtype).view(1, 1, 1, 1, w)
+    y = rows + ky + off[:, :, :, 0]
+    x = cols + kx + off[:, :, :, 1]
+    # align_corners=False maps pixel centre p to (2p + 1) / size - 1.
+    grid = torch.stack(((2 * x + 1) / w - 1, (2 * y + 1) / h - 1), dim=-1)
+    return grid.view(b * groups, KERNEL_POINTS * h, w, 2)
+
+
+def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, groups: int) -> torch.Tensor:
+    """Modulated deformable im2col: (B, C, H, W) -> columns (B, C, 9, H, W).
+
+    Channel ``c`` uses the offsets and masks of group ``c // (C // groups)``. The result is the
+    official ``dsp_v2_conv`` output (channel-major (C, 9) per pixel), before any weighting.
+    """
+    b, c, h, w = x.shape
+    if c % groups:
+        raise ValueError(f"{c} channels do not split into {groups} deformable groups")
+    grid = _kernel_grid(offset, groups)
+    sampled = F.grid_sample(
+        x.reshape(b * groups, c // groups, h, w),
+        grid.to(x.dtype),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    sampled = sampled.view(b, groups, c // groups, KERNEL_POINTS, h, w)
+    sampled = sampled * mask.view(b, groups, 1, KERNEL_POINTS, h, w).to(sampled.dtype)
+    return sampled.view(b, c, KERNEL_POINTS, h, w)
+
+
+def modulated_deform_conv2d(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    groups: int,
+) -> torch.Tensor:
+    """DCNv2: a 3x3 convolution (stride 1, padding 1) of ``x`` sampled at deformed positions.
+
+    Equals ``torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)``.
+    """
+    b, c, h, w = x.shape
+    columns = deform_sample(x, offset, mask, groups).view(b, c * KERNEL_POINTS, h * w)
+    out = torch.matmul(weight.reshape(weight.shape[0], -1).to(columns.dtype), columns)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1).to(out.dtype)
+    return out.view(b, -1, h, w)
+
+
+def split_offset_mask(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a ``conv_offset`` output into (offset, sigmoid mask) as the official code does:
+    three equal chunks c1, c2, c3; offset = cat[c1, c2], mask = sigmoid(c3)."""
+    o1, o2, m = torch.chunk(out, 3, dim=1)
+    return torch.cat((o1, o2), dim=1), torch.sigmoid(m)
+
+
+class DCNv2Pack(nn.Module):
+    """Modulated deformable convolution whose offsets and masks are predicted from features.
+
+    State-dict layout of the official ``DCNv2Pack``: ``weight``, ``bias``, ``conv_offset.*``.
+    """
+
+    def __init__(self, channels: int, deformable_groups: int):
+        super().__init__()
+        self.deformable_groups = deformable_groups
+        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.conv_offset = nn.Conv2d(channels, deformable_groups * 3 * KERNEL_POINTS, 3, 1, 1)
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
+        offset, mask = split_offset_mask(self.conv_offset(feat))
+        return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.deformable_groups)

@@ -1,0 +1,195 @@
+"""Reading, recognising and loading STDAN checkpoints.
+
+Like spandrel's loaders: a checkpoint is recognised by its keys, its hyper-parameters are read
+from tensor shapes, every key and shape is then checked against that configuration, and the
+pipeline receives a :class:`ModelDescriptor` instead of constants scattered through the code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Union
+
+import torch
+
+from stdan_cli.errors import CheckpointError
+from stdan_cli.model.stdan_arch import STDAN, STDANConfig
+
+StateDict = dict[str, torch.Tensor]
+CheckpointSource = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
+
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
+_SIGNATURE_KEYS = ("conv_first.weight", "pcd_align_modified.fusion.weight", "stdfa.conv_first.weight")
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    """What the pipeline needs to know about a loaded network."""
+
+    architecture: str
+    config: STDANConfig
+    num_params: int
+    scale: int  # spatial factor
+    input_frames: int = 4  # frames per window the model was trained with
+    size_multiple: int = 8  # H and W are zero-padded to a multiple of this
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
+    tile_overlap: int = 16  # LR pixels of overlap that make tiled output match untiled (receptive field)
+
+    @property
+    def output_frames(self) -> int:
+        return 2 * self.input_frames - 1
+
+
+def _describe_bytes(path: Path) -> str:
+    head = path.read_bytes()[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "an HTML page, not a checkpoint (a download that returned a web page?)"
+    if not head:
+        return "empty"
+    return "not a PyTorch checkpoint"
+
+
+def read_state_dict(source: CheckpointSource) -> StateDict:
+    """A plain ``{name: tensor}`` dict from a checkpoint path or an already-loaded dict.
+
+    Uses ``torch.load(weights_only=True)``: a pickle that would run code is refused. Unwraps
+    ``{"params": ...}``, ``{"params_ema": ...}``, ``{"state_dict": ...}`` and a ``module.`` prefix.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {path} does not exist")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "weights_only" in str(exc) or "Weights only" in str(exc):
+                raise CheckpointError(
+                    f"refusing to load {path}: it contains Python objects that could run code, not only weights"
+                ) from None
+            raise CheckpointError(f"cannot read {path}: it is {_describe_bytes(path)}") from None
+        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+            what = _describe_bytes(path)
+            reason = "truncated or corrupt" if what == "not a PyTorch checkpoint" and path.stat().st_size else what
+            raise CheckpointError(f"cannot read {path}: it is {reason} ({type(exc).__name__})") from None
+    else:
+        obj = source
+    for key in _WRAPPER_KEYS:
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("the checkpoint is not a state_dict (a mapping of names to tensors)")
+    return {re.sub(r"^module\.", "", k): v for k, v in obj.items()}
+
+
+def _count(keys, pattern: str) -> int:
+    found = {int(m.group(1)) for k in keys if (m := re.match(pattern, k))}
+    return max(found) + 1 if found else 0
+
+
+def infer_config(sd: Mapping[str, torch.Tensor]) -> STDANConfig:
+    """Read STDAN hyper-parameters from tensor shapes (raises CheckpointError if not STDAN)."""
+    missing = [k for k in _SIGNATURE_KEYS if k not in sd]
+    if missing:
+        raise CheckpointError(f"not an STDAN checkpoint: no {', '.join(missing)} among its {len(sd)} keys")
+    try:
+        nf = sd["conv_first.weight"].shape[0]
+        embed_dim = sd["feature_extraction.conv_first.weight"].shape[0]
+        table = sd["feature_extraction.layers.0.residual_group.blocks.0.attn.relative_position_bias_table"]
+        window_size = (int(round(table.shape[0] ** 0.5)) + 1) // 2
+        fc1 = sd["feature_extraction.layers.0.residual_group.blocks.0.mlp.fc1.weight"]
+        groups = sd["pcd_align_modified.L1_dcnpack_1.conv_offset.weight"].shape[0] // 27
+
+        def depths(prefix: str) -> tuple[int, ...]:
+            n_layers = _count(sd, rf"{prefix}\.layers\.(\d+)\.")
+            return tuple(
+                _count(sd, rf"{prefix}\.layers\.{i}\.residual_group\.blocks\.(\d+)\.") for i in range(n_layers)
+            )
+
+        stages = _count(sd, r"upsample\.(\d+)\.weight")
+        return STDANConfig(
+            nf=nf,
+            embed_dim=embed_dim,
+            num_heads=table.shape[1],
+            window_size=window_size,
+            mlp_ratio=fc1.shape[0] / embed_dim,
+            encoder_depths=depths("feature_extraction"),
+            decoder_depths=depths("feature_recon"),
+            deformable_groups=groups,
+            scale=2 ** ((stages + 1) // 2),
+        )
+    except (KeyError, IndexError) as exc:
+        raise CheckpointError(f"not an STDAN checkpoint: missing {exc}") from None
+
+
+def _list(names, limit: int = 5) -> str:
+    names = sorted(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_state_dict(sd: Mapping[str, torch.Tensor], config: STDANConfig) -> None:
+    """Every key and shape must equal those of ``STDAN(config)``; float values must be finite."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in STDAN(config).state_dict().items()}
+    missing = expected.keys() - sd.keys()
+    unexpected = sd.keys() - expected.keys()
+    misshaped = [f"{k} {tuple(sd[k].shape)} != {expected[k]}" for k in expected.keys() & sd.keys()
+                 if tuple(sd[k].shape) != expected[k]]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} keys ({_list(missing)})")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} keys ({_list(unexpected)})")
+    if misshaped:
+        problems.append(f"mis-shaped {len(misshaped)} ({_list(misshaped, 3)})")
+    if problems:
+        raise CheckpointError("not a valid STDAN checkpoint: " + "; ".join(problems))
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"checkpoint has non-finite values (NaN/inf) in {_list(bad)}")
+
+
+def describe_checkpoint(sd: Mapping[str, torch.Tensor]) -> ModelDescriptor:
+    """Recognise and fully check a state_dict; return what the pipeline needs to run it."""
+    config = infer_config(sd)
+    check_state_dict(sd, config)
+    num_params = sum(v.numel() for k, v in sd.items() if not k.endswith(("relative_position_index", "attn_mask")))
+    return describe_config(config, num_params)
+
+
+def describe_config(config: STDANConfig, num_params: int | None = None) -> ModelDescriptor:
+    if num_params is None:
+        with torch.device("meta"):
+            num_params = sum(p.numel() for p in STDAN(config).parameters())
+    return ModelDescriptor(
+        architecture="STDAN",
+        config=config,
+        num_params=num_params,
+        scale=config.scale,
+        size_multiple=config.size_multiple,
+    )
+
+
+def load_model(
+    checkpoint: CheckpointSource,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> STDAN:
+    """A checkpoint (path or state_dict) -> an :class:`STDAN` in eval mode on ``device``.
+
+    Float16/bfloat16 copies are upcast to ``dtype``. Raises :class:`CheckpointError` for a file
+    that is unreadable, unsafe, or not a matching STDAN checkpoint.
+    """
+    sd = read_state_dict(checkpoint)
+    descriptor = describe_checkpoint(sd)
+    model = STDAN(descriptor.config)
+    sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True)
+    model.descriptor = descriptor
+    return model.to(device=device, dtype=dtype).eval()

@@ -1,0 +1,118 @@
+"""The STDAN network (official ``STTrans2``), module names equal to the official state_dict.
+
+Data flow for N low-resolution frames (B, N, 3, H, W), H and W multiples of 8:
+
+1. shallow features per frame: ``conv_first`` + LeakyReLU, then the Swin encoder
+   ``feature_extraction`` -> L1; a 3-level pyramid (L1, L2, L3);
+2. LSTFI: a bidirectional recurrence of one shared ``pcd_align_modified`` step over the N-1
+   gaps, fused by ``fusion_f_b`` into the features of the missing in-between frames;
+3. the 2N-1 features [L1_0, M_0, L1_1, ..., L1_{N-1}] go through ``stdfa`` (aggregation across
+   time) and the Swin decoder ``feature_recon``;
+4. pixel-shuffle upsampling x4 to RGB: (B, 2N-1, 3, 4H, 4W), unclamped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stdan_cli.model.pcd import LSTFIStep, PyramidMixin, conv3, lrelu
+from stdan_cli.model.stdfa import STDFA
+from stdan_cli.model.swin import SwinEncoder
+
+
+@dataclass(frozen=True)
+class STDANConfig:
+    """Hyper-parameters. The defaults are the released checkpoint's (``STTrans2(scale=4,
+    n_inputs=4, n_outputs=7, nf=64, embed_dim=72, window_size=8)``)."""
+
+    nf: int = 64
+    embed_dim: int = 72
+    num_heads: int = 6
+    window_size: int = 8
+    mlp_ratio: float = 2.0
+    encoder_depths: tuple[int, ...] = (6, 6)
+    decoder_depths: tuple[int, ...] = (6, 6, 6, 6, 6, 6)
+    deformable_groups: int = 8
+    scale: int = 4
+
+    @classmethod
+    def small(cls) -> "STDANConfig":
+        """A tiny configuration (same structure, few channels and blocks) for fast tests."""
+        return cls(nf=16, embed_dim=24, num_heads=2, encoder_depths=(2,), decoder_depths=(2,), deformable_groups=8)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input H and W must be multiples of this (Swin windows; the pyramid halves twice)."""
+        return self.window_size * 4 // gcd(self.window_size, 4)
+
+
+class STDAN(PyramidMixin, nn.Module):
+    """STDAN: N frames (B, N, 3, H, W) in [0, 1] -> 2N-1 frames (B, 2N-1, 3, 4H, 4W).
+
+    Output order is [in0, mid(0,1), in1, mid(1,2), ..., in(N-1)]; H and W must be multiples
+    of ``config.size_multiple`` (use :func:`stdan_cli.model.upscale_window` for any size).
+    """
+
+    def __init__(self, config: STDANConfig | None = None):
+        super().__init__()
+        cfg = self.config = config or STDANConfig()
+        nf, groups = cfg.nf, cfg.deformable_groups
+        swin = dict(num_heads=cfg.num_heads, window_size=cfg.window_size, mlp_ratio=cfg.mlp_ratio)
+        self.conv_first = conv3(3, nf)
+        self._init_pyramid(nf)
+        self.pcd_align_modified = LSTFIStep(nf, groups)
+        self.feature_extraction = SwinEncoder(nf, cfg.embed_dim, cfg.encoder_depths, **swin)
+        self.stdfa = STDFA(nf, cfg.embed_dim, groups)
+        self.feature_recon = SwinEncoder(nf, cfg.embed_dim, cfg.decoder_depths, **swin)
+        self.conv_before_upsample = nn.Sequential(conv3(nf, nf), nn.LeakyReLU(inplace=True))  # slope 0.01
+        stages = []
+        for _ in range(cfg.scale.bit_length() - 1):  # log2(scale) stages of x2
+            stages += [conv3(nf, 4 * nf), nn.PixelShuffle(2)]
+        self.upsample = nn.Sequential(*stages)
+        self.conv_last = conv3(nf, 3)
+        self.fusion_f_b = nn.Conv2d(2 * nf, nf, 1)
+
+    def interpolate_features(self, pyramids: list) -> torch.Tensor:
+        """LSTFI: features (B, N-1, nf, H, W) of the frames between consecutive inputs."""
+        n = len(pyramids)
+        l1 = pyramids[0][0]
+        forward, backward = [], []
+        h = torch.zeros_like(l1)
+        for i in range(n - 1):
+            y, h = self.pcd_align_modified(h, pyramids[i], pyramids[i + 1])
+            forward.append(y)
+        h = torch.zeros_like(l1)
+        for i in reversed(range(n - 1)):
+            y, h = self.pcd_align_modified(h, pyramids[i + 1], pyramids[i])
+            backward.append(y)
+        backward.reverse()
+        b, nf, hh, ww = l1.shape
+        pairs = torch.cat([torch.stack(forward, 1), torch.stack(backward, 1)], 2)  # (B, N-1, 2nf, H, W)
+        return self.fusion_f_b(pairs.view(-1, 2 * nf, hh, ww)).view(b, n - 1, nf, hh, ww)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c, h, w = x.shape
+        m = self.config.size_multiple
+        if h % m or w % m:
+            raise ValueError(f"STDAN needs H and W multiples of {m}, got {h}x{w}; use upscale_window() to pad")
+        l1 = self.feature_extraction(lrelu(self.conv_first(x.reshape(b * n, c, h, w))))
+        l1, l2, l3 = self.pyramid(l1)
+        levels = [lv.view(b, n, *lv.shape[1:]) for lv in (l1, l2, l3)]
+        pyramids = [tuple(lv[:, t] for lv in levels) for t in range(n)]
+        mids = self.interpolate_features(pyramids)
+
+        nf = self.config.nf
+        feats = torch.empty(b, 2 * n - 1, nf, h, w, dtype=l1.dtype, device=l1.device)
+        feats[:, 0::2] = levels[0]
+        feats[:, 1::2] = mids
+        feats = self.stdfa(feats)
+
+        t = 2 * n - 1
+        y = self.feature_recon(feats.view(b * t, nf, h, w))
+        y = self.conv_last(self.upsample(self.conv_before_upsample(y)))
+        return y.view(b, t, 3, y.shape[-2], y.shape[-1])
