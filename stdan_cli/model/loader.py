@@ -32,7 +32,7 @@ class ModelDescriptor:
     """What the pipeline needs to know about a loaded network."""
 
     architecture: str
-    config: STDANConfig
+    config: STDANConfig | None  # None for models that are not STDAN (the bicubic baseline)
     num_params: int
     scale: int  # spatial factor
     input_frames: int = 4  # frames per window the model was trained with
