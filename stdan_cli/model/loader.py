@@ -45,13 +45,19 @@ class ModelDescriptor:
         return 2 * self.input_frames - 1
 
 
-def _describe_bytes(path: Path) -> str:
-    head = path.read_bytes()[:512].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
-        return "an HTML page, not a checkpoint (a download that returned a web page?)"
+def _load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in words a user can act on."""
+    with open(path, "rb") as f:
+        head = f.read(512).lstrip().lower()
     if not head:
-        return "empty"
-    return "not a PyTorch checkpoint"
+        return "the file is empty"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "it is an HTML page, not a checkpoint (a download that returned a web page?)"
+    if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+        return "it contains Python objects that could run code, not only weights; refusing to load it"
+    if zipfile.is_zipfile(path) or head.startswith(b"pk"):
+        return f"it is truncated or corrupt ({type(exc).__name__})"
+    return f"it is not a PyTorch checkpoint, or it is truncated or corrupt ({type(exc).__name__})"
 
 
 def read_state_dict(source: CheckpointSource) -> StateDict:
@@ -66,16 +72,8 @@ def read_state_dict(source: CheckpointSource) -> StateDict:
             raise CheckpointError(f"checkpoint {path} does not exist")
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if "weights_only" in str(exc) or "Weights only" in str(exc):
-                raise CheckpointError(
-                    f"refusing to load {path}: it contains Python objects that could run code, not only weights"
-                ) from None
-            raise CheckpointError(f"cannot read {path}: it is {_describe_bytes(path)}") from None
-        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-            what = _describe_bytes(path)
-            reason = "truncated or corrupt" if what == "not a PyTorch checkpoint" and path.stat().st_size else what
-            raise CheckpointError(f"cannot read {path}: it is {reason} ({type(exc).__name__})") from None
+        except Exception as exc:  # torch raises many types for bad files; all mean "unusable"
+            raise CheckpointError(f"cannot use {path}: {_load_failure(path, exc)}") from None
     else:
         obj = source
     for key in _WRAPPER_KEYS:

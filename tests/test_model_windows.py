@@ -1,0 +1,79 @@
+"""Window attention at any size, padding/cropping, and the output layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stdan_cli.model import STDAN, STDANConfig, pad_to_multiple, upscale_window
+from stdan_cli.model.swin import relative_position_index, shift_window_mask, window_partition, window_reverse
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    return STDAN(STDANConfig.small()).eval()
+
+
+def test_relative_position_index_formula():
+    idx = relative_position_index(8)
+    for a in (0, 9, 63):
+        for b in (0, 17, 63):
+            (ya, xa), (yb, xb) = divmod(a, 8), divmod(b, 8)
+            assert idx[a, b] == (ya - yb + 7) * 15 + (xa - xb + 7)
+
+
+def test_window_partition_round_trip():
+    x = torch.rand(2, 16, 24, 5)
+    w = window_partition(x, 8)
+    assert w.shape == (2 * 2 * 3, 64, 5)
+    assert torch.equal(w[1, 0], x[0, 0, 8])  # second window of the first row starts at column 8
+    assert torch.equal(window_reverse(w, 8, 16, 24), x)
+
+
+def test_shift_mask_regions():
+    mask = shift_window_mask(16, 24, 8, 4)
+    assert mask.shape == (6, 64, 64)
+    assert mask[0].abs().max() == 0  # top-left window lies in one region
+    last = mask[-1]  # bottom-right window straddles 4 regions of 16 tokens each
+    assert (last == 0).sum() == 4 * 16 * 16 and set(last.unique().tolist()) == {-100.0, 0.0}
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (16, 40), (24, 16)])
+def test_any_multiple_of_8_runs_and_ignores_the_stored_32x32_masks(small, hw):
+    x = torch.rand(1, 4, 3, *hw, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref = small(x)
+        assert ref.shape == (1, 7, 3, 4 * hw[0], 4 * hw[1])
+        saved = {n: b.clone() for n, b in small.named_buffers() if n.endswith("attn_mask")}
+        for n in saved:
+            small.get_buffer(n).fill_(123.0)
+        try:
+            assert torch.equal(small(x), ref)
+        finally:
+            for n, b in saved.items():
+                small.get_buffer(n).copy_(b)
+
+
+def test_sizes_that_are_not_multiples_of_8_are_rejected_by_the_bare_model(small):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        small(torch.rand(1, 4, 3, 12, 16))
+
+
+def test_upscale_window_pads_bottom_right_with_zeros_and_crops(small):
+    x = torch.rand(1, 3, 3, 5, 11, generator=torch.Generator().manual_seed(2))
+    padded = pad_to_multiple(x, 8)
+    assert padded.shape[-2:] == (8, 16)
+    assert torch.equal(padded[..., :5, :11], x) and padded[..., 5:, :].abs().max() == 0
+    out = upscale_window(small, x)
+    assert out.shape == (1, 5, 3, 20, 44)
+    with torch.inference_mode():
+        assert torch.equal(out, small(padded)[..., :20, :44])
+
+
+def test_frame_count_and_batch_independence(small):
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(1, 2, 3, 8, 8, generator=g), torch.rand(1, 2, 3, 8, 8, generator=g)
+    both = upscale_window(small, torch.cat([a, b]))
+    assert both.shape == (2, 3, 3, 32, 32)  # N=2 -> 3 outputs
+    torch.testing.assert_close(both[1:], upscale_window(small, b), atol=1e-5, rtol=1e-5)
