@@ -23,7 +23,7 @@ from torch import nn
 KERNEL_POINTS = 9  # 3x3
 
 
-def _kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
+def kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
     """Sampling positions for each group and kernel point, normalised for ``grid_sample``.
 
     ``offset`` is (B, groups*18, H, W); returns (B*groups, 9*H, W, 2) in (x, y) order.
@@ -43,6 +43,19 @@ def _kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
     return grid.view(b * groups, KERNEL_POINTS * h, w, 2)
 
 
+def sample(x: torch.Tensor, grid: torch.Tensor, groups: int) -> torch.Tensor:
+    """Bilinear samples of each channel group of ``x`` (B, C, H, W) at that group's ``grid``
+    (B*groups, Hg, Wg, 2) -> (B*groups, C//groups, Hg, Wg); outside the frame counts as 0."""
+    b, c, h, w = x.shape
+    return F.grid_sample(
+        x.reshape(b * groups, c // groups, h, w),
+        grid.to(x.dtype),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+
+
 def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, groups: int) -> torch.Tensor:
     """Modulated deformable im2col: (B, C, H, W) -> columns (B, C, 9, H, W).
 
@@ -52,15 +65,7 @@ def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, gro
     b, c, h, w = x.shape
     if c % groups:
         raise ValueError(f"{c} channels do not split into {groups} deformable groups")
-    grid = _kernel_grid(offset, groups)
-    sampled = F.grid_sample(
-        x.reshape(b * groups, c // groups, h, w),
-        grid.to(x.dtype),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=False,
-    )
-    sampled = sampled.view(b, groups, c // groups, KERNEL_POINTS, h, w)
+    sampled = sample(x, kernel_grid(offset, groups), groups).view(b, groups, c // groups, KERNEL_POINTS, h, w)
     sampled = sampled * mask.view(b, groups, 1, KERNEL_POINTS, h, w).to(sampled.dtype)
     return sampled.view(b, c, KERNEL_POINTS, h, w)
 

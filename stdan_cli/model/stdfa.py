@@ -9,9 +9,10 @@ their similarity to the query.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from stdan_cli.model.deform import KERNEL_POINTS, deform_sample, split_offset_mask
+from stdan_cli.model.deform import KERNEL_POINTS, kernel_grid, sample, split_offset_mask
 from stdan_cli.model.pcd import conv3, lrelu
 
 TOP_K = 2
@@ -48,7 +49,9 @@ class DeformableCorrelation(nn.Module):
     """Deformable top-2 attention of a query map over one key/value frame (batched over pairs).
 
     ``forward(q, k, v)`` with (P, C, H, W) maps returns the relevance ``w`` (P, H*W) and the
-    aggregated value ``v_hat`` (P, C, H*W), as the official ``deformable_corr``.
+    aggregated value ``v_hat`` (P, C, H*W), as the official ``deformable_corr``:
+    sample 9 deformable key candidates per pixel, keep the 2 most relevant to the query,
+    blend them (and the values at the same points) with a softmax; ``w`` = query . blended key.
     """
 
     def __init__(self, dim: int, deformable_groups: int):
@@ -57,25 +60,49 @@ class DeformableCorrelation(nn.Module):
         self.offset_conv2 = conv3(dim, dim)
         self.dcn_attention = DeformableSampler(dim, deformable_groups)
 
+    def split_offset_conv1(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``offset_conv1(cat[q, k]) == a + b`` with ``a`` from q alone (with the bias) and ``b``
+        from k alone: lets callers convolve each frame once instead of once per pair."""
+        c = q.shape[1]
+        w, bias = self.offset_conv1.weight, self.offset_conv1.bias
+        return F.conv2d(q, w[:, :c], bias, padding=1), F.conv2d(k, w[:, c:], None, padding=1)
+
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.attend(q, k, v, self.offset_conv1(torch.cat([q, k], 1)))
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, conv1_out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rest of :meth:`forward`, given ``offset_conv1(cat[q, k])``."""
         p, c, h, w = q.shape
-        o = lrelu(self.offset_conv2(lrelu(self.offset_conv1(torch.cat([q, k], 1)))))
-        offset, mask = self.dcn_attention(o)
         groups = self.dcn_attention.deformable_groups
-        keys = deform_sample(k, offset, mask, groups).flatten(3)  # (P, C, 9, HW)
-        values = deform_sample(v, offset, mask, groups).flatten(3)
-        qf = q.flatten(2)  # (P, C, HW)
-        relevance = (keys * qf.unsqueeze(2)).sum(1)  # (P, 9, HW)
-        top, idx = torch.topk(relevance, TOP_K, dim=1)
-        attn = torch.softmax(top, dim=1).unsqueeze(1)  # (P, 1, 2, HW)
-        idx = idx.unsqueeze(1).expand(p, c, TOP_K, h * w)
-        k_hat = (keys.gather(2, idx) * attn).sum(2)  # (P, C, HW)
-        v_hat = (values.gather(2, idx) * attn).sum(2)
-        weight = (qf * k_hat).sum(1)  # (P, HW)
+        cg, hw = c // groups, h * w
+        offset, mask = self.dcn_attention(lrelu(self.offset_conv2(lrelu(conv1_out))))
+        mask = mask.view(p, groups, KERNEL_POINTS, hw)
+        grid = kernel_grid(offset, groups)  # (P*G, 9*H, W, 2)
+
+        # Relevance of the 9 candidates: r[n] = sum_c mask[g(c), n] * K[c, n] * q[c].
+        # The mask is applied after summing each group's channels (same value, less work).
+        keys = sample(k, grid, groups).view(p, groups, cg, KERNEL_POINTS, hw)
+        relevance = (keys.mul_(q.view(p, groups, cg, 1, hw)).sum(2) * mask).sum(1)  # (P, 9, HW)
+        top, idx = torch.topk(relevance, TOP_K, dim=1)  # (P, 2, HW)
+        attn = torch.softmax(top, dim=1)
+        # q . k_hat = sum_t attn_t * (q . K[top_t]) = sum_t attn_t * top_t: no need to form k_hat.
+        weight = (attn * top).sum(1)
+
+        # Values are sampled only at the 2 chosen kernel points of each group.
+        pick = idx.view(p, 1, TOP_K, hw).expand(p, groups, TOP_K, hw)
+        grid_top = grid.view(p, groups, KERNEL_POINTS, hw, 2).gather(2, pick.unsqueeze(-1).expand(-1, -1, -1, -1, 2))
+        values = sample(v, grid_top.view(p * groups, TOP_K * h, w, 2), groups).view(p, groups, cg, TOP_K, hw)
+        coef = attn.view(p, 1, TOP_K, hw) * mask.gather(2, pick)  # (P, G, 2, HW)
+        v_hat = (values * coef.unsqueeze(2)).sum(3).view(p, c, hw)
         return weight, v_hat
 
 
 class STDFA(nn.Module):
+    # Bytes of sampled key candidates processed at once; bounds memory at any frame size.
+    chunk_bytes = 96 * 2**20
+
     def __init__(self, nf: int, embed_dim: int, deformable_groups: int):
         super().__init__()
         self.conv_first = conv3(nf, embed_dim)
@@ -86,17 +113,27 @@ class STDFA(nn.Module):
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """feats: (B, T, nf, H, W) -> (B, T, nf, H, W), with the residual added."""
         b, t, nf, h, w = feats.shape
-        q, k, v = self.qkv_maps(self.conv_first(feats.reshape(b * t, nf, h, w)))
+        flat = feats.reshape(b * t, nf, h, w)
+        q, k, v = self.qkv_maps(self.conv_first(flat))
         c = q.shape[1]
+        # offset_conv1 of every (query j, key i) pair from per-frame halves, computed once.
+        conv_q, conv_k = (m.view(b, t, c, h, w) for m in self.deformable_corr.split_offset_conv1(q, k))
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
-        out = []
-        for j in range(t):  # one query frame at a time bounds memory
-            others = [i for i in range(t) if i != j]
-            qj = q[:, j : j + 1].expand(b, t - 1, c, h, w).reshape(-1, c, h, w)
-            ki = k[:, others].reshape(-1, c, h, w)
-            vi = v[:, others].reshape(-1, c, h, w)
-            weight, v_hat = self.deformable_corr(qj, ki, vi)
-            weight = torch.softmax(weight.view(b, t - 1, 1, h * w), dim=1)
-            out.append((weight * v_hat.view(b, t - 1, c, h * w)).sum(1))
-        u = torch.stack(out, 1).view(b * t, c, h, w)
-        return (self.conv_last(u) + feats.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
+
+        pairs = [(j, i) for j in range(t) for i in range(t) if i != j]  # query j, key/value i
+        per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()
+        step = max(1, self.chunk_bytes // per_pair)
+        weights, values = [], []
+        for start in range(0, len(pairs), step):
+            js = [j for j, _ in pairs[start : start + step]]
+            is_ = [i for _, i in pairs[start : start + step]]
+            pick = lambda m, idx: m[:, idx].reshape(-1, c, h, w)  # noqa: E731
+            wt, vh = self.deformable_corr.attend(
+                pick(q, js), pick(k, is_), pick(v, is_), pick(conv_q, js) + pick(conv_k, is_)
+            )
+            weights.append(wt.view(b, -1, h * w))
+            values.append(vh.view(b, -1, c, h * w))
+        # Pairs are ordered by query frame: regroup to (B, T, T-1, ...) and mix over key frames.
+        weight = torch.softmax(torch.cat(weights, 1).view(b, t, t - 1, 1, h * w), dim=2)
+        u = (weight * torch.cat(values, 1).view(b, t, t - 1, c, h * w)).sum(2)
+        return (self.conv_last(u.view(b * t, c, h, w)) + flat).view(b, t, nf, h, w)
