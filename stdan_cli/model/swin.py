@@ -65,20 +65,38 @@ class WindowAttention(nn.Module):
         """(heads, N, N) bias for the tokens of one window."""
         n = self.window_size**2
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(n, n, -1).permute(2, 0, 1)
+        return bias.view(n, n, -1).permute(2, 0, 1).contiguous()
+
+    # Windows per attention step: small enough for the logits to stay in cache.
+    windows_per_step = 32
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B*nW, N, C); mask: (nW, N, N) or None."""
+        """x: (B*nW, N, C) windows of B images; mask: (nW, N, N) or None.
+
+        softmax(scale * q k^T + bias [+ mask]) v per head, computed a few windows at a time
+        with one fused ``baddbmm`` for the scaled logits plus bias and mask.
+        """
         bw, n, c = x.shape
-        qkv = self.qkv(x).reshape(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = (q * self.scale) @ k.transpose(-2, -1) + self.position_bias().unsqueeze(0)
-        if mask is not None:
-            nw = mask.shape[0]
-            attn = attn.view(bw // nw, nw, self.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)
-            attn = attn.view(bw, self.num_heads, n, n)
-        attn = attn.softmax(dim=-1)
-        x = (attn @ v).transpose(1, 2).reshape(bw, n, c)
+        heads = self.num_heads
+        nw = mask.shape[0] if mask is not None else bw
+        qkv = self.qkv(x).view(bw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.reshape(bw * heads, n, c // heads) for t in qkv)
+        k = k.transpose(1, 2)
+        step = min(self.windows_per_step, nw)
+        bias = self.position_bias().to(q.dtype)  # (heads, N, N)
+        if mask is not None:  # (nW*heads, N, N): bias plus each window's shift mask
+            add = (mask.unsqueeze(1).to(q.dtype) + bias).view(nw * heads, n, n)
+        else:  # the same bias for every window of a step
+            add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
+        out = torch.empty_like(q)
+        for first in range(0, bw, nw):  # one image at a time: the mask repeats per image
+            for w0 in range(0, nw, step):
+                cnt = min(step, nw - w0)
+                a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
+                rows = slice((first + w0) * heads, (first + w0 + cnt) * heads)
+                logits = torch.baddbmm(a, q[rows], k[rows], alpha=self.scale)
+                torch.bmm(logits.softmax(dim=-1), v[rows], out=out[rows])
+        x = out.view(bw, heads, n, c // heads).transpose(1, 2).reshape(bw, n, c)
         return self.proj(x)
 
 
