@@ -67,37 +67,18 @@ class WindowAttention(nn.Module):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
         return bias.view(n, n, -1).permute(2, 0, 1).contiguous()
 
-    # Windows per attention step: small enough for the logits to stay in cache.
-    windows_per_step = 32
+    def forward(self, x: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+        """x: (nW, N, C) windows; add: (nW*heads, N, N) relative-position bias (plus shift mask).
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B*nW, N, C) windows of B images; mask: (nW, N, N) or None.
-
-        softmax(scale * q k^T + bias [+ mask]) v per head, computed a few windows at a time
-        with one fused ``baddbmm`` for the scaled logits plus bias and mask.
+        softmax(scale * q k^T + add) v per head; one fused ``baddbmm`` makes the logits.
         """
-        bw, n, c = x.shape
+        nw, n, c = x.shape
         heads = self.num_heads
-        nw = mask.shape[0] if mask is not None else bw
-        qkv = self.qkv(x).view(bw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
-        q, k, v = (t.reshape(bw * heads, n, c // heads) for t in qkv)
-        k = k.transpose(1, 2)
-        step = min(self.windows_per_step, nw)
-        bias = self.position_bias().to(q.dtype)  # (heads, N, N)
-        if mask is not None:  # (nW*heads, N, N): bias plus each window's shift mask
-            add = (mask.unsqueeze(1).to(q.dtype) + bias).view(nw * heads, n, n)
-        else:  # the same bias for every window of a step
-            add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
-        out = torch.empty_like(q)
-        for first in range(0, bw, nw):  # one image at a time: the mask repeats per image
-            for w0 in range(0, nw, step):
-                cnt = min(step, nw - w0)
-                a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
-                rows = slice((first + w0) * heads, (first + w0 + cnt) * heads)
-                logits = torch.baddbmm(a, q[rows], k[rows], alpha=self.scale)
-                torch.bmm(logits.softmax(dim=-1), v[rows], out=out[rows])
-        x = out.view(bw, heads, n, c // heads).transpose(1, 2).reshape(bw, n, c)
-        return self.proj(x)
+        qkv = self.qkv(x).view(nw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.reshape(nw * heads, n, c // heads) for t in qkv)
+        logits = torch.baddbmm(add, q, k.transpose(1, 2), alpha=self.scale)
+        x = torch.bmm(logits.softmax(dim=-1), v)
+        return self.proj(x.view(nw, heads, n, c // heads).transpose(1, 2).reshape(nw, n, c))
 
 
 class Mlp(nn.Module):
@@ -110,8 +91,24 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU
 
 
+def window_order(h: int, w: int, ws: int, shift: int, device=None) -> torch.Tensor:
+    """Token indices that take an (h, w) map (row-major tokens) to its windows, after the
+    cyclic shift by (-shift, -shift): ``x[:, order]`` is roll + :func:`window_partition` in one gather."""
+    idx = torch.arange(h * w, device=device).view(1, h, w, 1)
+    if shift:
+        idx = torch.roll(idx, shifts=(-shift, -shift), dims=(1, 2))
+    return window_partition(idx, ws).reshape(-1)
+
+
 class SwinBlock(nn.Module):
-    """Pre-norm Swin block; odd blocks of a layer use a cyclic shift of half a window."""
+    """Pre-norm Swin block; odd blocks of a layer use a cyclic shift of half a window.
+
+    Every step of the block is per token or per window, so the block gathers its tokens into
+    window order once, runs a few windows at a time (temporaries stay in cache), and scatters
+    them back; mathematically the same as roll -> partition -> attention -> reverse -> roll.
+    """
+
+    windows_per_step = 32
 
     def __init__(self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float, nominal_size: int):
         super().__init__()
@@ -126,28 +123,41 @@ class SwinBlock(nn.Module):
         self.attn = WindowAttention(dim, window_size, num_heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self._mask_cache: dict[tuple, torch.Tensor] = {}
+        self._layout_cache: dict[tuple, tuple] = {}
 
-    def _mask(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+    def _layout(self, h: int, w: int, device: torch.device) -> tuple:
+        """(order, inverse order, shift mask or None) for an (h, w) map, cached per size."""
         key = (h, w, device)
-        if key not in self._mask_cache:
-            self._mask_cache[key] = shift_window_mask(h, w, self.window_size, self.shift, device)
-        return self._mask_cache[key]
+        if key not in self._layout_cache:
+            order = window_order(h, w, self.window_size, self.shift, device)
+            mask = shift_window_mask(h, w, self.window_size, self.shift, device) if self.shift else None
+            self._layout_cache[key] = (order, torch.argsort(order), mask)
+        return self._layout_cache[key]
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         h, w = size
-        b, _, c = x.shape
-        ws, s = self.window_size, self.shift
-        y = self.norm1(x).view(b, h, w, c)
-        if s:
-            y = torch.roll(y, shifts=(-s, -s), dims=(1, 2))
-        mask = self._mask(h, w, x.device) if s else None
-        y = self.attn(window_partition(y, ws), mask=mask)
-        y = window_reverse(y, ws, h, w)
-        if s:
-            y = torch.roll(y, shifts=(s, s), dims=(1, 2))
-        x = x + y.reshape(b, h * w, c)
-        return x + self.mlp(self.norm2(x))
+        b, length, c = x.shape
+        n, heads = self.window_size**2, self.attn.num_heads
+        nw = length // n  # windows per image
+        order, inverse, mask = self._layout(h, w, x.device)
+        step = min(self.windows_per_step, nw)
+        bias = self.attn.position_bias().to(x.dtype)  # (heads, N, N)
+        if mask is not None:  # each window's shift mask plus the bias: (nW*heads, N, N)
+            add = (mask.unsqueeze(1).to(x.dtype) + bias).view(nw * heads, n, n)
+        else:  # the same bias for every window
+            add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
+
+        windows = x.index_select(1, order).view(b * nw, n, c)
+        out = torch.empty_like(windows)
+        for image in range(b):  # the mask repeats per image
+            for w0 in range(0, nw, step):
+                cnt = min(step, nw - w0)
+                rows = slice(image * nw + w0, image * nw + w0 + cnt)
+                a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
+                y = windows[rows]
+                y = y + self.attn(self.norm1(y), a)
+                out[rows] = y + self.mlp(self.norm2(y))
+        return out.view(b, length, c).index_select(1, inverse)
 
 
 class BlockGroup(nn.Module):
