@@ -8,7 +8,6 @@ and ``--threads``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,11 @@ import torch.nn.functional as F
 
 from stdan_cli.errors import StdanError
 from stdan_cli.model import ModelDescriptor, load_model, upscale_window
+from stdan_cli.model.precision import use_low_precision_matmuls
 
 MODELS = ("stdan", "bicubic")
 PRECISIONS = ("fp32", "bf16", "fp16")
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -64,13 +64,6 @@ def check_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str):
-    """Mixed-precision context for ``precision`` (a no-op for fp32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
-
-
 def set_threads(threads: int | None) -> None:
     if threads is not None:
         if threads < 1:
@@ -99,9 +92,7 @@ class StdanUpscaler:
     name: str = "stdan"
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device, self.precision):
-            out = upscale_window(self.model, frames.to(self.device, torch.float32))
-        return out.float().cpu()
+        return upscale_window(self.model, frames.to(self.device, torch.float32)).float().cpu()
 
 
 @dataclass
@@ -164,4 +155,6 @@ def build_upscaler(
     check_precision(precision, dev)
     path = resolve_weights_path(weights)
     net = load_model(path, device=dev)
+    if precision != "fp32":
+        use_low_precision_matmuls(net, _DTYPES[precision])
     return StdanUpscaler(net, net.descriptor, dev, precision)

@@ -64,8 +64,10 @@ class DeformableCorrelation(nn.Module):
         """``offset_conv1(cat[q, k]) == a + b`` with ``a`` from q alone (with the bias) and ``b``
         from k alone: lets callers convolve each frame once instead of once per pair."""
         c = q.shape[1]
-        w, bias = self.offset_conv1.weight, self.offset_conv1.bias
-        return F.conv2d(q, w[:, :c], bias, padding=1), F.conv2d(k, w[:, c:], None, padding=1)
+        w, bias = self.offset_conv1.weight, self.offset_conv1.bias  # computes in the weights' dtype
+        a = F.conv2d(q.to(w.dtype), w[:, :c], bias, padding=1)
+        b = F.conv2d(k.to(w.dtype), w[:, c:], None, padding=1)
+        return a.to(q.dtype), b.to(q.dtype)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.attend(q, k, v, self.offset_conv1(torch.cat([q, k], 1)))

@@ -1,0 +1,41 @@
+"""bf16 inference: heavy matmuls in bfloat16, the rest in float32, close to float32 output."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from stdan_cli.model import load_model, pad_to_multiple
+from stdan_cli.model.precision import use_low_precision_matmuls
+
+pytestmark = pytest.mark.skipif(
+    not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bfloat16 support"
+)
+
+
+@pytest.fixture(scope="module")
+def models(reference_dir):
+    fp32 = load_model(reference_dir / "parity_weights_fp16.pt")
+    return fp32, use_low_precision_matmuls(copy.deepcopy(fp32))
+
+
+def test_bf16_output_is_close_to_fp32(models, reference_dir):
+    fp32, bf16 = models
+    case = torch.load(reference_dir / "parity_case_b.pt", weights_only=True)
+    x = pad_to_multiple(case["input"], 8)
+    with torch.inference_mode():
+        ref, out = fp32(x), bf16(x)
+    assert out.dtype == torch.float32
+    rel = ((out - ref).norm() / ref.norm()).item()
+    assert rel <= 1e-2, rel
+
+
+def test_bf16_keeps_offsets_sampling_and_norms_in_fp32(models):
+    _, bf16 = models
+    assert bf16.conv_first.weight.dtype == torch.float32
+    assert bf16.pcd_align_modified.L1_dcnpack_1.weight.dtype == torch.float32  # deformable matmul
+    assert bf16.feature_recon.norm.weight.dtype == torch.float32
+    assert bf16.feature_recon.layers[0].residual_group.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert bf16.pcd_align_modified.L1_dcnpack_1.conv_offset.weight.dtype == torch.bfloat16
