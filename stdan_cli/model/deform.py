@@ -23,23 +23,32 @@ from torch import nn
 KERNEL_POINTS = 9  # 3x3
 
 
+def _normalised_base(h: int, w: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, base) with base = the undeformed kernel positions (row + i - 1, col + j - 1)
+    already normalised: grid = offset * scale + base. (1, 1, 9, 2, H, W), (dy, dx) order."""
+    k = torch.arange(KERNEL_POINTS, device=device, dtype=dtype)
+    ky = (torch.div(k, 3, rounding_mode="floor") - 1).view(KERNEL_POINTS, 1, 1)
+    kx = (k % 3 - 1).view(KERNEL_POINTS, 1, 1)
+    rows = torch.arange(h, device=device, dtype=dtype).view(1, h, 1)
+    cols = torch.arange(w, device=device, dtype=dtype).view(1, 1, w)
+    # align_corners=False maps pixel coordinate p to (2p + 1) / size - 1.
+    y = (2 * (rows + ky) + 1) / h - 1
+    x = (2 * (cols + kx) + 1) / w - 1
+    base = torch.stack((y.expand(-1, h, w), x.expand(-1, h, w)), 1).view(1, 1, KERNEL_POINTS, 2, h, w)
+    scale = torch.tensor([2.0 / h, 2.0 / w], device=device, dtype=dtype).view(1, 1, 1, 2, 1, 1)
+    return scale, base
+
+
 def kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
     """Sampling positions for each group and kernel point, normalised for ``grid_sample``.
 
-    ``offset`` is (B, groups*18, H, W); returns (B*groups, 9*H, W, 2) in (x, y) order.
+    ``offset`` is (B, groups*18, H, W) in (dy, dx) pairs; returns (B*groups, 9*H, W, 2) in
+    the (x, y) order ``grid_sample`` wants.
     """
     b, _, h, w = offset.shape
-    off = offset.view(b, groups, KERNEL_POINTS, 2, h, w)
-    dtype, device = offset.dtype, offset.device
-    k = torch.arange(KERNEL_POINTS, device=device)
-    ky = (k // 3 - 1).to(dtype).view(1, 1, KERNEL_POINTS, 1, 1)
-    kx = (k % 3 - 1).to(dtype).view(1, 1, KERNEL_POINTS, 1, 1)
-    rows = torch.arange(h, device=device, dtype=dtype).view(1, 1, 1, h, 1)
-    cols = torch.arange(w, device=device, dtype=dtype).view(1, 1, 1, 1, w)
-    y = rows + ky + off[:, :, :, 0]
-    x = cols + kx + off[:, :, :, 1]
-    # align_corners=False maps pixel centre p to (2p + 1) / size - 1.
-    grid = torch.stack(((2 * x + 1) / w - 1, (2 * y + 1) / h - 1), dim=-1)
+    scale, base = _normalised_base(h, w, offset.dtype, offset.device)
+    norm = torch.addcmul(base, offset.view(b, groups, KERNEL_POINTS, 2, h, w), scale)
+    grid = torch.stack((norm[:, :, :, 1], norm[:, :, :, 0]), dim=-1)
     return grid.view(b * groups, KERNEL_POINTS * h, w, 2)
 
 
@@ -92,9 +101,10 @@ def modulated_deform_conv2d(
 
 def split_offset_mask(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Split a ``conv_offset`` output into (offset, sigmoid mask) as the official code does:
-    three equal chunks c1, c2, c3; offset = cat[c1, c2], mask = sigmoid(c3)."""
-    o1, o2, m = torch.chunk(out, 3, dim=1)
-    return torch.cat((o1, o2), dim=1), torch.sigmoid(m)
+    three equal chunks c1, c2, c3; offset = cat[c1, c2] (the first two thirds, taken as a
+    view), mask = sigmoid(c3)."""
+    n = out.shape[1] // 3
+    return out[:, : 2 * n], torch.sigmoid(out[:, 2 * n :])
 
 
 class DCNv2Pack(nn.Module):

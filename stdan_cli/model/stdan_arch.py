@@ -113,6 +113,11 @@ class STDAN(PyramidMixin, nn.Module):
         feats = self.stdfa(feats)
 
         t = 2 * n - 1
-        y = self.feature_recon(feats.view(b * t, nf, h, w))
-        y = self.conv_last(self.upsample(self.conv_before_upsample(y)))
-        return y.view(b, t, 3, y.shape[-2], y.shape[-1])
+        y = self.feature_recon(feats.view(b * t, nf, h, w)).view(b, t, nf, h, w)
+        # Upsampling frame by frame: activations are largest there (256 channels at 2x
+        # resolution), so one frame at a time bounds peak memory.
+        s = self.config.scale
+        out = torch.empty(b, t, 3, s * h, s * w, dtype=y.dtype, device=y.device)
+        for i in range(t):
+            out[:, i] = self.conv_last(self.upsample(self.conv_before_upsample(y[:, i])))
+        return out
