@@ -122,20 +122,23 @@ class STDFA(nn.Module):
         conv_q, conv_k = (m.view(b, t, c, h, w) for m in self.deformable_corr.split_offset_conv1(q, k))
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
 
-        pairs = [(j, i) for j in range(t) for i in range(t) if i != j]  # query j, key/value i
         per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()
-        step = max(1, self.chunk_bytes // per_pair)
-        weights, values = [], []
-        for start in range(0, len(pairs), step):
-            js = [j for j, _ in pairs[start : start + step]]
-            is_ = [i for _, i in pairs[start : start + step]]
-            pick = lambda m, idx: m[:, idx].reshape(-1, c, h, w)  # noqa: E731
-            wt, vh = self.deformable_corr.attend(
-                pick(q, js), pick(k, is_), pick(v, is_), pick(conv_q, js) + pick(conv_k, is_)
-            )
-            weights.append(wt.view(b, -1, h * w))
-            values.append(vh.view(b, -1, c, h * w))
-        # Pairs are ordered by query frame: regroup to (B, T, T-1, ...) and mix over key frames.
-        weight = torch.softmax(torch.cat(weights, 1).view(b, t, t - 1, 1, h * w), dim=2)
-        u = (weight * torch.cat(values, 1).view(b, t, t - 1, c, h * w)).sum(2)
+        step = max(1, self.chunk_bytes // per_pair)  # key frames per deformable_corr call
+        u = torch.empty(b, t, c, h * w, dtype=q.dtype, device=q.device)
+        for j in range(t):  # query frame j attends to every other frame i
+            others = [i for i in range(t) if i != j]
+            weights, values = [], []
+            for start in range(0, t - 1, step):
+                keys = others[start : start + step]
+                n = len(keys)
+                wt, vh = self.deformable_corr.attend(
+                    q[:, j : j + 1].expand(b, n, c, h, w).reshape(-1, c, h, w),
+                    k[:, keys].reshape(-1, c, h, w),
+                    v[:, keys].reshape(-1, c, h, w),
+                    (conv_q[:, j : j + 1] + conv_k[:, keys]).reshape(-1, c, h, w),
+                )
+                weights.append(wt.view(b, n, 1, h * w))
+                values.append(vh.view(b, n, c, h * w))
+            weight = torch.softmax(torch.cat(weights, 1), dim=1)  # over the T-1 key frames
+            u[:, j] = (weight * torch.cat(values, 1)).sum(1)
         return (self.conv_last(u.view(b * t, c, h, w)) + flat).view(b, t, nf, h, w)
