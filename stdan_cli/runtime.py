@@ -9,15 +9,15 @@ and ``--threads``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Hashable, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from stdan_cli.errors import StdanError
-from stdan_cli.model import ModelDescriptor, load_model, upscale_window
+from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
 
 MODELS = ("stdan", "bicubic")
@@ -73,14 +73,19 @@ def set_threads(threads: int | None) -> None:
 
 class Upscaler(Protocol):
     """Maps one window (B, N, 3, H, W) float32 RGB in [0, 1] (CPU) to (B, 2N-1, 3, sH, sW)
-    float32 on the CPU, unclamped, in the order [in0, mid, in1, mid, ...]."""
+    float32 on the CPU, unclamped, in the order [in0, mid, in1, mid, ...].
+
+    For a stream of overlapping windows, ``skip_outputs=k`` returns (and computes) only
+    outputs k.. (the earlier ones came from the previous window), and calls with the same
+    ``stream`` key (e.g. a tile position) encode a frame shared with the previous window once.
+    """
 
     name: str
     descriptor: ModelDescriptor
     device: torch.device
     precision: str
 
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor: ...
 
 
 @dataclass
@@ -90,9 +95,12 @@ class StdanUpscaler:
     device: torch.device
     precision: str
     name: str = "stdan"
+    caches: dict = field(default_factory=dict)  # stream key -> FeatureCache
 
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        return upscale_window(self.model, frames.to(self.device, torch.float32)).float().cpu()
+    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor:
+        cache = self.caches.setdefault(stream, FeatureCache())
+        out = upscale_window(self.model, frames.to(self.device, torch.float32), skip_outputs, cache)
+        return out.float().cpu()
 
 
 @dataclass
@@ -105,7 +113,7 @@ class BicubicUpscaler:
     precision: str = "fp32"
     name: str = "bicubic"
 
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor:
         b, n, c, h, w = frames.shape
         s = self.descriptor.scale
         x = frames.to(self.device, torch.float32).reshape(b * n, c, h, w)
@@ -113,7 +121,7 @@ class BicubicUpscaler:
         out = torch.empty(b, 2 * n - 1, c, s * h, s * w, device=self.device)
         out[:, 0::2] = up
         out[:, 1::2] = (up[:, :-1] + up[:, 1:]) / 2
-        return out.cpu()
+        return out[:, skip_outputs:].cpu()
 
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(

@@ -77,3 +77,19 @@ def test_frame_count_and_batch_independence(small):
     both = upscale_window(small, torch.cat([a, b]))
     assert both.shape == (2, 3, 3, 32, 32)  # N=2 -> 3 outputs
     torch.testing.assert_close(both[1:], upscale_window(small, b), atol=1e-5, rtol=1e-5)
+
+
+def test_overlapping_windows_reuse_shared_frames_and_skip_known_outputs(small):
+    video = torch.rand(1, 7, 3, 8, 16, generator=torch.Generator().manual_seed(4))
+    first, second = video[:, 0:4], video[:, 3:7]  # the official stride 3: frame 3 is shared
+    ref_first, ref_second = upscale_window(small, first), upscale_window(small, second)
+
+    from stdan_cli.model import FeatureCache
+
+    cache = FeatureCache()
+    out_first = upscale_window(small, first, cache=cache)
+    out_second = upscale_window(small, second, skip_outputs=1, cache=cache)
+    assert cache.encoded == 7  # frame 3 was encoded once
+    torch.testing.assert_close(out_first, ref_first, atol=1e-6, rtol=1e-6)
+    assert out_second.shape[1] == 6
+    torch.testing.assert_close(out_second, ref_second[:, 1:], atol=1e-6, rtol=1e-6)

@@ -7,7 +7,7 @@
   checkpoints; :class:`ModelDescriptor` tells the pipeline scale, size multiple and so on.
 """
 
-from stdan_cli.model.inference import pad_to_multiple, upscale_window
+from stdan_cli.model.inference import FeatureCache, pad_to_multiple, upscale_window
 from stdan_cli.model.loader import (
     ModelDescriptor,
     check_state_dict,
@@ -25,6 +25,7 @@ __all__ = [
     "ModelDescriptor",
     "load_model",
     "upscale_window",
+    "FeatureCache",
     "pad_to_multiple",
     "read_state_dict",
     "describe_checkpoint",

@@ -19,16 +19,49 @@ def pad_to_multiple(frames: torch.Tensor, multiple: int) -> torch.Tensor:
     return padded.view(*lead, h + ph, w + pw)
 
 
+class FeatureCache:
+    """Level-1 features of the previous window's frames, so that a frame shared by
+    overlapping windows is encoded only once. Frames are matched by content."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.encoded = 0  # frames actually encoded (for tests and statistics)
+
+    def features(self, model: STDAN, frames: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, H, W) padded frames -> (B, N, nf, H, W), reusing cached frames."""
+        n = frames.shape[1]
+        found: list[torch.Tensor | None] = [None] * n
+        for t in range(n):
+            for frame, feat in self._entries:
+                if frame.shape == frames[:, t].shape and torch.equal(frame, frames[:, t]):
+                    found[t] = feat
+                    break
+        missing = [t for t in range(n) if found[t] is None]
+        if missing:
+            new = model.extract_features(frames[:, missing])
+            for i, t in enumerate(missing):
+                found[t] = new[:, i]
+            self.encoded += len(missing)
+        self._entries = [(frames[:, t], found[t]) for t in range(n)]
+        return torch.stack(found, 1)
+
+
 @torch.inference_mode()
-def upscale_window(model: STDAN, frames: torch.Tensor) -> torch.Tensor:
+def upscale_window(
+    model: STDAN, frames: torch.Tensor, skip_outputs: int = 0, cache: FeatureCache | None = None
+) -> torch.Tensor:
     """(B, N, 3, H, W) RGB in [0, 1], any H, W >= 1 -> (B, 2N-1, 3, sH, sW), unclamped.
 
     Frame order [in0, mid, in1, mid, ...]. Reproduces the official test-time path: zero-pad
-    bottom/right to the model's size multiple, run, crop.
+    bottom/right to the model's size multiple, run, crop. For a stream of overlapping windows,
+    ``skip_outputs`` leaves out the first outputs (already produced by the previous window;
+    they are not computed) and ``cache`` encodes each shared frame once.
     """
     if frames.dim() != 5 or frames.shape[2] != 3:
         raise ValueError(f"expected frames shaped (B, N, 3, H, W), got {tuple(frames.shape)}")
     h, w = frames.shape[-2:]
     s = model.config.scale
-    out = model(pad_to_multiple(frames, model.config.size_multiple))
+    padded = pad_to_multiple(frames, model.config.size_multiple)
+    l1 = cache.features(model, padded) if cache is not None else model.extract_features(padded)
+    out = model.reconstruct(l1, first_output=skip_outputs)
     return out[..., : s * h, : s * w]

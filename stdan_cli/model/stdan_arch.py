@@ -96,24 +96,40 @@ class STDAN(PyramidMixin, nn.Module):
         return self.fusion_f_b(pairs.view(-1, 2 * nf, hh, ww)).view(b, n - 1, nf, hh, ww)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(self.extract_features(x))
+
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Step 1 for each frame on its own: (B, N, 3, H, W) -> level-1 features (B, N, nf, H, W).
+
+        Frames are independent here, so a frame shared by two overlapping windows can be
+        encoded once and its features reused (see :meth:`reconstruct`).
+        """
         b, n, c, h, w = x.shape
         m = self.config.size_multiple
         if h % m or w % m:
             raise ValueError(f"STDAN needs H and W multiples of {m}, got {h}x{w}; use upscale_window() to pad")
         l1 = self.feature_extraction(lrelu(self.conv_first(x.reshape(b * n, c, h, w))))
-        l1, l2, l3 = self.pyramid(l1)
+        return l1.view(b, n, *l1.shape[1:])
+
+    def reconstruct(self, l1: torch.Tensor, first_output: int = 0) -> torch.Tensor:
+        """Steps 2-4: level-1 features (B, N, nf, H, W) -> frames (B, 2N-1-first_output, 3, sH, sW).
+
+        Outputs before ``first_output`` are not reconstructed (the decoder and upsampling run
+        per output frame), for callers that already have them from an overlapping window.
+        """
+        b, n, nf, h, w = l1.shape
+        l1, l2, l3 = self.pyramid(l1.reshape(b * n, nf, h, w))
         levels = [lv.view(b, n, *lv.shape[1:]) for lv in (l1, l2, l3)]
         pyramids = [tuple(lv[:, t] for lv in levels) for t in range(n)]
         mids = self.interpolate_features(pyramids)
 
-        nf = self.config.nf
         feats = torch.empty(b, 2 * n - 1, nf, h, w, dtype=l1.dtype, device=l1.device)
         feats[:, 0::2] = levels[0]
         feats[:, 1::2] = mids
-        feats = self.stdfa(feats)
+        feats = self.stdfa(feats)[:, first_output:]
 
-        t = 2 * n - 1
-        y = self.feature_recon(feats.view(b * t, nf, h, w)).view(b, t, nf, h, w)
+        t = feats.shape[1]
+        y = self.feature_recon(feats.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
         # Upsampling frame by frame: activations are largest there (256 channels at 2x
         # resolution), so one frame at a time bounds peak memory.
         s = self.config.scale
