@@ -23,3 +23,5 @@ def main() -> None:
 
 # Verbs are registered here, one line each (keep this marker for tooling):
 # --- commands ---
+from stdan_cli.cli_weights import download_weights  # noqa: E402
+main.add_command(download_weights)

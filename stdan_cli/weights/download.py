@@ -1,0 +1,263 @@
+"""Fetch a registry checkpoint from its source, verify it, and move it into the cache.
+
+Sources: Google Drive (with its confirmation page), a Hugging Face Hub repo (through
+``huggingface_hub.hf_hub_download``, so HF_HOME, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE apply),
+any URL, or a local file. Every source writes ``<dir>/<filename>.part``; the file gets its final
+name only after :func:`verify_checkpoint` accepted it. A dropped HTTP transfer resumes from the
+``.part`` (a few times within one run, and again on the next run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stdan_cli import __version__
+from stdan_cli.errors import CheckpointError, WeightsNotFound
+from stdan_cli.weights import gdrive
+from stdan_cli.weights.http import DownloadError, Interrupted, make_client, stream_to_part
+from stdan_cli.weights.progress import DownloadProgress
+from stdan_cli.weights.registry import WeightsEntry, get_entry
+from stdan_cli.weights.store import install_file, part_path, read_sidecar, sha256_file, weights_dir, write_sidecar
+from stdan_cli.weights.verify import verify_checkpoint
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "gdrive" | "hf" | "url" | "file"
+    location: str  # Drive file id, HF repo id, URL or path
+    filename: str | None = None  # HF only
+    revision: str | None = None  # HF only
+
+    def describe(self) -> str:
+        if self.kind == "gdrive":
+            return f"Google Drive file {self.location}"
+        if self.kind == "hf":
+            rev = f"@{self.revision}" if self.revision else ""
+            return f"hf://{self.location}/{self.filename}{rev}"
+        return self.location
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    entry: WeightsEntry
+    path: Path
+    sha256: str
+    size: int
+    num_params: int | None
+    already_present: bool
+    source: str
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set to a true value, read now."""
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def entry_sources(entry: WeightsEntry) -> list[Source]:
+    """The registry entry's sources, in the order they are tried (Hub, Drive, URL)."""
+    sources = []
+    if entry.hf_repo_id:
+        sources.append(Source("hf", entry.hf_repo_id, entry.hf_filename or entry.filename, entry.hf_revision))
+    if entry.google_drive_id:
+        sources.append(Source("gdrive", entry.google_drive_id))
+    if entry.url:
+        sources.append(Source("url", entry.url))
+    return sources
+
+
+def manual_advice(entry: WeightsEntry) -> str:
+    where = entry.page_url
+    alt = f" or {entry.manual_download}" if entry.manual_download else ""
+    fetch = f"download it by hand from {where}{alt} and " if where else ""
+    return f"{fetch}run `stdan download-weights {entry.name} --from-file PATH`"
+
+
+def check_present(entry: WeightsEntry, target: Path) -> str | None:
+    """The sha256 of ``target`` if it is present and valid, else None.
+
+    Valid: its sha256 equals the recorded sidecar (and the registry's, if any). A file without a
+    sidecar (copied in by hand) is fully verified once and then gets one.
+    """
+    if not target.is_file():
+        return None
+    recorded = read_sidecar(target)
+    if recorded is None:
+        try:
+            digest = verify_checkpoint(target, entry).sha256
+        except CheckpointError:
+            return None
+        write_sidecar(target, digest)
+        return digest
+    digest = sha256_file(target)
+    if digest != recorded or (entry.sha256 and digest != entry.sha256.lower()):
+        return None
+    return digest
+
+
+# --- one function per kind of source: each leaves the complete file in ``part`` ---------------
+
+
+def _fetch_http(source: Source, part: Path, progress: DownloadProgress, *, attempts: int, gdrive_url: str | None,
+                retry_wait: float) -> None:
+    label = source.describe() if source.kind == "url" else "Google Drive"
+    with make_client() as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                if source.kind == "gdrive":
+                    _fetch_gdrive(client, source.location, part, progress, gdrive_url)
+                else:
+                    page = stream_to_part(client, source.location, part, progress=progress, label=label)
+                    if page is not None:
+                        raise DownloadError(
+                            f"{source.location} returned an HTML web page (HTTP {page.status}: "
+                            f"{gdrive.page_summary(page.text)}) instead of a checkpoint"
+                        )
+                return
+            except Interrupted as exc:
+                if attempt == attempts:
+                    raise Interrupted(f"{exc}; run the same command again to resume") from None
+                time.sleep(retry_wait * attempt)
+
+
+def _fetch_gdrive(client, file_id: str, part: Path, progress: DownloadProgress, base: str | None) -> None:
+    """The first request expects the confirmation page (no Range); the confirmed URL resumes ``part``."""
+    url, params = gdrive.first_request(file_id, base)
+    for step in range(3):
+        page = stream_to_part(client, url, part, params=params, progress=progress, label="Google Drive", resume=step > 0)
+        if page is None:
+            return
+        request = gdrive.confirmation_request(page.text, page.url, file_id, dict(client.cookies))
+        if request is None:
+            raise DownloadError(
+                f"Google Drive returned a web page instead of the file (HTTP {page.status}: "
+                f"\"{gdrive.page_summary(page.text)}\"); its download quota may be exceeded or the file unshared, try again later"
+            )
+        url, params = request
+    raise DownloadError("Google Drive kept answering with confirmation pages instead of the file")
+
+
+def _fetch_hf(source: Source, part: Path, progress: DownloadProgress, *, endpoint: str | None,
+              cache_dir: str | os.PathLike | None) -> None:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = hf_hub_download(
+            source.location,
+            source.filename,
+            revision=source.revision,
+            endpoint=endpoint,
+            cache_dir=cache_dir,
+            library_name="stdan-cli",
+            library_version=__version__,
+            tqdm_class=progress.tqdm_class(),
+        )
+    except LocalEntryNotFoundError:
+        raise DownloadError(
+            f"{source.describe()} is not in the Hugging Face cache and the Hub cannot be reached "
+            "(HF_HUB_OFFLINE=1 or no network)"
+        ) from None
+    except EntryNotFoundError:
+        raise DownloadError(f"{source.describe()}: no such file in that repository/revision") from None
+    except HfHubHTTPError as exc:
+        raise DownloadError(f"{source.describe()}: {str(exc).splitlines()[0]}") from None
+    except (OSError, ValueError) as exc:  # network errors, bad repo ids
+        raise DownloadError(f"{source.describe()}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    shutil.copyfile(path, part)
+
+
+def _fetch_file(source: Source, part: Path) -> None:
+    src = Path(source.location).expanduser()
+    if not src.is_file():
+        raise WeightsNotFound(f"--from-file {src} does not exist or is not a file")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, part)
+
+
+# --- the whole operation ------------------------------------------------------------------------
+
+
+def download_weights(
+    name: str | None = None,
+    *,
+    directory: str | os.PathLike | None = None,
+    url: str | None = None,
+    from_file: str | os.PathLike | None = None,
+    repo_id: str | None = None,
+    filename: str | None = None,
+    revision: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    attempts: int = 3,
+    retry_wait: float = 1.0,
+    gdrive_url: str | None = None,
+    hf_endpoint: str | None = None,
+    hf_cache_dir: str | os.PathLike | None = None,
+) -> DownloadResult:
+    """Make the named (default) checkpoint present and verified in the cache; return where it is.
+
+    ``from_file`` > ``url`` > ``repo_id`` override the registry's sources. Already present and
+    valid (and not ``force``): nothing is downloaded.
+    """
+    entry = get_entry(name)
+    target = weights_dir(directory) / entry.filename
+    part = part_path(target)
+
+    if not force:
+        digest = check_present(entry, target)
+        if digest is not None:
+            return DownloadResult(entry, target, digest, target.stat().st_size, entry.num_params, True, str(target))
+
+    if from_file is not None:
+        sources = [Source("file", str(from_file))]
+    elif url:
+        sources = [Source("url", url)]
+    elif repo_id:
+        sources = [Source("hf", repo_id, filename or entry.hf_filename or entry.filename, revision)]
+    else:
+        sources = entry_sources(entry)
+    if not sources:
+        raise DownloadError(f"'{entry.name}' has no download source in the registry; {manual_advice(entry)}")
+
+    if hub_offline() and all(s.kind in ("gdrive", "url") for s in sources):
+        raise WeightsNotFound(
+            f"offline (HF_HUB_OFFLINE is set): cannot download '{entry.name}' from {sources[0].describe()}; "
+            f"unset HF_HUB_OFFLINE, or {manual_advice(entry)}"
+        )
+
+    errors = []
+    with DownloadProgress(quiet) as progress:
+        for source in sources:
+            try:
+                if source.kind == "file":
+                    _fetch_file(source, part)
+                elif source.kind == "hf":
+                    _fetch_hf(source, part, progress, endpoint=hf_endpoint, cache_dir=hf_cache_dir)
+                else:
+                    _fetch_http(source, part, progress, attempts=attempts, gdrive_url=gdrive_url, retry_wait=retry_wait)
+                verified = verify_checkpoint(part, entry, what=f"the file from {source.describe()}")
+            except Interrupted as exc:  # keep the .part: the next run resumes it
+                errors.append(str(exc))
+                continue
+            except (DownloadError, CheckpointError) as exc:
+                part.unlink(missing_ok=True)
+                errors.append(str(exc))
+                continue
+            except BaseException:
+                if source.kind != "gdrive" and source.kind != "url":
+                    part.unlink(missing_ok=True)  # a copy can be redone; a download .part stays resumable
+                raise
+            install_file(part, target, verified.sha256)
+            return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False,
+                                  source.describe())
+
+    message = " | ".join(errors)
+    if message.endswith("run the same command again to resume"):
+        raise DownloadError(message)
+    advice = manual_advice(entry) if from_file is None else f"check that it is the '{entry.name}' checkpoint"
+    raise DownloadError(f"{message}; {advice}")

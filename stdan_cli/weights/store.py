@@ -1,0 +1,83 @@
+"""Where checkpoints live: a per-user cache directory, one file per entry plus a ``.sha256`` sidecar.
+
+``<dir>/<filename>`` is only ever a complete, verified file (it is moved into place atomically);
+``<dir>/<filename>.part`` holds a download in progress (kept so the next run can resume);
+``<dir>/<filename>.sha256`` records its sha256 in ``sha256sum`` format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+HOME_ENV = "STDAN_HOME"
+
+
+def user_cache_dir(app: str = "stdan") -> Path:
+    """The platform's per-user cache directory for ``app`` (no platformdirs dependency)."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / app / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / app
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / app
+
+
+def weights_dir(directory: str | os.PathLike | None = None) -> Path:
+    """``directory`` if given, else ``$STDAN_HOME/weights``, else ``<user cache>/stdan/weights``."""
+    if directory is not None:
+        return Path(directory).expanduser()
+    home = os.environ.get(HOME_ENV)
+    return (Path(home).expanduser() if home else user_cache_dir()) / "weights"
+
+
+def part_path(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_sidecar(path: Path) -> str | None:
+    try:
+        text = sidecar_path(path).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text[0].lower() if text and len(text[0]) == 64 else None
+
+
+def write_sidecar(path: Path, digest: str) -> None:
+    side = sidecar_path(path)
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(f"{digest}  {path.name}\n", encoding="ascii")
+    os.replace(tmp, side)
+
+
+def install_file(verified_tmp: Path, target: Path, digest: str) -> Path:
+    """Move a complete, verified file into place (atomic rename) and record its sha256 beside it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_sidecar(target, digest)
+    os.replace(verified_tmp, target)
+    return target
+
+
+def human_size(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

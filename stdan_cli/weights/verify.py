@@ -1,0 +1,82 @@
+"""Accept a checkpoint file only if it is safe, complete and the expected model.
+
+Checks, in order: it is a weights-only loadable state_dict (``torch.load(weights_only=True)``,
+so a pickle that would run code is refused); every key and shape matches the STDAN architecture
+its shapes describe and all float values are finite; that architecture is the registry entry's;
+its sha256 equals the registry's when the registry gives one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from stdan_cli.errors import CheckpointError
+from stdan_cli.weights.registry import WeightsEntry
+from stdan_cli.weights.store import human_size, sha256_file
+
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+@dataclass(frozen=True)
+class VerifiedCheckpoint:
+    path: Path
+    sha256: str
+    size: int
+    num_params: int
+    config: object  # STDANConfig
+
+
+def looks_like_html(head: bytes) -> bool:
+    head = head.lstrip().lower()
+    return head.startswith(_HTML_MARKERS) or any(m in head[:1024] for m in _HTML_MARKERS)
+
+
+def _config_difference(found, expected) -> str:
+    diffs = [
+        f"{f.name}={getattr(found, f.name)!r} (expected {getattr(expected, f.name)!r})"
+        for f in dataclasses.fields(expected)
+        if getattr(found, f.name) != getattr(expected, f.name)
+    ]
+    return ", ".join(diffs[:4])
+
+
+def verify_checkpoint(path: str | Path, entry: WeightsEntry | None = None, what: str | None = None) -> VerifiedCheckpoint:
+    """Verify ``path`` (against ``entry`` when given); raise :class:`CheckpointError` saying what was wrong.
+
+    ``what`` names the file in messages (e.g. the URL it came from) instead of its temporary path.
+    """
+    from stdan_cli.model import describe_checkpoint, read_state_dict
+
+    path = Path(path)
+    what = what or str(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if size == 0:
+        raise CheckpointError(f"{what} is empty (0 bytes), not a checkpoint")
+    if looks_like_html(head):
+        raise CheckpointError(f"{what} is an HTML web page ({human_size(size)}), not a checkpoint")
+    try:
+        sd = read_state_dict(path)
+        descriptor = describe_checkpoint(sd)
+    except CheckpointError as exc:
+        # The model's messages name the (temporary) path; name the source instead.
+        raise CheckpointError(f"{what} ({human_size(size)}) rejected: {str(exc).replace(str(path), 'file')}") from None
+    if entry is not None:
+        expected = entry.architecture_config()
+        if descriptor.config != expected:
+            raise CheckpointError(
+                f"{what} is an STDAN checkpoint but not '{entry.name}': {_config_difference(descriptor.config, expected)}"
+            )
+        if entry.num_params and descriptor.num_params != entry.num_params:
+            raise CheckpointError(
+                f"{what} is not '{entry.name}': {descriptor.num_params:,} parameters, expected {entry.num_params:,}"
+            )
+    digest = sha256_file(path)
+    if entry is not None and entry.sha256 and digest != entry.sha256.lower():
+        raise CheckpointError(
+            f"{what} has sha256 {digest[:16]}..., but '{entry.name}' must have {entry.sha256[:16]}... (a different release or a corrupted file)"
+        )
+    return VerifiedCheckpoint(path=path, sha256=digest, size=size, num_params=descriptor.num_params, config=descriptor.config)
