@@ -168,7 +168,8 @@ def _fetch_hf(source: Source, part: Path, progress: DownloadProgress, *, endpoin
         raise DownloadError(f"{source.describe()}: {str(exc).splitlines()[0]}") from None
     except (OSError, ValueError) as exc:  # network errors, bad repo ids
         raise DownloadError(f"{source.describe()}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    shutil.copyfile(path, part)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, part)  # the Hub cache keeps its copy; ours is verified and renamed like any other
 
 
 def _fetch_file(source: Source, part: Path) -> None:
