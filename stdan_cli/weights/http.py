@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stdan_cli import __version__
 from stdan_cli.errors import StdanError
@@ -16,8 +17,11 @@ from stdan_cli.weights.store import human_size
 
 try:
     import httpx2 as httpx
-except ImportError:  # pragma: no cover - huggingface-hub 1.x
-    import httpx  # type: ignore[no-redef]
+except ImportError:  # pragma: no cover - huggingface-hub 1.x brings httpx
+    try:
+        import httpx  # type: ignore[no-redef]
+    except ImportError:  # huggingface-hub 0.x brings requests: resolving weights still works, downloading does not
+        httpx = None
 
 MAX_PAGE = 2_000_000  # bytes of an HTML page we read to understand it
 
@@ -40,6 +44,8 @@ class HtmlPage:
 
 
 def make_client() -> "httpx.Client":
+    if httpx is None:
+        raise DownloadError("downloading needs huggingface-hub>=1.0 (it brings the httpx client): pip install -U huggingface-hub")
     return httpx.Client(
         follow_redirects=True,
         timeout=httpx.Timeout(60.0, connect=15.0),
@@ -48,10 +54,7 @@ def make_client() -> "httpx.Client":
 
 
 def _host(url) -> str:
-    try:
-        return httpx.URL(str(url)).host or str(url)
-    except Exception:
-        return str(url)
+    return urlsplit(str(url)).hostname or str(url)
 
 
 def _range_start(content_range: str | None) -> int | None:

@@ -63,7 +63,8 @@ def verify_checkpoint(path: str | Path, entry: WeightsEntry | None = None, what:
         descriptor = describe_checkpoint(sd)
     except CheckpointError as exc:
         # The model's messages name the (temporary) path; name the source instead.
-        raise CheckpointError(f"{what} ({human_size(size)}) rejected: {str(exc).replace(str(path), 'file')}") from None
+        reason = str(exc).replace(f"cannot use {path}: ", "").replace(str(path), "the file")
+        raise CheckpointError(f"{what} ({human_size(size)}) rejected: {reason}") from None
     if entry is not None:
         expected = entry.architecture_config()
         if descriptor.config != expected:
