@@ -23,7 +23,7 @@ def _list(directory) -> None:
             size = f"~{human_size(entry.approx_size_bytes)}" if entry.approx_size_bytes else "size unknown"
             status = "missing"
         mark = "*" if entry.name == default else " "
-        click.echo(f"{mark} {entry.name:<16} {status:<8} {size:>9}  {path}")
+        click.echo(f"{mark} {entry.name:<16} {status:<19} {size:>12}  {path}")
         click.echo(f"    {entry.description}")
     click.echo("(* = default; get one with `stdan download-weights [NAME]`)")
 
