@@ -13,3 +13,11 @@ class CheckpointError(StdanError):
 
 class WeightsNotFound(StdanError):
     """No checkpoint is available for the requested name/path."""
+
+
+class InputError(StdanError):
+    """The input video cannot be used (missing, not media, no video stream)."""
+
+
+class OutputError(StdanError):
+    """The output cannot be written (exists, unwritable, codec or pixel format unusable)."""

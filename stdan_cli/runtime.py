@@ -132,6 +132,7 @@ BICUBIC_DESCRIPTOR = ModelDescriptor(
     size_multiple=1,
     precisions=("fp32",),
     tile_overlap=2,  # the bicubic kernel reaches 2 LR pixels
+    bytes_per_pixel=7 * 16 * 3 * 4 * 2,  # 7 outputs at 16x the pixels, float32, plus a copy
 )
 
 

@@ -1,0 +1,138 @@
+"""Scheduling the work: temporal windows over a stream of frames, and spatial tiles.
+
+Output positions are counted in half input frames: output ``2k`` is input frame ``k``
+upscaled, output ``2k + 1`` lies between frames ``k`` and ``k + 1``. A window of ``W``
+frames starting at frame ``a`` produces outputs ``2a .. 2a + 2W - 2``; outputs an earlier
+window already produced are skipped (the official scheme keeps the earlier window's version).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # first input frame
+    inputs: tuple[int, ...]  # input frame indices fed to the model (short videos repeat the last)
+    skip: int  # leading outputs of this window that an earlier window already produced
+    emit: int  # outputs to keep after the skipped ones
+
+    @property
+    def first_output(self) -> int:
+        """Position (in half frames) of the first emitted output."""
+        return 2 * self.start + self.skip
+
+
+def check_window(window: int, stride: int) -> None:
+    if window < 2:
+        raise ValueError(f"--window must be at least 2 frames (got {window})")
+    if not 1 <= stride <= window - 1:
+        raise ValueError(f"--stride must be between 1 and window-1 = {window - 1} (got {stride}); a larger stride leaves gaps")
+
+
+class WindowScheduler(Generic[T]):
+    """Turns a stream of frames into model windows, holding at most ``window`` frames.
+
+    ``push(frame)`` returns the windows that became ready (with their frames);
+    ``finish()`` returns the last, end-aligned (or, for short videos, padded) window.
+    """
+
+    def __init__(self, window: int = 4, stride: int = 3):
+        check_window(window, stride)
+        self.window, self.stride = window, stride
+        self.buffer: deque[tuple[int, T]] = deque(maxlen=window)
+        self.count = 0  # frames seen
+        self.next_start = 0
+        self.emitted = 0  # outputs produced so far (positions < emitted are done)
+
+    def _make(self, start: int, n_real: int) -> tuple[Window, list[T]]:
+        frames = {i: f for i, f in self.buffer}
+        idx = [min(start + j, n_real - 1) for j in range(self.window)]
+        last_output = 2 * (min(start + self.window, n_real) - 1)  # inclusive
+        skip = self.emitted - 2 * start
+        win = Window(start=start, inputs=tuple(idx), skip=skip, emit=last_output - self.emitted + 1)
+        self.emitted = last_output + 1
+        return win, [frames[i] for i in idx]
+
+    def push(self, frame: T) -> list[tuple[Window, list[T]]]:
+        self.buffer.append((self.count, frame))
+        self.count += 1
+        ready = []
+        if self.count == self.next_start + self.window:
+            ready.append(self._make(self.next_start, self.count))
+            self.next_start += self.stride
+        return ready
+
+    def finish(self) -> list[tuple[Window, list[T]]]:
+        n = self.count
+        if n == 0 or self.emitted >= 2 * n - 1:
+            return []
+        return [self._make(max(0, n - self.window), n)]
+
+
+def plan_windows(n_frames: int, window: int = 4, stride: int = 3) -> list[Window]:
+    """All windows for a video of ``n_frames`` frames (what the streaming scheduler yields)."""
+    sched: WindowScheduler[int] = WindowScheduler(window, stride)
+    wins = [w for i in range(n_frames) for w, _ in sched.push(i)]
+    return wins + [w for w, _ in sched.finish()]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A rectangle of the input given to the model (with overlap) and the core it is
+    responsible for in the output; all in input pixels, end-exclusive."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    core_y0: int
+    core_y1: int
+    core_x0: int
+    core_x1: int
+
+
+def _spans(size: int, core: int, overlap: int, multiple: int) -> Iterator[tuple[int, int, int, int]]:
+    for c0 in range(0, size, core):
+        c1 = min(size, c0 + core)
+        s0 = max(0, c0 - overlap) // multiple * multiple  # window grid of the model stays aligned
+        s1 = min(size, c1 + overlap)
+        yield s0, s1, c0, c1
+
+
+def plan_tiles(height: int, width: int, tile: int | None, overlap: int, multiple: int = 8) -> list[Tile]:
+    """Tiles whose cores cover the frame; ``tile`` is the core size (None: one tile).
+    Cores are multiples of ``multiple`` so every tile's origin stays on the model's grid."""
+    if tile is None or (tile >= height and tile >= width):
+        return [Tile(0, height, 0, width, 0, height, 0, width)]
+    core = max(multiple, tile // multiple * multiple)
+    return [
+        Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
+        for y0, y1, cy0, cy1 in _spans(height, core, overlap, multiple)
+        for x0, x1, cx0, cx1 in _spans(width, core, overlap, multiple)
+    ]
+
+
+def auto_tile(height: int, width: int, bytes_per_pixel: int, budget_bytes: int, overlap: int, multiple: int = 8) -> int | None:
+    """The largest square core (a multiple of ``multiple``) whose tile fits the memory budget,
+    or None when the whole frame fits."""
+    if height * width * bytes_per_pixel <= budget_bytes:
+        return None
+    side = int((budget_bytes / bytes_per_pixel) ** 0.5) - 2 * overlap
+    return max(multiple, side // multiple * multiple)
+
+
+def iter_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
