@@ -25,3 +25,5 @@ def main() -> None:
 # --- commands ---
 from stdan_cli.cli_weights import download_weights  # noqa: E402
 main.add_command(download_weights)
+from stdan_cli.cli_upscale import upscale  # noqa: E402
+main.add_command(upscale)

@@ -81,6 +81,24 @@ def _container_format(output: Path) -> str:
     return _CONTAINERS[ext]
 
 
+def validate(input_path: str | os.PathLike, output_path: str | os.PathLike, options: UpscaleOptions) -> None:
+    """Raise the error a user would otherwise meet later: bad options, output, input, codec."""
+    if options.mode not in MODES:
+        raise OutputError(f"unknown mode '{options.mode}'; use one of {', '.join(MODES)}")
+    try:
+        check_window(options.window, options.stride)
+    except ValueError as exc:
+        raise OutputError(str(exc)) from None
+    if options.tile is not None and options.tile < 1:
+        raise OutputError("--tile must be a positive number of pixels")
+    if options.tile_overlap is not None and options.tile_overlap < 0:
+        raise OutputError("--tile-overlap cannot be negative")
+    check_output(Path(output_path), options.overwrite)
+    fmt = _container_format(Path(output_path))
+    with VideoReader(input_path) as reader:
+        resolve_encoding(options.encoding, reader.info.bit_depth, fmt)
+
+
 def upscale_video(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
@@ -90,13 +108,7 @@ def upscale_video(
 ) -> UpscaleSummary:
     started = time.perf_counter()
     src, dst = Path(input_path), Path(output_path)
-    if options.mode not in MODES:
-        raise OutputError(f"unknown mode '{options.mode}'; use one of {', '.join(MODES)}")
-    try:
-        check_window(options.window, options.stride)
-    except ValueError as exc:
-        raise OutputError(str(exc)) from None
-    check_output(dst, options.overwrite)
+    validate(src, dst, options)
     fmt = _container_format(dst)
 
     with VideoReader(src) as reader:

@@ -1,0 +1,87 @@
+"""``stdan upscale``: the command-line face of :func:`stdan_cli.upscale.upscale_video`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from stdan_cli.cli_common import report_errors
+from stdan_cli.runtime import MODELS, PRECISIONS, build_upscaler
+from stdan_cli.upscale import MODES, UpscaleOptions, upscale_video, validate
+from stdan_cli.video.encode import CODECS, EncodeSettings
+
+
+@click.command("upscale")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--mode", type=click.Choice(MODES), default="spacetime", show_default=True,
+              help="spacetime: 4x size and 2x frame rate; space: 4x size, original frames only; "
+                   "slowmo: every output frame at the original rate (twice as long, audio dropped).")
+@click.option("--model", "model_name", type=click.Choice(MODELS), default="stdan", show_default=True,
+              help="stdan, or bicubic: bicubic x4 and averaged in-between frames (fast preview, no weights).")
+@click.option("--weights", default=None, metavar="PATH|NAME",
+              help="Checkpoint file or registry name. Default: the official checkpoint from `stdan download-weights`.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="fp32; bf16 (CPUs with bfloat16 support and GPUs: faster, about 0.7% relative error); fp16 (GPU only).")
+@click.option("--threads", type=int, default=None, help="CPU threads for the model. Default: PyTorch's choice (all cores).")
+@click.option("--window", type=int, default=4, show_default=True, help="Input frames per model window (the model was trained with 4).")
+@click.option("--stride", type=int, default=3, show_default=True,
+              help="Frames between window starts (1..window-1); smaller means more overlap and more work.")
+@click.option("--tile", type=int, default=None,
+              help="Tile size in input pixels for large frames. Default: automatic from --memory-budget.")
+@click.option("--tile-overlap", type=int, default=None,
+              help="Overlap between tiles in input pixels. Default: the model's advice (24 for STDAN).")
+@click.option("--memory-budget", type=float, default=4.0, show_default=True,
+              help="GiB one window may use when tiles are chosen automatically.")
+@click.option("--codec", type=click.Choice(CODECS), default="libx264", show_default=True, help="Video encoder.")
+@click.option("--crf", type=int, default=None,
+              help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); lossless codecs ignore it.")
+@click.option("--preset", default=None, help="Encoder speed preset. Default: medium (x264/x265), 8 (SVT-AV1).")
+@click.option("--pix-fmt", default=None,
+              help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit inputs when the codec has one.")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists. Default: refuse.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary, only errors. Default: off.")
+@report_errors
+def upscale(input_path, output_path, mode, model_name, weights, device, precision, threads, window, stride,
+            tile, tile_overlap, memory_budget, codec, crf, preset, pix_fmt, overwrite, quiet):
+    """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
+
+    Any video FFmpeg reads (an image is a 1-frame video). Audio and subtitles are copied
+    unchanged, colour tags and rotation are kept. The output is written to a temporary file
+    beside OUTPUT and renamed when complete.
+    """
+    console = Console(stderr=True, quiet=quiet)
+    options = UpscaleOptions(
+        mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
+        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset), overwrite=overwrite,
+    )
+    validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
+    upscaler = build_upscaler(model_name, weights, device, precision, threads)
+    columns = (
+        TextColumn("[bold]upscaling"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+        TextColumn("{task.fields[fps]:.2f} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+        task = bar.add_task("upscale", total=None, fps=0.0)
+
+        def progress(done: int, total: int | None) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=done, total=total if total and total >= done else None, fps=done / elapsed)
+
+        summary = upscale_video(input_path, output_path, upscaler, options, progress)
+    for line in summary.warnings:
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+    for line in summary.notices:
+        console.print(f"notice: {line}", soft_wrap=True)
+    (w0, h0), (w1, h1) = summary.size_in, summary.size_out
+    console.print(
+        f"wrote {summary.output}: {summary.frames_out} frames {w1}x{h1} at {float(summary.rate_out):g} fps "
+        f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
+        f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''})",
+        soft_wrap=True,
+    )
