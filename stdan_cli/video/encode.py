@@ -198,8 +198,12 @@ class VideoWriter:
             raise
         self.notices = list(encoding.notices) + (self.copier.notices if self.copier else [])
         self.frames = 0
-        self._last_pts: int | None = None
+        self._end: int | None = None  # where the video stream should end (time_base units)
+        self._held = None  # the packet not yet muxed
+        self._first_pts: int | None = None
+        self._first_dts: int | None = None
         self._hold: int | None = None
+        self._last_pts: int | None = None
 
     def _frame(self, rgb: torch.Tensor) -> av.VideoFrame:
         deep = self.encoding.bit_depth > 8
@@ -217,27 +221,49 @@ class VideoWriter:
         return out
 
     def write(self, rgb: torch.Tensor, pts: int, hold: int | None = None) -> None:
-        """Encode one (3, H, W) float frame at ``pts`` (in ``time_base``). ``hold`` sets how
-        long the final frame is shown (so the output lasts as long as the input)."""
+        """Encode one (3, H, W) float frame at ``pts`` (in ``time_base``). ``hold`` (for the
+        final frame) is how long it is shown, so that the output lasts as long as the input."""
         frame = self._frame(rgb)
         frame.pts = pts
         frame.time_base = self.time_base
-        self._last_pts, self._hold = pts, hold
+        if self._first_pts is None:
+            self._first_pts = pts
+        if hold:
+            self._end, self._hold, self._last_pts = pts + hold, hold, pts
         self._mux(self.stream.encode(frame))
         self.frames += 1
 
     def _mux(self, packets) -> None:
+        # One packet is held back: the last one (in decode order) gets the duration that
+        # makes the stream end at ``_end``.
         for packet in packets:
             if self._hold and packet.pts == self._last_pts:
-                packet.duration = self._hold
-            if self.copier and packet.dts is not None:
-                self.copier.copy_until(float(packet.dts * packet.time_base))
-            self.container.mux(packet)
+                packet.duration = self._hold  # containers that time a frame by its own duration (Matroska)
+            if self._first_dts is None and packet.dts is not None:
+                self._first_dts = packet.dts
+            if self._held is not None:
+                self._mux_now(self._held)
+            self._held = packet
+
+    def _mux_now(self, packet) -> None:
+        if self.copier and packet.dts is not None:
+            self.copier.copy_until(float(packet.dts * packet.time_base))
+        self.container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder, copy the remaining packets and finish the file."""
         try:
             self._mux(self.stream.encode(None))
+            if self._held is not None:
+                last = self._held
+                if self._end is not None and last.dts is not None and self._first_dts is not None:
+                    # Sample durations add up from the first dts; the encoder's reorder delay
+                    # (first pts - first dts) is not shown, so it does not count.
+                    duration = (self._end - self._first_pts) - (last.dts - self._first_dts)
+                    if duration > 0:
+                        last.duration = duration
+                self._mux_now(self._held)
+                self._held = None
             if self.copier:
                 self.copier.copy_until(None)
         finally:
