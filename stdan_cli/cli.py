@@ -27,3 +27,5 @@ from stdan_cli.cli_weights import download_weights  # noqa: E402
 main.add_command(download_weights)
 from stdan_cli.cli_upscale import upscale  # noqa: E402
 main.add_command(upscale)
+from stdan_cli.cli_eval import eval_command  # noqa: E402
+main.add_command(eval_command)

@@ -39,5 +39,5 @@ def test_every_option_of_every_command_has_help_and_default():
             if not isinstance(param, click.Option) or param.name == "help":
                 continue
             assert param.help, f"{name} {param.opts} has no help text"
-            documented = param.is_flag or param.show_default or "default" in param.help.lower()
+            documented = param.is_flag or param.required or param.show_default or "default" in param.help.lower()
             assert documented, f"{name} {param.opts}: say its default (show_default=True or 'default' in the help)"

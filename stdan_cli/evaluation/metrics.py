@@ -1,0 +1,78 @@
+"""PSNR and SSIM exactly as the official evaluation helpers compute them.
+
+Per frame: the model output is clamped to [0, 1], scaled to 0-255 and rounded to uint8 (the
+saved frame); PSNR on RGB at 0-255; Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 (MATLAB's
+rgb2ycbcr luma, kept as a float); SSIM with an 11x11 Gaussian window (sigma 1.5),
+C1 = (0.01*255)^2, C2 = (0.03*255)^2, 'valid' filtering, on RGB (mean over channels) and on Y.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+
+def to_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A model output (H, W, 3) or (3, H, W) float RGB -> the saved uint8 frame (H, W, 3)."""
+    if isinstance(frame, torch.Tensor):
+        frame = frame.detach().float().cpu().numpy()
+        if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
+            frame = frame.transpose(1, 2, 0)
+    return np.round(np.clip(frame.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+
+
+def luma(rgb_u8: np.ndarray) -> np.ndarray:
+    """MATLAB rgb2ycbcr's Y channel (16-235) as float64, from uint8 RGB."""
+    rgb = rgb_u8.astype(np.float64)
+    return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR at peak 255 of two images on the 0-255 scale (inf when identical)."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 20 * math.log10(255.0 / math.sqrt(mse))
+
+
+def _gaussian_window() -> torch.Tensor:
+    x = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-(x**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    return torch.outer(g, g).view(1, 1, 11, 11)
+
+
+_WINDOW = _gaussian_window()
+
+
+def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
+    x = torch.from_numpy(a.astype(np.float64))[None, None]
+    y = torch.from_numpy(b.astype(np.float64))[None, None]
+    f = lambda t: F.conv2d(t, _WINDOW)  # noqa: E731 - 'valid': the 5-pixel border is dropped
+    mu_x, mu_y = f(x), f(y)
+    sxx, syy, sxy = f(x * x) - mu_x**2, f(y * y) - mu_y**2, f(x * y) - mu_x * mu_y
+    m = ((2 * mu_x * mu_y + _C1) * (2 * sxy + _C2)) / ((mu_x**2 + mu_y**2 + _C1) * (sxx + syy + _C2))
+    return float(m.mean())
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two images on the 0-255 scale: (H, W) or (H, W, C) (mean over channels)."""
+    if a.ndim == 2:
+        return _ssim_plane(a, b)
+    return float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+def frame_scores(output_u8: np.ndarray, gt_u8: np.ndarray) -> dict[str, float]:
+    """PSNR/SSIM on RGB and Y of one saved output frame against its ground truth."""
+    if output_u8.shape != gt_u8.shape:
+        raise ValueError(f"output {output_u8.shape} and ground truth {gt_u8.shape} differ in size")
+    y_out, y_gt = luma(output_u8), luma(gt_u8)
+    return {
+        "psnr": psnr(output_u8, gt_u8),
+        "ssim": ssim(output_u8, gt_u8),
+        "psnr_y": psnr(y_out, y_gt),
+        "ssim_y": ssim(y_out, y_gt),
+    }
