@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from stdan_cli.background import SerialWorker, prefetch
 from stdan_cli.errors import OutputError
 from stdan_cli.runtime import Upscaler
 from stdan_cli.schedule import WindowScheduler, auto_tile, check_window, plan_tiles
@@ -140,6 +141,7 @@ def upscale_video(
             temp, s * info.width, s * info.height, rate_out, time_base, encoding, colour, rotation,
             copy_from=src, keep_audio=options.mode != "slowmo", container_format=fmt,
         )
+        encoder = SerialWorker()  # encoding and muxing overlap with the model
         done = frames_in = 0
         pending: tuple[torch.Tensor, int] | None = None  # written once the next frame (or the end) is known
         try:
@@ -157,13 +159,13 @@ def upscale_video(
                         if options.mode == "space" and position % 2:
                             continue
                         if pending is not None:
-                            writer.write(*pending)
+                            encoder.submit(writer.write, *pending)
                         pending = (outputs[j], _pts(position, recent, options.mode))
                         done += 1
                         if progress:
                             progress(done, expected)
 
-            for frame in reader.frames():
+            for frame in prefetch(reader.frames()):  # decoding overlaps with the model too
                 frames_in += 1
                 run(sched.push(frame))
             run(sched.finish())
@@ -171,9 +173,11 @@ def upscale_video(
                 # The last frame is shown until the input's end, so both last equally long.
                 last = recent[max(recent)]
                 hold = {"spacetime": 2 * last.duration, "space": last.duration, "slowmo": 1}[options.mode]
-                writer.write(*pending, hold=hold)
+                encoder.submit(writer.write, *pending, hold=hold)
+            encoder.finish()
             writer.close()
         except BaseException:
+            encoder.cancel()
             writer.abort()
             temp.unlink(missing_ok=True)
             raise
