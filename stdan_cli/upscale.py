@@ -20,6 +20,7 @@ from stdan_cli.background import SerialWorker, prefetch
 from stdan_cli.errors import OutputError
 from stdan_cli.runtime import Upscaler
 from stdan_cli.schedule import WindowScheduler, auto_tile, check_window, plan_tiles
+from stdan_cli.video.colour import is_rgb_format
 from stdan_cli.video.decode import Frame, VideoReader
 from stdan_cli.video.encode import EncodeSettings, VideoWriter, output_colour, resolve_encoding
 
@@ -131,16 +132,20 @@ def upscale_video(
             time_base, rate_out = info.time_base, info.rate
         else:
             time_base, rate_out = info.time_base / 2, info.rate * 2
-        colour = output_colour(info.colour, info.height, info.pix_fmt, info.pix_fmt.startswith(("rgb", "bgr", "gbr", "pal", "gray", "rgba", "bgra", "argb", "abgr")))
+        colour = output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt))
         expected = None
         if info.frame_count:
             expected = {"spacetime": 2 * info.frame_count - 1, "space": info.frame_count, "slowmo": 2 * info.frame_count - 1}[options.mode]
 
         temp = _temp_path(dst)
-        writer = VideoWriter(
-            temp, s * info.width, s * info.height, rate_out, time_base, encoding, colour, rotation,
-            copy_from=src, keep_audio=options.mode != "slowmo", container_format=fmt,
-        )
+        try:
+            writer = VideoWriter(
+                temp, s * info.width, s * info.height, rate_out, time_base, encoding, colour, rotation,
+                copy_from=src, keep_audio=options.mode != "slowmo", container_format=fmt,
+            )
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         encoder = SerialWorker()  # encoding and muxing overlap with the model
         done = frames_in = 0
         pending: tuple[torch.Tensor, int] | None = None  # written once the next frame (or the end) is known

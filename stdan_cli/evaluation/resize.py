@@ -47,7 +47,8 @@ def imresize(img: np.ndarray, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     mh = _resize_matrix(h, math.ceil(h * scale), scale)
     mw = _resize_matrix(w, math.ceil(w * scale), scale)
-    return np.einsum("oh,hwc,pw->opc", mh, img.astype(np.float64), mw)
+    rows = np.tensordot(mh, img.astype(np.float64), axes=(1, 0))  # (out_h, w, c)
+    return np.tensordot(mw, rows, axes=(1, 1)).transpose(1, 0, 2)  # (out_h, out_w, c)
 
 
 def bicubic_down(gt_u8: np.ndarray, factor: int = 4) -> np.ndarray:

@@ -15,6 +15,14 @@ RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 _SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
 
 
+_RGB_PREFIXES = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal", "gray", "ya", "0rgb", "0bgr")
+
+
+def is_rgb_format(pix_fmt: str) -> bool:
+    """True for pixel formats without a YUV matrix (RGB, palette, grey)."""
+    return pix_fmt.startswith(_RGB_PREFIXES)
+
+
 @dataclass(frozen=True)
 class ColourInfo:
     """The colour description of a video (FFmpeg enum values)."""

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from stdan_cli.errors import InputError
-from stdan_cli.video.colour import ColourInfo
+from stdan_cli.video.colour import ColourInfo, is_rgb_format
 
 DEFAULT_RATE = Fraction(25)
 
@@ -161,7 +161,7 @@ def to_rgb_tensor(frame: av.VideoFrame) -> torch.Tensor:
     fmt = frame.format
     deep = max(c.bits for c in fmt.components) > 8
     target = "rgb48le" if deep else "rgb24"
-    if fmt.is_rgb or fmt.name.startswith(("gray", "pal", "ya", "bgr", "rgb", "gbr", "argb", "abgr")):
+    if fmt.is_rgb or is_rgb_format(fmt.name):
         rgb = frame.reformat(format=target)
     else:
         colour = ColourInfo.of(frame)
