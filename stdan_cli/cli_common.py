@@ -9,6 +9,7 @@ from typing import Callable
 import click
 
 from stdan_cli.errors import StdanError
+from stdan_cli.runtime import MODELS, PRECISIONS
 
 
 def report_errors(fn: Callable) -> Callable:
@@ -29,3 +30,23 @@ def report_errors(fn: Callable) -> Callable:
             sys.exit(1)
 
     return wrapper
+
+
+def model_options(fn: Callable) -> Callable:
+    """--model/--weights/--device/--precision/--threads, shared by every verb that runs a model
+    (passed as model_name, weights, device, precision, threads)."""
+    options = [
+        click.option("--model", "model_name", type=click.Choice(MODELS), default="stdan", show_default=True,
+                     help="stdan, or bicubic: bicubic x4 and averaged in-between frames (a baseline; no weights)."),
+        click.option("--weights", default=None, metavar="PATH|NAME",
+                     help="Checkpoint file or registry name. Default: the official checkpoint from "
+                          "`stdan download-weights`."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="fp32; bf16 (CPUs with bfloat16 and GPUs; about 0.7% relative difference); "
+                          "fp16 (GPU only)."),
+        click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from stdan_cli.cli_common import report_errors
+from stdan_cli.cli_common import model_options, report_errors
 from stdan_cli.evaluation import DATASETS, evaluate, find_clips, write_json
 from stdan_cli.evaluation.references import REFERENCES, VID4_CLIPS
-from stdan_cli.runtime import MODELS, PRECISIONS, build_upscaler
+from stdan_cli.runtime import build_upscaler
 
 
 def _fmt(v: float | None, digits: int) -> str:
@@ -29,14 +29,7 @@ def _fmt(v: float | None, digits: int) -> str:
 @click.option("--degradation", type=click.Choice(["bi", "bd"]), default="bi", show_default=True,
               help="How LR frames are made when none are precomputed: bi = MATLAB bicubic x1/4; "
                    "bd = 7x7 Gaussian blur (sigma 1.6) then nearest x1/4.")
-@click.option("--model", "model_name", type=click.Choice(MODELS), default="stdan", show_default=True,
-              help="stdan, or the bicubic baseline under the same protocol.")
-@click.option("--weights", default=None, metavar="PATH|NAME",
-              help="Checkpoint file or registry name. Default: the official checkpoint from `stdan download-weights`.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="fp32 (the protocol), bf16 or fp16 (GPU only).")
-@click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores).")
+@model_options
 @click.option("--limit", type=int, default=None, help="Score only the first N clips. Default: all.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Write every per-clip and per-frame score to this JSON file. Default: none.")

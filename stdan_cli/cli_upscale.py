@@ -8,8 +8,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from stdan_cli.cli_common import report_errors
-from stdan_cli.runtime import MODELS, PRECISIONS, build_upscaler
+from stdan_cli.cli_common import model_options, report_errors
+from stdan_cli.runtime import build_upscaler
 from stdan_cli.upscale import MODES, UpscaleOptions, upscale_video, validate
 from stdan_cli.video.encode import CODECS, EncodeSettings
 
@@ -20,14 +20,7 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
 @click.option("--mode", type=click.Choice(MODES), default="spacetime", show_default=True,
               help="spacetime: 4x size and 2x frame rate; space: 4x size, original frames only; "
                    "slowmo: every output frame at the original rate (twice as long, audio dropped).")
-@click.option("--model", "model_name", type=click.Choice(MODELS), default="stdan", show_default=True,
-              help="stdan, or bicubic: bicubic x4 and averaged in-between frames (fast preview, no weights).")
-@click.option("--weights", default=None, metavar="PATH|NAME",
-              help="Checkpoint file or registry name. Default: the official checkpoint from `stdan download-weights`.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="fp32; bf16 (CPUs with bfloat16 support and GPUs: faster, about 0.7% relative error); fp16 (GPU only).")
-@click.option("--threads", type=int, default=None, help="CPU threads for the model. Default: PyTorch's choice (all cores).")
+@model_options
 @click.option("--window", type=int, default=4, show_default=True, help="Input frames per model window (the model was trained with 4).")
 @click.option("--stride", type=int, default=3, show_default=True,
               help="Frames between window starts (1..window-1); smaller means more overlap and more work.")
