@@ -1,4 +1,10 @@
-"""PNG reading and writing through PyAV (FFmpeg's PNG codec): no image library needed."""
+"""PNG reading and writing through PyAV (FFmpeg's PNG codec): no image library needed.
+
+Files are opened as Python file objects, never by name, so FFmpeg's image2 patterns
+(``%d`` in a file name) cannot redirect a read or a write to another file. Any image FFmpeg
+decodes is read (8/16-bit, grey, palette, alpha dropped) and converted to 8-bit RGB, which is
+what ``cv2.imread`` gives the official scripts (in BGR order, which they flip to RGB).
+"""
 
 from __future__ import annotations
 
@@ -11,28 +17,34 @@ from stdan_cli.errors import StdanError
 
 
 class ImageError(StdanError):
-    """A frame of a dataset cannot be read."""
+    """A frame of a dataset cannot be read, or an output frame cannot be written."""
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file; raises ImageError with the file named."""
+    """(H, W, 3) uint8 RGB of an image file; raises ImageError naming the file."""
     try:
-        with av.open(str(path)) as c:
+        with open(path, "rb") as f, av.open(f) as c:
             frame = next(c.decode(video=0))
             return frame.to_ndarray(format="rgb24")
-    except (av.error.FFmpegError, StopIteration, OSError) as exc:
-        raise ImageError(f"cannot read image {path}: {getattr(exc, 'strerror', None) or exc or 'no frame'}") from None
+    except (av.error.FFmpegError, StopIteration, ValueError) as exc:  # before OSError: some subclass it
+        detail = f" ({exc.strerror})" if isinstance(getattr(exc, "strerror", None), str) else ""
+        raise ImageError(f"cannot read image {path}: not a readable image{detail}") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Write (H, W, 3) uint8 RGB as a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="image2") as c:
-        stream = c.add_stream("png")
-        stream.height, stream.width = rgb.shape[:2]
-        stream.pix_fmt = "rgb24"
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        for packet in stream.encode(frame):
-            c.mux(packet)
-        for packet in stream.encode(None):
-            c.mux(packet)
+    """Write (H, W, 3) uint8 RGB as a PNG (parent folders are created)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f, av.open(f, "w", format="image2pipe") as c:
+            stream = c.add_stream("png")
+            stream.height, stream.width = rgb.shape[:2]
+            stream.pix_fmt = "rgb24"
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                c.mux(packet)
+            for packet in stream.encode(None):
+                c.mux(packet)
+    except OSError as exc:
+        raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from None

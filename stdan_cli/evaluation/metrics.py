@@ -18,12 +18,18 @@ _C1, _C2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
 
 def to_uint8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
-    """A model output (H, W, 3) or (3, H, W) float RGB -> the saved uint8 frame (H, W, 3)."""
+    """A model output (H, W, 3) or (3, H, W) float RGB -> the saved uint8 frame (H, W, 3).
+
+    As the official ``tensor2img``: clamp to [0, 1] and ``(x * 255.0).round()`` in float32
+    (numpy rounds half to even), then cast. Doing the product in float64 instead would round a
+    few values per frame differently (those whose float32 product lands on k + 0.5).
+    """
     if isinstance(frame, torch.Tensor):
         frame = frame.detach().float().cpu().numpy()
         if frame.ndim == 3 and frame.shape[0] == 3 and frame.shape[-1] != 3:
             frame = frame.transpose(1, 2, 0)
-    return np.round(np.clip(frame.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+    x = np.clip(np.asarray(frame, dtype=np.float32), np.float32(0), np.float32(1))
+    return np.round(x * np.float32(255.0)).astype(np.uint8)
 
 
 def luma(rgb_u8: np.ndarray) -> np.ndarray:
