@@ -1,17 +1,23 @@
-"""Evaluation datasets: which clips, where their frames are, and how windows cover them.
+"""Evaluation datasets: which clips, and where their frames are.
 
 Layouts accepted (``--data-root DIR``):
 
 - Vimeo-90K septuplets: ``DIR/sequences/<id>/im1.png .. im7.png`` (the released zip) or
   ``DIR/sequences/test/<id>/...``; optional precomputed low-resolution frames in
-  ``DIR/LR_test/<id>/im1.png .. im7.png``. ``<id>`` is like ``00001/0625``; the clip lists are
-  the official fast/medium/slow test lists (shipped with this package).
-- Vid4: ``DIR/hr/<clip>/*.png`` ground truth and optional ``DIR/lr_x4/<clip>/*.png``
-  (same file names), as in the Vid4 archive the official README links.
+  ``DIR/LR_test/<id>/``, either all of ``im1..im7.png`` or only the inputs ``im1, im3, im5,
+  im7.png``. ``<id>`` is like ``00001/0625``; the clips are the official fast/medium/slow test
+  lists (shipped with this package, the 9 all-black clips included).
+- Vid4: ``DIR/hr/<clip>/*.png`` ground truth and optional ``DIR/lr_x4/<clip>/*.png`` (one
+  low-resolution frame per ground-truth frame), as in the Vid4 archive the official README
+  links. Frames are ordered by the number in their file name.
+
+Only the presence of files is checked here (cheap, before a model loads); sizes and
+decodability are checked as each clip is read.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,7 +26,9 @@ from stdan_cli.errors import StdanError
 
 DATASETS = ("vimeo-fast", "vimeo-medium", "vimeo-slow", "vid4")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-OUTPUTS_PER_WINDOW = 7  # 4 inputs -> 7 outputs
+VIMEO_FRAMES = 7
+VIMEO_INPUTS = (0, 2, 4, 6)  # im1, im3, im5, im7
+MIN_VID4_FRAMES = 7  # one window: 4 inputs, 7 outputs
 
 
 class DatasetError(StdanError):
@@ -31,88 +39,104 @@ class DatasetError(StdanError):
 class Clip:
     name: str
     gt: tuple[Path, ...]  # ground-truth frames, in order
-    lr: tuple[Path, ...] | None  # precomputed low-resolution frames (one per ground-truth frame)
+    lr: dict[int, Path] | None = None  # precomputed low-resolution frames by ground-truth index
+
+    @property
+    def has_lr(self) -> bool:
+        return self.lr is not None
 
 
 def vimeo_ids(dataset: str) -> list[str]:
+    """The official test list of ``vimeo-fast|medium|slow`` (ids like ``00001/0625``)."""
     name = {"vimeo-fast": "fast_testset.txt", "vimeo-medium": "medium_testset.txt", "vimeo-slow": "slow_testset.txt"}[dataset]
     text = resources.files("stdan_cli.evaluation").joinpath("lists").joinpath(name).read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _vimeo_clip(root: Path, cid: str) -> Clip | None:
-    for base in (root / "sequences" / cid, root / "sequences" / "test" / cid):
-        if base.is_dir():
-            gt = tuple(base / f"im{i}.png" for i in range(1, 8))
-            missing = [p for p in gt if not p.is_file()]
-            if missing:
-                raise DatasetError(f"clip {cid} is incomplete: {missing[0]} is missing")
-            lr_dir = root / "LR_test" / cid
-            lr = None
-            if lr_dir.is_dir():
-                lr = tuple(lr_dir / f"im{i}.png" for i in range(1, 8))
-                missing = [p for p in lr if not p.is_file()]
-                if missing:
-                    raise DatasetError(f"clip {cid} is incomplete: {missing[0]} is missing")
-            return Clip(cid, gt, lr)
-    return None
+def _natural_key(path: Path) -> tuple:
+    """Order frames by the numbers in their names (``im2`` before ``im10``), then by name."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", path.name)), path.name
 
 
 def _images(folder: Path) -> tuple[Path, ...]:
-    return tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+    return tuple(sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                        key=_natural_key))
 
 
-def find_clips(dataset: str, root: str | Path, limit: int | None = None) -> list[Clip]:
-    """The clips of ``dataset`` under ``root`` (the first ``limit`` of them), checked to exist."""
-    root = Path(root)
-    if dataset not in DATASETS:
-        raise DatasetError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
-    if not root.is_dir():
-        raise DatasetError(f"data root {root} does not exist")
-    if dataset == "vid4":
-        hr = root / "hr"
-        if not hr.is_dir():
-            raise DatasetError(f"{root} is not a Vid4 root: no hr/<clip>/ folders (see `stdan eval --help`)")
-        clips = []
-        for folder in sorted(p for p in hr.iterdir() if p.is_dir())[:limit]:
-            gt = _images(folder)
-            if len(gt) < OUTPUTS_PER_WINDOW:
-                raise DatasetError(f"Vid4 clip {folder.name} has {len(gt)} frames; at least {OUTPUTS_PER_WINDOW} are needed")
-            lr_dir = root / "lr_x4" / folder.name
-            lr = None
-            if lr_dir.is_dir():
-                lr = _images(lr_dir)
-                if [p.name for p in lr] != [p.name for p in gt]:
-                    raise DatasetError(f"Vid4 clip {folder.name}: lr_x4 and hr do not hold the same frames")
-            clips.append(Clip(folder.name, gt, lr))
-        if not clips:
-            raise DatasetError(f"no clips in {hr}")
-        return clips
+def _vimeo_clip(root: Path, cid: str) -> Clip | None:
+    for base in (root / "sequences" / cid, root / "sequences" / "test" / cid):
+        if not base.is_dir():
+            continue
+        gt = tuple(base / f"im{i}.png" for i in range(1, VIMEO_FRAMES + 1))
+        missing = [p for p in gt if not p.is_file()]
+        if missing:
+            raise DatasetError(f"clip {cid} is incomplete: {missing[0]} is missing")
+        lr_dir = root / "LR_test" / cid
+        lr = None
+        if lr_dir.is_dir():
+            lr = {i: lr_dir / f"im{i + 1}.png" for i in range(VIMEO_FRAMES) if (lr_dir / f"im{i + 1}.png").is_file()}
+            missing = [lr_dir / f"im{i + 1}.png" for i in VIMEO_INPUTS if i not in lr]
+            if missing:
+                raise DatasetError(f"clip {cid} is incomplete: {missing[0]} is missing "
+                                   f"(LR_test needs im1, im3, im5 and im7)")
+        return Clip(cid, gt, lr)
+    return None
+
+
+def _vimeo_clips(dataset: str, root: Path, limit: int | None) -> list[Clip]:
     ids = vimeo_ids(dataset)[:limit]
     clips, missing = [], []
     for cid in ids:
         clip = _vimeo_clip(root, cid)
         (clips if clip else missing).append(clip or cid)
     if missing:
+        if (root / ids[0]).is_dir() or (root / ids[0].split("/")[0]).is_dir():
+            hint = f"; {root} looks like the sequences folder itself: pass its parent as --data-root"
+        elif clips:
+            hint = " (--limit N scores only the first N clips of the list)"
+        else:
+            hint = ""
         raise DatasetError(
             f"{len(missing)} of {len(ids)} {dataset} clips are missing under {root} (first: {missing[0]}); "
-            f"expected {root}/sequences/<id>/im1..im7.png or {root}/sequences/test/<id>/ (use --limit for a partial run)"
+            f"expected {root}/sequences/<id>/im1..im7.png or {root}/sequences/test/<id>/{hint}"
         )
     return clips
 
 
-def scoring_windows(n_frames: int, n_out: int = OUTPUTS_PER_WINDOW) -> list[tuple[int, list[int], list[int]]]:
-    """(first frame, ground-truth indices scored, input indices) per window: windows of ``n_out`` frames with
-    every other frame as input, advancing by ``n_out - 1`` (the shared frame is scored once, from
-    the earlier window), the last window aligned to the clip's end so every frame is scored."""
-    if n_frames < n_out:
-        raise DatasetError(f"a clip needs at least {n_out} frames, got {n_frames}")
-    starts = list(range(0, n_frames - n_out + 1, n_out - 1))
-    if starts[-1] + n_out < n_frames:
-        starts.append(n_frames - n_out)
-    windows, scored = [], set()
-    for a in starts:
-        hr = [i for i in range(a, a + n_out) if i not in scored]
-        scored.update(hr)
-        windows.append((a, hr, list(range(a, a + n_out, 2))))
-    return windows
+def _vid4_clips(root: Path, limit: int | None) -> list[Clip]:
+    hr = root / "hr"
+    if not hr.is_dir():
+        raise DatasetError(f"{root} is not a Vid4 root: no hr/<clip>/ folders (see `stdan eval --help`)")
+    folders = sorted(p for p in hr.iterdir() if p.is_dir())
+    if not folders:
+        raise DatasetError(f"no clip folders in {hr}")
+    clips = []
+    for folder in folders[:limit]:
+        gt = _images(folder)
+        if len(gt) < MIN_VID4_FRAMES:
+            raise DatasetError(f"Vid4 clip {folder.name} has {len(gt)} frames in {folder}; "
+                               f"at least {MIN_VID4_FRAMES} are needed")
+        lr_dir = root / "lr_x4" / folder.name
+        lr = None
+        if lr_dir.is_dir():
+            frames = _images(lr_dir)
+            if len(frames) != len(gt):
+                raise DatasetError(f"Vid4 clip {folder.name}: {lr_dir} has {len(frames)} frames and "
+                                   f"{folder} has {len(gt)}; they must match one to one")
+            lr = dict(enumerate(frames))
+        clips.append(Clip(folder.name, gt, lr))
+    return clips
+
+
+def find_clips(dataset: str, root: str | Path, limit: int | None = None) -> list[Clip]:
+    """The clips of ``dataset`` under ``root`` (the first ``limit`` of them), their files checked to exist."""
+    root = Path(root)
+    if dataset not in DATASETS:
+        raise DatasetError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
+    if limit is not None and limit < 1:
+        raise DatasetError("--limit must be at least 1")
+    if not root.is_dir():
+        raise DatasetError(f"data root {root} does not exist or is not a folder")
+    if dataset == "vid4":
+        return _vid4_clips(root, limit)
+    return _vimeo_clips(dataset, root, limit)

@@ -1,39 +1,43 @@
-"""Scoring a model on a dataset with the paper's protocol."""
+"""Scoring a model on a dataset with the paper's protocol, and the results' JSON form."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from stdan_cli.evaluation.datasets import Clip, DatasetError, find_clips, scoring_windows
+from stdan_cli.evaluation.datasets import Clip, DatasetError, find_clips
 from stdan_cli.evaluation.images import read_rgb, write_png
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
-from stdan_cli.evaluation.resize import bicubic_down, blur_down
+from stdan_cli.evaluation.protocol import DEGRADATIONS, lr_size, make_lr, windows_for
+from stdan_cli.evaluation.references import references_for
+from stdan_cli.errors import OutputError
 from stdan_cli.runtime import Upscaler
 
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
-DEGRADATIONS = {"bi": bicubic_down, "bd": blur_down}
-SCALE = 4
 
 
 @dataclass
 class ClipResult:
     name: str
-    frames: list[dict]  # {"index", "file", "psnr", "ssim", "psnr_y", "ssim_y"}
-    seconds: float
+    frames: list[dict]  # {"index", "file", "psnr", "ssim", "psnr_y", "ssim_y"}, in frame order
+    seconds: float  # wall time for the clip: reading, degrading, model, scoring, saving
+    model_seconds: float  # of which in the model
+    lr_source: str  # "precomputed", or the degradation that made the LR frames ("bi"/"bd")
 
     def mean(self, metric: str) -> float:
         return float(np.mean([f[metric] for f in self.frames]))
 
     @property
     def finite(self) -> bool:
+        """False when a frame is reproduced exactly (infinite PSNR): such a clip's mean is infinite."""
         return all(math.isfinite(self.mean(m)) for m in METRICS)
 
 
@@ -42,16 +46,19 @@ class DatasetResult:
     dataset: str
     degradation: str
     model: str
+    precision: str = "fp32"
+    device: str = "cpu"
     clips: list[ClipResult] = field(default_factory=list)
 
     @property
     def scored(self) -> list[ClipResult]:
-        """Clips in the means: those with a finite PSNR (all-black clips reproduced exactly are not)."""
+        """Clips in the means: those with finite scores (all-black clips reproduced exactly are not)."""
         return [c for c in self.clips if c.finite]
 
     @property
-    def excluded(self) -> int:
-        return len(self.clips) - len(self.scored)
+    def excluded(self) -> list[str]:
+        """Names of the clips left out of the means (infinite PSNR)."""
+        return [c.name for c in self.clips if not c.finite]
 
     def mean(self, metric: str) -> float:
         scored = self.scored
@@ -61,53 +68,104 @@ class DatasetResult:
     def seconds_per_clip(self) -> float:
         return float(np.mean([c.seconds for c in self.clips])) if self.clips else math.nan
 
+    @property
+    def model_seconds_per_clip(self) -> float:
+        return float(np.mean([c.model_seconds for c in self.clips])) if self.clips else math.nan
+
+    @property
+    def lr_sources(self) -> dict[str, int]:
+        return dict(Counter(c.lr_source for c in self.clips))
+
+    @property
+    def references(self) -> list:
+        """Published figures comparable with this run (none for BD or generated-LR Vid4 runs)."""
+        return references_for(self.dataset, self.degradation)
+
     def to_json(self) -> dict:
         return {
             "dataset": self.dataset,
             "degradation": self.degradation,
+            "lr_sources": self.lr_sources,
             "model": self.model,
+            "precision": self.precision,
+            "device": self.device,
             "means": {m: self.mean(m) for m in METRICS},
+            "clips_total": len(self.clips),
             "clips_scored": len(self.scored),
             "clips_excluded_infinite_psnr": self.excluded,
             "seconds_per_clip": self.seconds_per_clip,
+            "model_seconds_per_clip": self.model_seconds_per_clip,
+            "references": [r.to_json() for r in self.references],
             "clips": [
-                {"name": c.name, "seconds": c.seconds, **{m: c.mean(m) for m in METRICS}, "frames": c.frames}
+                {
+                    "name": c.name,
+                    "in_means": c.finite,
+                    "lr_source": c.lr_source,
+                    "seconds": c.seconds,
+                    "model_seconds": c.model_seconds,
+                    **{m: c.mean(m) for m in METRICS},
+                    "frames": c.frames,
+                }
                 for c in self.clips
             ],
         }
 
 
-def _load_clip(clip: Clip, degradation: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+class _LowRes:
+    """LR frames of a clip on demand: the precomputed files (BI runs) or made from ground truth."""
+
+    def __init__(self, clip: Clip, gt: list[np.ndarray], degradation: str):
+        self.clip, self.gt, self.degradation = clip, gt, degradation
+        self.source = "precomputed" if clip.has_lr and degradation == "bi" else degradation
+        self.size = lr_size(*gt[0].shape[:2])
+        self._frames: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i not in self._frames:
+            if self.source == "precomputed":
+                path = self.clip.lr[i]
+                x = read_rgb(path)
+                if x.shape[:2] != self.size:
+                    h, w = self.gt[0].shape[:2]
+                    raise DatasetError(
+                        f"clip {self.clip.name}: {path} is {x.shape[1]}x{x.shape[0]}; a {w}x{h} ground truth "
+                        f"needs {self.size[1]}x{self.size[0]} low-resolution frames"
+                    )
+                self._frames[i] = x
+            else:
+                self._frames[i] = make_lr(self.gt[i], self.degradation)
+        return self._frames[i]
+
+
+def _read_ground_truth(clip: Clip) -> list[np.ndarray]:
     gt = [read_rgb(p) for p in clip.gt]
-    if any(g.shape != gt[0].shape for g in gt):
-        raise DatasetError(f"clip {clip.name}: ground-truth frames differ in size")
-    if clip.lr is not None:
-        lr = [read_rgb(p) for p in clip.lr]
-        h, w = gt[0].shape[:2]
-        if any(x.shape[:2] != (math.ceil(h / SCALE), math.ceil(w / SCALE)) for x in lr):
-            raise DatasetError(
-                f"clip {clip.name}: low-resolution frames are {lr[0].shape[1]}x{lr[0].shape[0]}, "
-                f"expected {math.ceil(w / SCALE)}x{math.ceil(h / SCALE)} for {w}x{h} ground truth"
-            )
-    else:
-        lr = [DEGRADATIONS[degradation](g, SCALE) for g in gt]
-    return gt, lr
+    for p, g in zip(clip.gt, gt):
+        if g.shape != gt[0].shape:
+            raise DatasetError(f"clip {clip.name}: {p} is {g.shape[1]}x{g.shape[0]} but "
+                               f"{clip.gt[0].name} is {gt[0].shape[1]}x{gt[0].shape[0]}; frames of a clip must match")
+    return gt
 
 
-def evaluate_clip(clip: Clip, upscaler: Upscaler, degradation: str = "bi", save_dir: Path | None = None) -> ClipResult:
+def evaluate_clip(
+    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save_dir: Path | None = None
+) -> ClipResult:
+    """Score one clip: per frame PSNR/SSIM on RGB and Y of the saved (uint8) output."""
     started = time.perf_counter()
-    gt, lr = _load_clip(clip, degradation)
+    gt = _read_ground_truth(clip)
+    lr = _LowRes(clip, gt, degradation)
     h, w = gt[0].shape[:2]
-    frames = []
-    for start, scored, inputs in scoring_windows(len(gt)):
-        x = torch.stack([torch.from_numpy(lr[i]).permute(2, 0, 1).float() / 255 for i in inputs]).unsqueeze(0)
-        out = upscaler(x)[0]  # (7, 3, 4h, 4w), zero-padded to multiples of 8 inside and cropped
-        for i in scored:
-            saved = to_uint8(out[i - start, :, :h, :w])
+    frames, model_seconds = [], 0.0
+    for win in windows_for(dataset, len(gt)):
+        x = torch.stack([torch.from_numpy(lr[i]).permute(2, 0, 1) for i in win.inputs]).unsqueeze(0).float() / 255
+        t = time.perf_counter()
+        out = upscaler(x, skip_outputs=win.skip)[0]  # outputs win.skip.. of the window, cropped to 4x the LR size
+        model_seconds += time.perf_counter() - t
+        for i in win.scored:
+            saved = to_uint8(out[i - win.first - win.skip, :, :h, :w])
             frames.append({"index": i, "file": clip.gt[i].name, **frame_scores(saved, gt[i])})
             if save_dir is not None:
-                write_png(save_dir / clip.name / clip.gt[i].name, saved)
-    return ClipResult(clip.name, frames, time.perf_counter() - started)
+                write_png(save_dir / clip.name / f"{clip.gt[i].stem}.png", saved)
+    return ClipResult(clip.name, frames, time.perf_counter() - started, model_seconds, lr.source)
 
 
 def evaluate(
@@ -119,28 +177,34 @@ def evaluate(
     save_images: str | Path | None = None,
     progress: Callable[[int, int, ClipResult], None] | None = None,
 ) -> DatasetResult:
-    """Score ``upscaler`` on ``dataset``: per frame, per clip (mean of frames), per dataset
-    (mean of clips with a finite PSNR)."""
+    """Score ``upscaler`` on ``dataset`` under ``data_root``: per frame, per clip (mean of its
+    frames), per dataset (mean of the clips with finite scores; the others are listed in
+    ``DatasetResult.excluded``). ``degradation`` ``bi`` uses precomputed LR frames when the root
+    has them; ``bd`` always makes LR frames from the ground truth (the precomputed ones are BI)."""
     if degradation not in DEGRADATIONS:
         raise DatasetError(f"unknown degradation '{degradation}'; use bi or bd")
     clips = find_clips(dataset, data_root, limit)
-    result = DatasetResult(dataset, degradation, upscaler.name)
+    result = DatasetResult(dataset, degradation, upscaler.name, upscaler.precision, str(upscaler.device))
+    save_dir = Path(save_images) if save_images is not None else None
     for k, clip in enumerate(clips):
-        result.clips.append(evaluate_clip(clip, upscaler, degradation, Path(save_images) if save_images else None))
+        result.clips.append(evaluate_clip(clip, dataset, upscaler, degradation, save_dir))
         if progress:
             progress(k + 1, len(clips), result.clips[-1])
     return result
 
 
+def _finite_or_none(o):
+    if isinstance(o, dict):
+        return {k: _finite_or_none(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_finite_or_none(v) for v in o]
+    return None if isinstance(o, float) and not math.isfinite(o) else o
+
+
 def write_json(result: DatasetResult, path: str | Path) -> None:
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    def walk(o):
-        if isinstance(o, dict):
-            return {k: walk(v) for k, v in o.items()}
-        if isinstance(o, list):
-            return [walk(v) for v in o]
-        return clean(o)
-
-    Path(path).write_text(json.dumps(walk(result.to_json()), indent=1))
+    """Every per-clip and per-frame score as JSON; an infinite PSNR (identical frames) is null."""
+    text = json.dumps(_finite_or_none(result.to_json()), indent=1)
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
