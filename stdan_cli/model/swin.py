@@ -125,29 +125,30 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self._layout_cache: dict[tuple, tuple] = {}
 
-    def _layout(self, h: int, w: int, device: torch.device) -> tuple:
-        """(order, inverse order, shift mask or None) for an (h, w) map, cached per size."""
+    def layout(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(order, shift mask or None) for an (h, w) map, cached per size: ``x[:, order]`` puts
+        row-major tokens into this block's (shifted) window order."""
         key = (h, w, device)
         if key not in self._layout_cache:
             order = window_order(h, w, self.window_size, self.shift, device)
             mask = shift_window_mask(h, w, self.window_size, self.shift, device) if self.shift else None
-            self._layout_cache[key] = (order, torch.argsort(order), mask)
+            self._layout_cache[key] = (order, mask)
         return self._layout_cache[key]
 
-    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        h, w = size
-        b, length, c = x.shape
+    def forward(self, windows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """windows: (B, H*W, C) tokens in this block's window order -> the same, transformed."""
+        b, length, c = windows.shape
         n, heads = self.window_size**2, self.attn.num_heads
         nw = length // n  # windows per image
-        order, inverse, mask = self._layout(h, w, x.device)
+        mask = self.layout(*size, windows.device)[1]
         step = min(self.windows_per_step, nw)
-        bias = self.attn.position_bias().to(x.dtype)  # (heads, N, N)
+        bias = self.attn.position_bias().to(windows.dtype)  # (heads, N, N)
         if mask is not None:  # each window's shift mask plus the bias: (nW*heads, N, N)
-            add = (mask.unsqueeze(1).to(x.dtype) + bias).view(nw * heads, n, n)
+            add = (mask.unsqueeze(1).to(windows.dtype) + bias).view(nw * heads, n, n)
         else:  # the same bias for every window
             add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
 
-        windows = x.index_select(1, order).view(b * nw, n, c)
+        windows = windows.view(b * nw, n, c)
         out = torch.empty_like(windows)
         for image in range(b):  # the mask repeats per image
             for w0 in range(0, nw, step):
@@ -156,12 +157,16 @@ class SwinBlock(nn.Module):
                 a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
                 y = windows[rows]
                 y = y + self.attn(self.norm1(y), a)
-                out[rows] = y + self.mlp(self.norm2(y))
-        return out.view(b, length, c).index_select(1, inverse)
+                torch.add(y, self.mlp(self.norm2(y)), out=out[rows])
+        return out.view(b, length, c)
 
 
 class BlockGroup(nn.Module):
-    """The blocks of one RSTB (official name ``residual_group``)."""
+    """The blocks of one RSTB (official name ``residual_group``).
+
+    Tokens stay in window order from block to block: one gather per block moves them from one
+    block's window order straight to the next one's, instead of back to row-major and out again.
+    """
 
     def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float, nominal_size: int):
         super().__init__()
@@ -169,10 +174,25 @@ class BlockGroup(nn.Module):
             SwinBlock(dim, num_heads, window_size, 0 if j % 2 == 0 else window_size // 2, mlp_ratio, nominal_size)
             for j in range(depth)
         )
+        self._gathers: dict[tuple, list[torch.Tensor]] = {}
+
+    def gathers(self, h: int, w: int, device: torch.device) -> list[torch.Tensor]:
+        """depth + 1 index vectors: row-major -> block 0's order -> block 1's ... -> row-major."""
+        key = (h, w, device)
+        if key not in self._gathers:
+            orders = [block.layout(h, w, device)[0] for block in self.blocks]
+            steps, back = [orders[0]], torch.argsort(orders[0])
+            for order in orders[1:]:  # windows_next = x[:, order] = windows[:, back][:, order]
+                steps.append(back[order])
+                back = torch.argsort(order)
+            self._gathers[key] = steps + [back]
+        return self._gathers[key]
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, size)
+        steps = self.gathers(*size, x.device)
+        x = x[:, steps[0]]
+        for block, step in zip(self.blocks, steps[1:]):
+            x = block(x, size)[:, step]
         return x
 
 
