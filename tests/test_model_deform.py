@@ -105,3 +105,22 @@ def test_mask_and_groups_apply_per_channel_group():
     cols = deform_sample(x, offset.view(1, 36, 5, 5), mask.view(1, 18, 5, 5), groups=2)
     torch.testing.assert_close(cols[:, :2], 0.5 * _shifted_columns(x, 0, 0)[:, :2], atol=1e-6, rtol=0)
     torch.testing.assert_close(cols[:, 2:], _shifted_columns(x, 0, 1)[:, 2:], atol=1e-6, rtol=0)
+
+
+def test_batch_split_into_column_chunks_gives_the_same_result(monkeypatch):
+    """A batch whose columns exceed COLUMN_BYTES is computed in parts, with the same result."""
+    from stdan_cli.model import deform
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 16, 6, 7, generator=g)
+    offset = 2 * torch.randn(5, 8 * 18, 6, 7, generator=g)
+    mask = torch.rand(5, 8 * 9, 6, 7, generator=g)
+    weight, bias = torch.randn(12, 16, 3, 3, generator=g), torch.randn(12, generator=g)
+    whole = modulated_deform_conv2d(x, offset, mask, weight, bias, 8)
+    per_item = 16 * 9 * 6 * 7 * 4
+    monkeypatch.setattr(deform, "COLUMN_BYTES", 2 * per_item)  # parts of 2, 2 and 1
+    parts = modulated_deform_conv2d(x, offset, mask, weight, bias, 8)
+    torch.testing.assert_close(parts, whole, rtol=0, atol=1e-5)
+    for i in range(5):  # and each item equals its own computation
+        torch.testing.assert_close(parts[i : i + 1], modulated_deform_conv2d(
+            x[i : i + 1], offset[i : i + 1], mask[i : i + 1], weight, bias, 8), rtol=0, atol=1e-5)

@@ -75,8 +75,13 @@ def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, gro
     if c % groups:
         raise ValueError(f"{c} channels do not split into {groups} deformable groups")
     sampled = sample(x, kernel_grid(offset, groups), groups).view(b, groups, c // groups, KERNEL_POINTS, h, w)
-    sampled = sampled * mask.view(b, groups, 1, KERNEL_POINTS, h, w).to(sampled.dtype)
+    sampled.mul_(mask.view(b, groups, 1, KERNEL_POINTS, h, w).to(sampled.dtype))  # in place: a fresh tensor
     return sampled.view(b, c, KERNEL_POINTS, h, w)
+
+
+# Bytes of deformable columns formed at once: batches are split so that callers can batch
+# many frame pairs without the (C*9, H*W) columns of all of them existing together.
+COLUMN_BYTES = 128 * 2**20
 
 
 def modulated_deform_conv2d(
@@ -92,10 +97,16 @@ def modulated_deform_conv2d(
     Equals ``torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)``.
     """
     b, c, h, w = x.shape
-    columns = deform_sample(x, offset, mask, groups).view(b, c * KERNEL_POINTS, h * w)
-    out = torch.matmul(weight.reshape(weight.shape[0], -1).to(columns.dtype), columns)
+    w2d = weight.reshape(1, weight.shape[0], -1)
+    step = max(1, COLUMN_BYTES // (c * KERNEL_POINTS * h * w * x.element_size()))
+    out = torch.empty(b, weight.shape[0], h * w, dtype=x.dtype, device=x.device)
+    for i in range(0, b, step):
+        part = slice(i, i + step)
+        columns = deform_sample(x[part], offset[part], mask[part], groups).view(-1, c * KERNEL_POINTS, h * w)
+        # bmm with the weight broadcast over the batch: matmul(2-D, 3-D) would copy the columns.
+        torch.bmm(w2d.to(columns.dtype).expand(columns.shape[0], -1, -1), columns, out=out[part])
     if bias is not None:
-        out = out + bias.view(1, -1, 1).to(out.dtype)
+        out += bias.view(1, -1, 1).to(out.dtype)
     return out.view(b, -1, h, w)
 
 
