@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from stdan_cli.model.swin import Mlp, WindowAttention
+
 # Layers that stay in float32: the shallow convolutions at either end of the two Swin bodies
 # and the per-pixel q/k/v maps are cheap, and their rounding reaches the output most directly.
 _KEEP_FP32 = ("conv_first", "feature_extraction.conv_", "feature_recon.conv_", "stdfa.qkv_maps")
@@ -28,6 +30,15 @@ def _to_fp32(module, args, output):
 
 def use_low_precision_matmuls(model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> nn.Module:
     """Make the heavy Conv2d/Linear layers of ``model`` compute in ``dtype`` (in place)."""
+    for module in model.modules():
+        # Swin attention and MLP: the whole sub-layer, not each linear, runs in low precision
+        # (they cast their input to their weights' dtype); the block adds the result to its
+        # float32 residual stream.
+        if isinstance(module, (WindowAttention, Mlp)) and getattr(module, "_low_precision", None) is None:
+            module.to(dtype)
+            module._low_precision = dtype
+            for child in module.modules():
+                child._low_precision = dtype
     for name, module in model.named_modules():
         if not isinstance(module, (nn.Conv2d, nn.Linear)) or name.startswith(_KEEP_FP32):
             continue

@@ -71,12 +71,14 @@ class WindowAttention(nn.Module):
         """x: (nW, N, C) windows; add: (nW*heads, N, N) relative-position bias (plus shift mask).
 
         softmax(scale * q k^T + add) v per head; one fused ``baddbmm`` makes the logits.
+        Computes in the dtype of its weights (see :mod:`stdan_cli.model.precision`); the
+        result is in that dtype too.
         """
         nw, n, c = x.shape
-        heads = self.num_heads
-        qkv = self.qkv(x).view(nw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        heads, dtype = self.num_heads, self.qkv.weight.dtype
+        qkv = self.qkv(x.to(dtype)).view(nw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
         q, k, v = (t.reshape(nw * heads, n, c // heads) for t in qkv)
-        logits = torch.baddbmm(add, q, k.transpose(1, 2), alpha=self.scale)
+        logits = torch.baddbmm(add.to(dtype), q, k.transpose(1, 2), alpha=self.scale)
         x = torch.bmm(logits.softmax(dim=-1), v)
         return self.proj(x.view(nw, heads, n, c // heads).transpose(1, 2).reshape(nw, n, c))
 
@@ -88,7 +90,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))  # exact (erf) GELU
+        """Computes and returns in the dtype of its weights."""
+        return self.fc2(F.gelu(self.fc1(x.to(self.fc1.weight.dtype))))  # exact (erf) GELU
 
 
 def window_order(h: int, w: int, ws: int, shift: int, device=None) -> torch.Tensor:
