@@ -145,11 +145,12 @@ class SwinBlock(nn.Module):
         nw = length // n  # windows per image
         mask = self.layout(*size, windows.device)[1]
         step = min(self.windows_per_step, nw)
-        bias = self.attn.position_bias().to(windows.dtype)  # (heads, N, N)
+        bias = self.attn.position_bias().float()  # (heads, N, N)
         if mask is not None:  # each window's shift mask plus the bias: (nW*heads, N, N)
-            add = (mask.unsqueeze(1).to(windows.dtype) + bias).view(nw * heads, n, n)
+            add = (mask.unsqueeze(1) + bias).view(nw * heads, n, n)
         else:  # the same bias for every window
             add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
+        add = add.to(self.attn.qkv.weight.dtype)  # once per block, not per chunk
 
         windows = windows.view(b * nw, n, c)
         out = torch.empty_like(windows)
