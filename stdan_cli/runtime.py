@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from stdan_cli.errors import StdanError
-from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
+from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, output_positions, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
 
 MODELS = ("stdan", "bicubic")
@@ -78,6 +78,8 @@ class Upscaler(Protocol):
     For a stream of overlapping windows, ``skip_outputs=k`` returns (and computes) only
     outputs k.. (the earlier ones came from the previous window), and calls with the same
     ``stream`` key (e.g. a tile position) encode a frame shared with the previous window once.
+    ``inputs_only=True`` returns (and computes) only the outputs at even positions, the input
+    frames' times (:func:`stdan_cli.model.output_positions`).
     """
 
     name: str
@@ -85,7 +87,9 @@ class Upscaler(Protocol):
     device: torch.device
     precision: str
 
-    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor: ...
+    def __call__(
+        self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None, inputs_only: bool = False
+    ) -> torch.Tensor: ...
 
 
 @dataclass
@@ -97,9 +101,12 @@ class StdanUpscaler:
     name: str = "stdan"
     caches: dict = field(default_factory=dict)  # stream key -> FeatureCache
 
-    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor:
+    def __call__(
+        self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None, inputs_only: bool = False
+    ) -> torch.Tensor:
         cache = self.caches.setdefault(stream, FeatureCache())
-        out = upscale_window(self.model, frames.to(self.device, torch.float32), skip_outputs, cache)
+        x = frames.to(self.device, torch.float32)
+        out = upscale_window(self.model, x, skip_outputs, cache, inputs_only=inputs_only)
         return out.float().cpu()
 
 
@@ -113,7 +120,9 @@ class BicubicUpscaler:
     precision: str = "fp32"
     name: str = "bicubic"
 
-    def __call__(self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None) -> torch.Tensor:
+    def __call__(
+        self, frames: torch.Tensor, skip_outputs: int = 0, stream: Hashable = None, inputs_only: bool = False
+    ) -> torch.Tensor:
         b, n, c, h, w = frames.shape
         s = self.descriptor.scale
         x = frames.to(self.device, torch.float32).reshape(b * n, c, h, w)
@@ -121,7 +130,7 @@ class BicubicUpscaler:
         out = torch.empty(b, 2 * n - 1, c, s * h, s * w, device=self.device)
         out[:, 0::2] = up
         out[:, 1::2] = (up[:, :-1] + up[:, 1:]) / 2
-        return out[:, skip_outputs:].cpu()
+        return out[:, output_positions(n, skip_outputs, inputs_only)].cpu()
 
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(

@@ -18,6 +18,7 @@ import torch
 
 from stdan_cli.background import SerialWorker, prefetch
 from stdan_cli.errors import OutputError
+from stdan_cli.model import output_positions
 from stdan_cli.runtime import Upscaler
 from stdan_cli.schedule import WindowScheduler, auto_tile, check_window, plan_tiles
 from stdan_cli.video.colour import is_rgb_format
@@ -158,11 +159,11 @@ def upscale_video(
                 for win, frames in windows:
                     recent.clear()
                     recent.update(zip(win.inputs, frames))
-                    outputs = _upscale_tiles(upscaler, frames, tiles, s, win.skip)
-                    for j in range(win.emit):
-                        position = win.first_output + j
-                        if options.mode == "space" and position % 2:
-                            continue
+                    # --mode space keeps only the input times; their in-between frames are not computed.
+                    space = options.mode == "space"
+                    outputs = _upscale_tiles(upscaler, frames, tiles, s, win.skip, inputs_only=space)
+                    positions = range(win.first_output, win.first_output + win.emit)
+                    for j, position in enumerate(p for p in positions if not (space and p % 2)):
                         if pending is not None:
                             encoder.submit(writer.write, *pending)
                         pending = (outputs[j], _pts(position, recent, options.mode))
@@ -198,15 +199,18 @@ def upscale_video(
         )
 
 
-def _upscale_tiles(upscaler: Upscaler, frames: list[Frame], tiles, scale: int, skip: int) -> torch.Tensor:
-    """One window through the upscaler, tile by tile -> (outputs, 3, sH, sW) from output ``skip``."""
+def _upscale_tiles(
+    upscaler: Upscaler, frames: list[Frame], tiles, scale: int, skip: int, inputs_only: bool = False
+) -> torch.Tensor:
+    """One window through the upscaler, tile by tile -> (outputs, 3, sH, sW): the outputs from
+    ``skip`` on (only the even positions with ``inputs_only``)."""
     x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
     if len(tiles) == 1:
-        return upscaler(x, skip_outputs=skip, stream=0)[0]
+        return upscaler(x, skip_outputs=skip, stream=0, inputs_only=inputs_only)[0]
     _, n, c, h, w = x.shape
-    out = torch.empty(2 * n - 1 - skip, c, scale * h, scale * w)
+    out = torch.empty(len(output_positions(n, skip, inputs_only)), c, scale * h, scale * w)
     for k, t in enumerate(tiles):
-        y = upscaler(x[..., t.y0 : t.y1, t.x0 : t.x1], skip_outputs=skip, stream=k)[0]
+        y = upscaler(x[..., t.y0 : t.y1, t.x0 : t.x1], skip_outputs=skip, stream=k, inputs_only=inputs_only)[0]
         oy, ox = scale * (t.core_y0 - t.y0), scale * (t.core_x0 - t.x0)
         hh, ww = scale * (t.core_y1 - t.core_y0), scale * (t.core_x1 - t.core_x0)
         out[..., scale * t.core_y0 : scale * t.core_y1, scale * t.core_x0 : scale * t.core_x1] = y[..., oy : oy + hh, ox : ox + ww]

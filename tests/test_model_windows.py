@@ -93,3 +93,24 @@ def test_overlapping_windows_reuse_shared_frames_and_skip_known_outputs(small):
     torch.testing.assert_close(out_first, ref_first, atol=1e-6, rtol=1e-6)
     assert out_second.shape[1] == 6
     torch.testing.assert_close(out_second, ref_second[:, 1:], atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("skip", [0, 1, 2])
+def test_inputs_only_decodes_only_the_input_times(small, skip):
+    """inputs_only returns exactly the even outputs of the full window, and the decoder
+    (feature_recon) runs on those frames only."""
+    from stdan_cli.model import output_positions
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 4, 3, 16, 24, generator=g)
+    seen = []
+    hook = small.feature_recon.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    try:
+        full = upscale_window(small, x, skip_outputs=skip)
+        only = upscale_window(small, x, skip_outputs=skip, inputs_only=True)
+    finally:
+        hook.remove()
+    keep = output_positions(4, skip, inputs_only=True)
+    assert keep == [p for p in range(skip, 7) if p % 2 == 0]
+    assert only.shape[1] == len(keep) and seen == [7 - skip, len(keep)]
+    torch.testing.assert_close(only, full[:, [p - skip for p in keep]], rtol=0, atol=1e-6)

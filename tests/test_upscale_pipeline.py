@@ -129,6 +129,42 @@ def test_modes(tmp_path, bicubic):
     assert times == pytest.approx([0.1 * k for k in range(11)], abs=1e-3)
 
 
+def test_space_mode_equals_the_input_times_of_spacetime(tmp_path):
+    """--mode space computes only the outputs at the input times (the in-between frames are
+    never decoded), and they are the same frames spacetime makes at those times; 7 frames
+    give windows that overlap, so the shared-frame skip is exercised too."""
+    torch.manual_seed(0)
+    from stdan_cli.model import STDAN, STDANConfig
+
+    weights = tmp_path / "small.pth"
+    torch.save(STDAN(STDANConfig.small()).state_dict(), weights)
+    upscaler = build_upscaler("stdan", weights=weights, device="cpu")
+    calls = []
+    original = type(upscaler).__call__
+
+    def recording(self, frames, skip_outputs=0, stream=None, inputs_only=False):
+        out = original(self, frames, skip_outputs, stream, inputs_only)
+        calls.append((inputs_only, out.shape[1]))
+        return out
+
+    src = make_video(tmp_path / "in.mkv", n_frames=7, size=(20, 12), codec="ffv1", pix_fmt="yuv444p")
+    type(upscaler).__call__ = recording
+    try:
+        both = upscale_video(src, tmp_path / "st.mkv", upscaler, UpscaleOptions(encoding=_ffv1()))
+        space_calls = len(calls)
+        space = upscale_video(src, tmp_path / "sp.mkv", upscaler, UpscaleOptions(mode="space", encoding=_ffv1()))
+    finally:
+        type(upscaler).__call__ = original
+    assert both.frames_out == 13 and space.frames_out == 7
+    assert all(not only for only, _ in calls[:space_calls]) and all(only for only, _ in calls[space_calls:])
+    assert sum(n for _, n in calls[space_calls:]) == 7  # no in-between frame was computed
+    st_frames, st_times = read_frames(tmp_path / "st.mkv")
+    sp_frames, sp_times = read_frames(tmp_path / "sp.mkv")
+    assert sp_times == pytest.approx(st_times[0::2], abs=1e-6)
+    for a, b in zip(sp_frames, st_frames[0::2]):
+        assert np.array_equal(a, b)
+
+
 def test_missing_timestamps_are_repaired(tmp_path, bicubic):
     raw = tmp_path / "raw.h264"
     make_video(raw, n_frames=5)
@@ -172,11 +208,11 @@ def test_no_partial_output_after_an_error_mid_run(tmp_path, bicubic):
         name, precision, device, descriptor = "x", "fp32", bicubic.device, bicubic.descriptor
         calls = 0
 
-        def __call__(self, frames, skip_outputs=0, stream=None):
+        def __call__(self, frames, skip_outputs=0, stream=None, inputs_only=False):
             self.calls += 1
             if self.calls == 2:
                 raise KeyboardInterrupt
-            return bicubic(frames, skip_outputs, stream)
+            return bicubic(frames, skip_outputs, stream, inputs_only)
 
     with pytest.raises(KeyboardInterrupt):
         upscale_video(src, out, Failing())

@@ -17,7 +17,7 @@ from stdan_cli.model.loader import (
     load_model,
     read_state_dict,
 )
-from stdan_cli.model.stdan_arch import STDAN, STDANConfig
+from stdan_cli.model.stdan_arch import STDAN, STDANConfig, output_positions
 
 __all__ = [
     "STDAN",

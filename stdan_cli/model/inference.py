@@ -48,14 +48,19 @@ class FeatureCache:
 
 @torch.inference_mode()
 def upscale_window(
-    model: STDAN, frames: torch.Tensor, skip_outputs: int = 0, cache: FeatureCache | None = None
+    model: STDAN,
+    frames: torch.Tensor,
+    skip_outputs: int = 0,
+    cache: FeatureCache | None = None,
+    inputs_only: bool = False,
 ) -> torch.Tensor:
     """(B, N, 3, H, W) RGB in [0, 1], any H, W >= 1 -> (B, 2N-1, 3, sH, sW), unclamped.
 
     Frame order [in0, mid, in1, mid, ...]. Reproduces the official test-time path: zero-pad
     bottom/right to the model's size multiple, run, crop. For a stream of overlapping windows,
     ``skip_outputs`` leaves out the first outputs (already produced by the previous window;
-    they are not computed) and ``cache`` encodes each shared frame once.
+    they are not computed) and ``cache`` encodes each shared frame once. ``inputs_only``
+    returns (and computes) only the outputs at the input frames' times.
     """
     if frames.dim() != 5 or frames.shape[2] != 3:
         raise ValueError(f"expected frames shaped (B, N, 3, H, W), got {tuple(frames.shape)}")
@@ -63,5 +68,5 @@ def upscale_window(
     s = model.config.scale
     padded = pad_to_multiple(frames, model.config.size_multiple)
     l1 = cache.features(model, padded) if cache is not None else model.extract_features(padded)
-    out = model.reconstruct(l1, first_output=skip_outputs)
+    out = model.reconstruct(l1, first_output=skip_outputs, inputs_only=inputs_only)
     return out[..., : s * h, : s * w]

@@ -25,6 +25,12 @@ from stdan_cli.model.stdfa import STDFA
 from stdan_cli.model.swin import SwinEncoder
 
 
+def output_positions(n_inputs: int, first_output: int = 0, inputs_only: bool = False) -> list[int]:
+    """Which of the 2N-1 outputs [in0, mid, in1, ...] a window returns: ``first_output`` on,
+    and with ``inputs_only`` only the even positions (the input frames' times)."""
+    return [p for p in range(first_output, 2 * n_inputs - 1) if not (inputs_only and p % 2)]
+
+
 @dataclass(frozen=True)
 class STDANConfig:
     """Hyper-parameters. The defaults are the released checkpoint's (``STTrans2(scale=4,
@@ -117,11 +123,15 @@ class STDAN(PyramidMixin, nn.Module):
         l1 = self.feature_extraction(lrelu(self.conv_first(x.reshape(b * n, c, h, w))))
         return l1.view(b, n, *l1.shape[1:])
 
-    def reconstruct(self, l1: torch.Tensor, first_output: int = 0) -> torch.Tensor:
-        """Steps 2-4: level-1 features (B, N, nf, H, W) -> frames (B, 2N-1-first_output, 3, sH, sW).
+    def reconstruct(self, l1: torch.Tensor, first_output: int = 0, inputs_only: bool = False) -> torch.Tensor:
+        """Steps 2-4: level-1 features (B, N, nf, H, W) -> frames (B, T, 3, sH, sW): outputs
+        ``first_output``..2N-2, or with ``inputs_only`` only those at the input times (even
+        positions), T of them (see :func:`output_positions`).
 
-        Outputs before ``first_output`` are not reconstructed (the decoder and upsampling run
-        per output frame), for callers that already have them from an overlapping window.
+        The decoder and upsampling run per output frame, so outputs left out are not
+        computed: earlier ones a caller already has from an overlapping window, and the
+        in-between frames when only a sharper video at the same rate is wanted. (Those still
+        take part in STDFA, so the kept outputs are the same either way.)
         """
         b, n, nf, h, w = l1.shape
         l1, l2, l3 = self.pyramid(l1.reshape(b * n, nf, h, w))
@@ -131,7 +141,7 @@ class STDAN(PyramidMixin, nn.Module):
         feats = torch.empty(b, 2 * n - 1, nf, h, w, dtype=l1.dtype, device=l1.device)
         feats[:, 0::2] = levels[0]
         feats[:, 1::2] = mids
-        feats = self.stdfa(feats)[:, first_output:]
+        feats = self.stdfa(feats)[:, output_positions(n, first_output, inputs_only)]
 
         t = feats.shape[1]
         y = self.feature_recon(feats.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
