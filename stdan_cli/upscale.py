@@ -153,14 +153,14 @@ def upscale_video(
         try:
             sched: WindowScheduler[Frame] = WindowScheduler(options.window, options.stride)
             recent: dict[int, Frame] = {}  # the current window's input frames, for timestamps
+            # --mode space keeps only the input times; their in-between frames are not computed.
+            space = options.mode == "space"
 
             def run(windows) -> None:
                 nonlocal done, pending
                 for win, frames in windows:
                     recent.clear()
                     recent.update(zip(win.inputs, frames))
-                    # --mode space keeps only the input times; their in-between frames are not computed.
-                    space = options.mode == "space"
                     outputs = _upscale_tiles(upscaler, frames, tiles, s, win.skip, inputs_only=space)
                     positions = range(win.first_output, win.first_output + win.emit)
                     for j, position in enumerate(p for p in positions if not (space and p % 2)):

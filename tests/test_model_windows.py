@@ -114,3 +114,19 @@ def test_inputs_only_decodes_only_the_input_times(small, skip):
     assert keep == [p for p in range(skip, 7) if p % 2 == 0]
     assert only.shape[1] == len(keep) and seen == [7 - skip, len(keep)]
     torch.testing.assert_close(only, full[:, [p - skip for p in keep]], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("keys_per_call", [1, 4])
+def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatch, keys_per_call):
+    """STDFA takes the T-1 key frames of each query in chunks bounded by ``chunk_bytes``
+    (one at a time for large frames); the chunks, including an uneven last one, must
+    assemble into the same result as all keys at once."""
+    b, t, h, w = 1, 7, 16, 24
+    feats = torch.rand(b, t, small.config.nf, h, w, generator=torch.Generator().manual_seed(5))
+    stdfa = small.stdfa
+    with torch.inference_mode():
+        whole = stdfa(feats)
+        per_pair = b * small.config.embed_dim * 9 * h * w * 4  # bytes of one key frame's candidates
+        monkeypatch.setattr(stdfa, "chunk_bytes", keys_per_call * per_pair)
+        chunked = stdfa(feats)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)

@@ -60,14 +60,13 @@ class DeformableCorrelation(nn.Module):
         self.offset_conv2 = conv3(dim, dim)
         self.dcn_attention = DeformableSampler(dim, deformable_groups)
 
-    def split_offset_conv1(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``offset_conv1(cat[q, k]) == a + b`` with ``a`` from q alone (with the bias) and ``b``
-        from k alone: lets callers convolve each frame once instead of once per pair."""
-        c = q.shape[1]
-        w, bias = self.offset_conv1.weight, self.offset_conv1.bias  # computes in the weights' dtype
-        a = F.conv2d(q.to(w.dtype), w[:, :c], bias, padding=1)
-        b = F.conv2d(k.to(w.dtype), w[:, c:], None, padding=1)
-        return a.to(q.dtype), b.to(q.dtype)
+    def offset_conv1_part(self, x: torch.Tensor, side: str) -> torch.Tensor:
+        """``offset_conv1(cat[q, k]) == part(q, "query") + part(k, "key")`` (the bias goes with
+        the query): lets callers convolve each frame once instead of once per pair."""
+        c = x.shape[1]
+        w = self.offset_conv1.weight  # computes in the weights' dtype
+        weight, bias = (w[:, :c], self.offset_conv1.bias) if side == "query" else (w[:, c:], None)
+        return F.conv2d(x.to(w.dtype), weight, bias, padding=1).to(x.dtype)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.attend(q, k, v, self.offset_conv1(torch.cat([q, k], 1)))
@@ -118,27 +117,33 @@ class STDFA(nn.Module):
         flat = feats.reshape(b * t, nf, h, w)
         q, k, v = self.qkv_maps(self.conv_first(flat))
         c = q.shape[1]
-        # offset_conv1 of every (query j, key i) pair from per-frame halves, computed once.
-        conv_q, conv_k = (m.view(b, t, c, h, w) for m in self.deformable_corr.split_offset_conv1(q, k))
+        corr = self.deformable_corr
+        # offset_conv1 of every (query j, key i) pair from per-frame halves: the key halves of
+        # all frames now, each query's half when its turn comes (one frame's worth in memory).
+        conv_k = corr.offset_conv1_part(k, "key").view(b, t, c, h, w)
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
 
         per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()
         step = max(1, self.chunk_bytes // per_pair)  # key frames per deformable_corr call
         u = torch.empty(b, t, c, h * w, dtype=q.dtype, device=q.device)
+        # One query's results for its T-1 key frames, reused from query to query.
+        weights = torch.empty(b, t - 1, 1, h * w, dtype=q.dtype, device=q.device)
+        values = torch.empty(b, t - 1, c, h * w, dtype=q.dtype, device=q.device)
         for j in range(t):  # query frame j attends to every other frame i
             others = [i for i in range(t) if i != j]
-            weights, values = [], []
+            conv_q = corr.offset_conv1_part(q[:, j], "query").unsqueeze(1)
             for start in range(0, t - 1, step):
                 keys = others[start : start + step]
                 n = len(keys)
-                wt, vh = self.deformable_corr.attend(
+                wt, vh = corr.attend(
                     q[:, j : j + 1].expand(b, n, c, h, w).reshape(-1, c, h, w),
                     k[:, keys].reshape(-1, c, h, w),
                     v[:, keys].reshape(-1, c, h, w),
-                    (conv_q[:, j : j + 1] + conv_k[:, keys]).reshape(-1, c, h, w),
+                    (conv_q + conv_k[:, keys]).reshape(-1, c, h, w),
                 )
-                weights.append(wt.view(b, n, 1, h * w))
-                values.append(vh.view(b, n, c, h * w))
-            weight = torch.softmax(torch.cat(weights, 1), dim=1)  # over the T-1 key frames
-            u[:, j] = (weight * torch.cat(values, 1)).sum(1)
+                weights[:, start : start + n] = wt.view(b, n, 1, h * w)
+                values[:, start : start + n] = vh.view(b, n, c, h * w)
+            # softmax over the T-1 key frames, then their values blended by it (in place)
+            torch.sum(values.mul_(torch.softmax(weights, dim=1)), dim=1, out=u[:, j])
+        del q, k, v, conv_q, conv_k, weights, values  # free them before conv_last (peak memory)
         return (self.conv_last(u.view(b * t, c, h, w)) + flat).view(b, t, nf, h, w)
