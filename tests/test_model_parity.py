@@ -38,8 +38,7 @@ def case_a_run(official, reference_dir):
     def hook(name):
         return lambda module, inputs, output: calls.setdefault(name, []).append((inputs, output))
 
-    names = ["feature_extraction", "pcd_align_modified.fusion_1x1", "pcd_align_modified.conv_h2",
-             "pcd_align_modified.pcd_h",
+    names = ["feature_extraction", "pcd_align_modified", "pcd_align_modified.pcd_h",
              "pcd_align_modified.L1_dcnpack_1", "fusion_f_b", "stdfa", "feature_recon"]
     handles = [official.get_submodule(n).register_forward_hook(hook(n)) for n in names]
     try:
@@ -78,21 +77,14 @@ def test_case_a_output(case_a_run):
 def test_case_a_intermediates(case_a_run):
     case, _, calls = case_a_run
     assert_parity(calls["feature_extraction"][0][1], case["feature_extraction"], "feature_extraction")
-    # The official code calls pcd_align_modified 6 times: forward over gaps 0, 1, 2, then
-    # backward over gaps 2, 1, 0. The port runs both recurrences side by side, so its step s
-    # is a batch of two: (forward gap s, backward gap 2 - s) = official calls s and 3 + s.
-    steps = calls["pcd_align_modified.fusion_1x1"]  # the y each step returns
-    assert len(steps) == 3 and all(out.shape[0] == 2 for _, out in steps)
+    assert len(calls["pcd_align_modified"]) == 6
     for k in range(6):
-        y = steps[k % 3][1][k // 3]
-        assert_parity(y[None], case[f"pcd_align_modified:call{k}:out0"], f"pcd call{k}")
-    hidden = calls["pcd_align_modified.conv_h2"][0][1][:1]
-    assert_parity(hidden, case["pcd_align_modified:call0:out1"], "hidden")
-    assert_parity(calls["pcd_align_modified.pcd_h"][0][1][:1], case["pcd_align_modified.pcd_h:call0:out"], "pcd_h")
-    # L1_dcnpack_1's first call is a batch of (forward gap 0, backward gap 2): item 0 is the official first call.
+        assert_parity(calls["pcd_align_modified"][k][1][0], case[f"pcd_align_modified:call{k}:out0"], f"pcd call{k}")
+    assert_parity(calls["pcd_align_modified"][0][1][1], case["pcd_align_modified:call0:out1"], "hidden")
+    assert_parity(calls["pcd_align_modified.pcd_h"][0][1], case["pcd_align_modified.pcd_h:call0:out"], "pcd_h")
     dcn_inputs, dcn_out = calls["pcd_align_modified.L1_dcnpack_1"][0]
-    assert_parity(dcn_inputs[1][:1], case["pcd_align_modified.L1_dcnpack_1:call0:in1"], "dcn feat")
-    assert_parity(dcn_out[:1], case["pcd_align_modified.L1_dcnpack_1:call0:out"], "dcn out")
+    assert_parity(dcn_inputs[1], case["pcd_align_modified.L1_dcnpack_1:call0:in1"], "dcn feat")
+    assert_parity(dcn_out, case["pcd_align_modified.L1_dcnpack_1:call0:out"], "dcn out")
     assert_parity(calls["fusion_f_b"][0][1], case["fusion_f_b"], "fusion_f_b")
     assert_parity(calls["stdfa"][0][1].flatten(0, 1), case["stdfa"], "stdfa")
     assert_parity(calls["feature_recon"][0][1], case["feature_recon"], "feature_recon")

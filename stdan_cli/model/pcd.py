@@ -118,18 +118,10 @@ class LSTFIStep(PCDAlign):
         self.fusion_1x1 = nn.Conv2d(2 * nf, nf, 1)
         self.pcd_h = EasyPCD(nf, deformable_groups)
 
-    def align(self, feats1: Pyramid, feats2: Pyramid) -> torch.Tensor:
-        """The part of a step that does not depend on the hidden state: both PCD branches,
-        fused. Batched over pairs, so a caller can align every pair of a window at once."""
-        y1, y2 = PCDAlign.forward(self, feats1, feats2)
-        return self.fusion(torch.cat([y1, y2], 1))
-
-    def update(self, y: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The recurrent part: mixes the hidden state ``h`` into the aligned ``y``."""
+    def forward(self, h: torch.Tensor, feats1: Pyramid, feats2: Pyramid) -> tuple[torch.Tensor, torch.Tensor]:
+        y1, y2 = super().forward(feats1, feats2)
+        y = self.fusion(torch.cat([y1, y2], 1))
         g = self.pcd_h(y, h)
         y = self.fusion_1x1(torch.cat([g, y], 1))
         new_h = self.conv_h2(lrelu(self.conv_h1(y)))
         return y, new_h
-
-    def forward(self, h: torch.Tensor, feats1: Pyramid, feats2: Pyramid) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.update(self.align(feats1, feats2), h)
