@@ -90,7 +90,7 @@ class STDAN(PyramidMixin, nn.Module):
         A forward recurrence ``y, h = step(h, p[i], p[i+1])`` over the gaps i = 0..N-2, a
         backward one ``step(h, p[i+1], p[i])`` over i = N-2..0 (h starts at 0), then
         ``fusion_f_b`` of the two results per gap. (Running the two recurrences side by side
-        as a batch of two was measured: no faster on the CPU, and more memory.)
+        as one batch of two was measured no faster on the CPU.)
         """
         n = len(pyramids)
         l1 = pyramids[0][0]
