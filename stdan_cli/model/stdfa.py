@@ -60,13 +60,19 @@ class DeformableCorrelation(nn.Module):
         self.offset_conv2 = conv3(dim, dim)
         self.dcn_attention = DeformableSampler(dim, deformable_groups)
 
-    def offset_conv1_part(self, x: torch.Tensor, side: str) -> torch.Tensor:
-        """``offset_conv1(cat[q, k]) == part(q, "query") + part(k, "key")`` (the bias goes with
-        the query): lets callers convolve each frame once instead of once per pair."""
-        c = x.shape[1]
-        w = self.offset_conv1.weight  # computes in the weights' dtype
-        weight, bias = (w[:, :c], self.offset_conv1.bias) if side == "query" else (w[:, c:], None)
-        return F.conv2d(x.to(w.dtype), weight, bias, padding=1).to(x.dtype)
+    def offset_conv1_query(self, q: torch.Tensor) -> torch.Tensor:
+        """``offset_conv1(cat[q, k]) == offset_conv1_query(q) + offset_conv1_key(k)`` (the bias
+        goes with the query): lets callers convolve each frame once instead of once per pair."""
+        return self._offset_conv1_half(q, self.offset_conv1.weight[:, : q.shape[1]], self.offset_conv1.bias)
+
+    def offset_conv1_key(self, k: torch.Tensor) -> torch.Tensor:
+        """The key frame's half of ``offset_conv1`` (see :meth:`offset_conv1_query`)."""
+        return self._offset_conv1_half(k, self.offset_conv1.weight[:, k.shape[1] :], None)
+
+    @staticmethod
+    def _offset_conv1_half(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        # computes in the weights' dtype, returns in the input's
+        return F.conv2d(x.to(weight.dtype), weight, bias, padding=1).to(x.dtype)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.attend(q, k, v, self.offset_conv1(torch.cat([q, k], 1)))
@@ -120,7 +126,7 @@ class STDFA(nn.Module):
         corr = self.deformable_corr
         # offset_conv1 of every (query j, key i) pair from per-frame halves: the key halves of
         # all frames now, each query's half when its turn comes (one frame's worth in memory).
-        conv_k = corr.offset_conv1_part(k, "key").view(b, t, c, h, w)
+        conv_k = corr.offset_conv1_key(k).view(b, t, c, h, w)
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
 
         per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()
@@ -131,7 +137,7 @@ class STDFA(nn.Module):
         values = torch.empty(b, t - 1, c, h * w, dtype=q.dtype, device=q.device)
         for j in range(t):  # query frame j attends to every other frame i
             others = [i for i in range(t) if i != j]
-            conv_q = corr.offset_conv1_part(q[:, j], "query").unsqueeze(1)
+            conv_q = corr.offset_conv1_query(q[:, j]).unsqueeze(1)
             for start in range(0, t - 1, step):
                 keys = others[start : start + step]
                 n = len(keys)
