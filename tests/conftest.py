@@ -1,11 +1,14 @@
-"""Shared test fixtures. Tests never reach the network."""
+"""Shared test fixtures. Tests never reach the network: downloads go to a server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_weights_support import Server, _handler, write_registry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -19,3 +22,29 @@ def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"parity fixtures not found at {REFERENCE_DIR} (the ../shared/reference folder is absent)")
     return REFERENCE_DIR
+
+
+@pytest.fixture
+def http_server():
+    """A fresh 127.0.0.1 server per test; add routes with ``server.add(path, body, ...)``."""
+    state = Server(url="")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd.daemon_threads = True
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def weights_env(tmp_path, monkeypatch, http_server):
+    """STDAN_HOME, STDAN_REGISTRY (a 'tiny' default entry) and Google Drive all pointed at the test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("STDAN_HOME", str(home))
+    monkeypatch.setenv("STDAN_REGISTRY", str(write_registry(tmp_path / "registry.json")))
+    monkeypatch.setenv("STDAN_GDRIVE_URL", http_server.url + "/uc")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the downloader reads it at call time; only 127.0.0.1 is served
+    return home / "weights"

@@ -11,7 +11,7 @@ from stdan_cli.cli import main
 from stdan_cli.evaluation import DatasetError, evaluate, find_clips
 from stdan_cli.evaluation.datasets import vimeo_ids
 from stdan_cli.evaluation.images import ImageError, read_rgb, write_png
-from stdan_cli.runtime import build_upscaler
+from stdan_cli.upscalers import build_upscaler
 
 
 @pytest.mark.parametrize("layout,lr,expect_lr", [("zip", None, None), ("test", None, None),

@@ -16,7 +16,7 @@ from stdan_cli.cli import main
 from stdan_cli.evaluation import evaluate, write_json
 from stdan_cli.evaluation.images import read_rgb, write_png
 from stdan_cli.evaluation.protocol import make_lr
-from stdan_cli.runtime import BICUBIC_DESCRIPTOR, build_upscaler
+from stdan_cli.upscalers import BICUBIC_DESCRIPTOR, build_upscaler
 
 LAYOUTS = {  # name -> (dataset, writer)
     "vimeo-zip": ("vimeo-fast", lambda root: make_vimeo(root, 2, "zip")),
@@ -84,7 +84,7 @@ class OracleUpscaler:
         self.lr = [torch.from_numpy(make_lr(g, "bi")).permute(2, 0, 1).float() / 255 for g in gt]
         self.calls = []
 
-    def __call__(self, frames, skip_outputs=0, stream=None):
+    def __call__(self, frames, skip_outputs=0, cache_key=None):
         first = next(i for i, x in enumerate(self.lr) if torch.equal(x, frames[0, 0]))
         assert all(torch.equal(self.lr[first + 2 * k], frames[0, k]) for k in range(4))
         self.calls.append((first, skip_outputs))

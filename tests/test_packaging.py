@@ -1,5 +1,5 @@
 """A plain (non-editable) wheel carries what the package reads at run time: the weights
-registry (as stdan_cli/_registry) and the official Vimeo-90K test lists."""
+registry and the official Vimeo-90K test lists."""
 
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ def wheel(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     project = tmp / "project"  # build a copy: never leave build/ in the source tree
     project.mkdir()
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+    for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, project / name)
-    for name in ("stdan_cli", "weights"):
-        shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_registry"))
+    shutil.copytree(REPO / "stdan_cli", project / "stdan_cli", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(project), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp)],
         capture_output=True, text=True,
@@ -37,10 +36,10 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_ships_the_registry(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        shipped = json.loads(zf.read("stdan_cli/_registry/registry.json"))
+        shipped = json.loads(zf.read("stdan_cli/weights/registry.json"))
         zf.extractall(tmp_path / "site")
-    assert "stdan_cli/_registry/README.md" in names
-    assert shipped == json.loads((REPO / "weights" / "registry.json").read_text())
+    assert "stdan_cli/weights/registry.py" in names
+    assert shipped == json.loads((REPO / "stdan_cli" / "weights" / "registry.json").read_text())
 
     probe = "from stdan_cli.weights.registry import registry_path; print(registry_path())"
     # -S skips .pth files, so an editable install of the source tree cannot shadow the wheel;
@@ -48,7 +47,7 @@ def test_wheel_ships_the_registry(wheel, tmp_path):
     env = {"PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{sysconfig.get_paths()['purelib']}", "PATH": ""}
     out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert Path(out.stdout.strip()) == tmp_path / "site" / "stdan_cli" / "_registry" / "registry.json"
+    assert Path(out.stdout.strip()) == tmp_path / "site" / "stdan_cli" / "weights" / "registry.json"
 
 
 def test_wheel_ships_the_vimeo_lists(wheel):

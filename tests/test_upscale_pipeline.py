@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
 from media import grey_level, make_video, packets, read_frames
+
 from stdan_cli.cli import main
-from stdan_cli.errors import InputError, OutputError
-from stdan_cli.runtime import build_upscaler
-from stdan_cli.upscale import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.upscalers import build_upscaler
 
 FFPROBE = shutil.which("ffprobe")
 needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (apt-get install ffmpeg)")
@@ -142,8 +141,8 @@ def test_space_mode_equals_the_input_times_of_spacetime(tmp_path):
     calls = []
     original = type(upscaler).__call__
 
-    def recording(self, frames, skip_outputs=0, stream=None, inputs_only=False):
-        out = original(self, frames, skip_outputs, stream, inputs_only)
+    def recording(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
+        out = original(self, frames, skip_outputs, cache_key, inputs_only)
         calls.append((inputs_only, out.shape[1]))
         return out
 
@@ -208,11 +207,11 @@ def test_no_partial_output_after_an_error_mid_run(tmp_path, bicubic):
         name, precision, device, descriptor = "x", "fp32", bicubic.device, bicubic.descriptor
         calls = 0
 
-        def __call__(self, frames, skip_outputs=0, stream=None, inputs_only=False):
+        def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
             self.calls += 1
             if self.calls == 2:
                 raise KeyboardInterrupt
-            return bicubic(frames, skip_outputs, stream, inputs_only)
+            return bicubic(frames, skip_outputs, cache_key, inputs_only)
 
     with pytest.raises(KeyboardInterrupt):
         upscale_video(src, out, Failing())
@@ -277,20 +276,16 @@ def test_cli_with_small_model_and_overwrite(tmp_path):
 
 
 def test_tiled_equals_untiled_with_fixture_weights(reference_dir):
-    from stdan_cli.model import load_model, upscale_window
-    from stdan_cli.schedule import plan_tiles
-    from stdan_cli.upscale import _upscale_tiles
-    from stdan_cli.video.decode import Frame
+    from stdan_cli.pipeline.tiles import plan_tiles, upscale_tiles
 
     upscaler = build_upscaler("stdan", weights=reference_dir / "parity_weights_fp16.pt", device="cpu")
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(4, 3, 12, 16, generator=g), size=(48, 64), mode="bilinear")
-    frames = [Frame(rgb=f, pts=i, duration=1) for i, f in enumerate(x)]
-    whole = _upscale_tiles(upscaler, frames, plan_tiles(48, 64, None, 0), 4, 0)
+    whole = upscale_tiles(upscaler, x[None], plan_tiles(48, 64, None, 0), 0)
     overlap = upscaler.descriptor.tile_overlap
     tiles = plan_tiles(48, 64, 24, overlap)
     assert len(tiles) > 1
-    tiled = _upscale_tiles(upscaler, frames, tiles, 4, 0)
+    tiled = upscale_tiles(upscaler, x[None], tiles, 0)
     assert (tiled - whole).abs().max() <= 1e-3
 
 

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
+from test_weights_support import HTML_PAGE, small_checkpoint_bytes, wrong_shape_bytes
 
 from stdan_cli.cli import main
-from test_weights_support import (  # noqa: F401  (fixtures)
-    HTML_PAGE,
-    http_server,
-    small_checkpoint_bytes,
-    weights_env,
-    wrong_shape_bytes,
-)
 
 
 def run(*args):

@@ -7,21 +7,19 @@ only when it was verified, and a rejected download leaves neither it nor a ``.pa
 from __future__ import annotations
 
 import pytest
+from test_weights_support import (
+    HTML_PAGE,
+    QUOTA_PAGE,
+    code_pickle_bytes,
+    nan_bytes,
+    sha256,
+    small_checkpoint_bytes,
+    wrong_shape_bytes,
+)
 
 from stdan_cli.errors import StdanError, WeightsNotFound
 from stdan_cli.weights import download_weights
 from stdan_cli.weights.store import read_sidecar
-from test_weights_support import (  # noqa: F401  (fixtures)
-    HTML_PAGE,
-    QUOTA_PAGE,
-    code_pickle_bytes,
-    http_server,
-    nan_bytes,
-    sha256,
-    small_checkpoint_bytes,
-    weights_env,
-    wrong_shape_bytes,
-)
 
 FAST = dict(quiet=True, retry_wait=0)
 

@@ -9,10 +9,10 @@ server stopped: a cached file works, a missing one fails fast.
 from __future__ import annotations
 
 import pytest
+from test_weights_support import small_checkpoint_bytes
 
 from stdan_cli.errors import StdanError
 from stdan_cli.weights import download_weights
-from test_weights_support import http_server, sha256, small_checkpoint_bytes, weights_env  # noqa: F401
 
 FAST = dict(quiet=True, retry_wait=0)
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_weights_support import small_checkpoint_bytes, write_registry
 
 from stdan_cli.errors import WeightsNotFound
 from stdan_cli.weights import (
@@ -17,7 +18,6 @@ from stdan_cli.weights import (
     verify_checkpoint,
 )
 from stdan_cli.weights.store import user_cache_dir, weights_dir
-from test_weights_support import small_checkpoint_bytes, write_registry
 
 REPO = Path(__file__).resolve().parents[1]
 

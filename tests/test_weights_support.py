@@ -12,13 +12,11 @@ import hashlib
 import io
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import torch
 
 from stdan_cli.model import STDAN, STDANConfig
@@ -203,21 +201,6 @@ def _handler(server: Server):
     return Handler
 
 
-@pytest.fixture
-def http_server():
-    """A fresh 127.0.0.1 server per test; add routes with ``server.add(path, body, ...)``."""
-    state = Server(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-
-
 def write_registry(path: Path, **tiny_fields) -> Path:
     """A registry with 'tiny' (small config, default) and 'official' (official config, no sources)."""
     small = {
@@ -236,17 +219,6 @@ def write_registry(path: Path, **tiny_fields) -> Path:
     official = {"filename": "official.pth", "description": "official-shaped", "config": {}, "num_params": 8292843}
     path.write_text(json.dumps({"default": "tiny", "checkpoints": {"tiny": tiny, "official": official}}))
     return path
-
-
-@pytest.fixture
-def weights_env(tmp_path, monkeypatch, http_server):
-    """STDAN_HOME, STDAN_REGISTRY (a 'tiny' default entry) and Google Drive all pointed at the test."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("STDAN_HOME", str(home))
-    monkeypatch.setenv("STDAN_REGISTRY", str(write_registry(tmp_path / "registry.json")))
-    monkeypatch.setenv("STDAN_GDRIVE_URL", http_server.url + "/uc")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the downloader reads it at call time; only 127.0.0.1 is served
-    return home / "weights"
 
 
 def test_server_serves_ranges(http_server):

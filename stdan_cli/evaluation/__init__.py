@@ -8,7 +8,8 @@
   published figures and their sources.
 """
 
-from stdan_cli.evaluation.datasets import DATASETS, DatasetError, find_clips
+from stdan_cli.errors import DatasetError
+from stdan_cli.evaluation.datasets import DATASETS, find_clips
 from stdan_cli.evaluation.protocol import DEGRADATIONS
 from stdan_cli.evaluation.runner import METRICS, ClipResult, DatasetResult, evaluate, write_json
 

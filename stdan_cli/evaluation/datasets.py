@@ -22,17 +22,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from stdan_cli.errors import StdanError
+from stdan_cli.errors import DatasetError
 
 DATASETS = ("vimeo-fast", "vimeo-medium", "vimeo-slow", "vid4")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIMEO_FRAMES = 7
 VIMEO_INPUTS = (0, 2, 4, 6)  # im1, im3, im5, im7
 MIN_VID4_FRAMES = 7  # one window: 4 inputs, 7 outputs
-
-
-class DatasetError(StdanError):
-    """The data root does not hold the dataset as expected."""
 
 
 @dataclass(frozen=True)

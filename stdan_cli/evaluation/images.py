@@ -13,11 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from stdan_cli.errors import StdanError
-
-
-class ImageError(StdanError):
-    """A frame of a dataset cannot be read, or an output frame cannot be written."""
+from stdan_cli.errors import ImageError
 
 
 def read_rgb(path: Path) -> np.ndarray:

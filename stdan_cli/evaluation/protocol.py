@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stdan_cli.evaluation.datasets import VIMEO_FRAMES, VIMEO_INPUTS, DatasetError
+from stdan_cli.errors import DatasetError
+from stdan_cli.evaluation.datasets import VIMEO_FRAMES, VIMEO_INPUTS
 from stdan_cli.evaluation.resize import bicubic_down, blur_down
 
 SCALE = 4
@@ -26,7 +27,7 @@ DEGRADATIONS = {"bi": bicubic_down, "bd": blur_down}
 
 
 @dataclass(frozen=True)
-class Window:
+class ScoredWindow:
     """One run of the model: ``inputs`` are ground-truth indices of the LR frames fed in;
     output k is ground-truth frame ``first + k``; ``scored`` lists the frames scored from it."""
 
@@ -40,7 +41,7 @@ class Window:
         return self.scored[0] - self.first
 
 
-def vid4_windows(n_frames: int) -> list[Window]:
+def vid4_windows(n_frames: int) -> list[ScoredWindow]:
     """Windows covering a clip of ``n_frames`` ground-truth frames, every frame scored once."""
     if n_frames < N_OUT:
         raise DatasetError(f"a clip needs at least {N_OUT} frames, got {n_frames}")
@@ -51,15 +52,15 @@ def vid4_windows(n_frames: int) -> list[Window]:
     for a in starts:
         scored = tuple(i for i in range(a, a + N_OUT) if i not in done)
         done.update(scored)
-        windows.append(Window(a, tuple(range(a, a + N_OUT, 2)), scored))
+        windows.append(ScoredWindow(a, tuple(range(a, a + N_OUT, 2)), scored))
     return windows
 
 
-def vimeo_windows() -> list[Window]:
-    return [Window(0, VIMEO_INPUTS, tuple(range(VIMEO_FRAMES)))]
+def vimeo_windows() -> list[ScoredWindow]:
+    return [ScoredWindow(0, VIMEO_INPUTS, tuple(range(VIMEO_FRAMES)))]
 
 
-def windows_for(dataset: str, n_frames: int) -> list[Window]:
+def windows_for(dataset: str, n_frames: int) -> list[ScoredWindow]:
     return vid4_windows(n_frames) if dataset == "vid4" else vimeo_windows()
 
 

@@ -13,13 +13,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from stdan_cli.evaluation.datasets import Clip, DatasetError, find_clips
+from stdan_cli.errors import DatasetError, OutputError
+from stdan_cli.evaluation.datasets import Clip, find_clips
 from stdan_cli.evaluation.images import read_rgb, write_png
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
 from stdan_cli.evaluation.protocol import DEGRADATIONS, lr_size, make_lr, windows_for
 from stdan_cli.evaluation.references import references_for
-from stdan_cli.errors import OutputError
-from stdan_cli.runtime import Upscaler
+from stdan_cli.upscalers import Upscaler
 
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
 

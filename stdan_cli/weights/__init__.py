@@ -6,10 +6,9 @@
 - :func:`verify_checkpoint`: accept a file only if it is a safe, complete, matching STDAN state_dict.
 """
 
+from stdan_cli.errors import DownloadError, RegistryError
 from stdan_cli.weights.download import DownloadResult, download_weights
-from stdan_cli.weights.http import DownloadError
 from stdan_cli.weights.registry import (
-    RegistryError,
     WeightsEntry,
     default_weights_name,
     get_entry,

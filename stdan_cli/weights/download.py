@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stdan_cli import __version__
-from stdan_cli.errors import CheckpointError, WeightsNotFound
+from stdan_cli.errors import CheckpointError, DownloadError, DownloadInterrupted, WeightsNotFound
 from stdan_cli.weights import gdrive
-from stdan_cli.weights.http import DownloadError, Interrupted, make_client, stream_to_part
+from stdan_cli.weights.http import make_client, stream_to_part
 from stdan_cli.weights.progress import DownloadProgress
 from stdan_cli.weights.registry import WeightsEntry, get_entry
 from stdan_cli.weights.store import install_file, part_path, read_sidecar, sha256_file, weights_dir, write_sidecar
@@ -118,9 +118,9 @@ def _fetch_http(source: Source, part: Path, progress: DownloadProgress, *, attem
                             f"{gdrive.page_summary(page.text)}) instead of a checkpoint"
                         )
                 return
-            except Interrupted as exc:
+            except DownloadInterrupted as exc:
                 if attempt == attempts:
-                    raise Interrupted(f"{exc}; run the same command again to resume") from None
+                    raise DownloadInterrupted(f"{exc}; run the same command again to resume") from None
                 time.sleep(retry_wait * attempt)
 
 
@@ -242,7 +242,7 @@ def download_weights(
                 else:
                     _fetch_http(source, part, progress, attempts=attempts, gdrive_url=gdrive_url, retry_wait=retry_wait)
                 verified = verify_checkpoint(part, entry, what=f"the file from {source.describe()}")
-            except Interrupted as exc:  # keep the .part: the next run resumes it
+            except DownloadInterrupted as exc:  # keep the .part: the next run resumes it
                 errors.append(str(exc))
                 continue
             except (DownloadError, CheckpointError) as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from stdan_cli import __version__
-from stdan_cli.errors import StdanError
+from stdan_cli.errors import DownloadError, DownloadInterrupted
 from stdan_cli.weights.store import human_size
 
 try:
@@ -24,14 +24,6 @@ except ImportError:  # pragma: no cover - huggingface-hub 1.x brings httpx
         httpx = None
 
 MAX_PAGE = 2_000_000  # bytes of an HTML page we read to understand it
-
-
-class DownloadError(StdanError):
-    """A source could not deliver the file (network, HTTP status, web page instead of the file)."""
-
-
-class Interrupted(DownloadError):
-    """The transfer stopped before the end; the ``.part`` file holds what arrived and can be resumed."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +61,7 @@ def stream_to_part(client, url: str, part: Path, *, params=None, progress=None, 
     Returns None once the whole body is in ``part``, or the :class:`HtmlPage` received instead
     of a file (``part`` untouched). A server that ignores Range (200) restarts the file from zero;
     ``resume=False`` never asks for a range (for a URL expected to answer with a page).
-    Raises :class:`Interrupted` when the connection drops (``part`` keeps the bytes received)
+    Raises :class:`DownloadInterrupted` when the connection drops (``part`` keeps the bytes received)
     and :class:`DownloadError` for other failures.
     """
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -117,16 +109,16 @@ def stream_to_part(client, url: str, part: Path, *, params=None, progress=None, 
                     os.fsync(f.fileno())
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             if received or total:
-                raise Interrupted(f"connection to {_host(url)} lost after {human_size(offset + received)}") from None
+                raise DownloadInterrupted(f"connection to {_host(url)} lost after {human_size(offset + received)}") from None
             raise DownloadError(f"cannot reach {_host(url)} ({type(exc).__name__}: {exc})") from None
         except httpx.TransportError as exc:  # dropped or timed out mid-transfer
             got = offset + received
             of = f" of {human_size(total)}" if total else ""
-            raise Interrupted(f"download from {_host(url)} interrupted after {human_size(got)}{of} ({type(exc).__name__})") from None
+            raise DownloadInterrupted(f"download from {_host(url)} interrupted after {human_size(got)}{of} ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise DownloadError(f"download from {_host(url)} failed ({type(exc).__name__}: {exc})") from None
         size = part.stat().st_size
         if total is not None and size != total:
-            raise Interrupted(f"download from {_host(url)} stopped at {human_size(size)} of {human_size(total)}")
+            raise DownloadInterrupted(f"download from {_host(url)} stopped at {human_size(size)} of {human_size(total)}")
         return None
     raise DownloadError(f"{_host(url)} does not honour resumed downloads consistently; delete {part} and retry")

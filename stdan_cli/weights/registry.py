@@ -1,7 +1,6 @@
-"""The registry of known checkpoints (``weights/registry.json``, shipped as ``stdan_cli/_registry``).
-
-Looked up in this order: the file named by ``$STDAN_REGISTRY``; the copy installed with the
-package (``stdan_cli/_registry/registry.json``); the source tree's ``weights/registry.json``.
+"""The registry of known checkpoints: ``registry.json`` beside this module (package data),
+or the file named by ``$STDAN_REGISTRY``. Its fields are documented in the top-level
+``weights/README.md``.
 """
 
 from __future__ import annotations
@@ -12,18 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stdan_cli.errors import StdanError
+from stdan_cli.errors import RegistryError
 
 REGISTRY_ENV = "STDAN_REGISTRY"
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
-_CANDIDATES = (
-    _PACKAGE_DIR / "_registry" / "registry.json",  # installed wheel
-    _PACKAGE_DIR.parent / "weights" / "registry.json",  # source tree / editable install
-)
-
-
-class RegistryError(StdanError):
-    """The registry file is missing or malformed."""
+SHIPPED_REGISTRY = Path(__file__).resolve().with_name("registry.json")
 
 
 @dataclass(frozen=True)
@@ -89,10 +80,7 @@ def registry_path() -> Path:
     env = os.environ.get(REGISTRY_ENV)
     if env:
         return Path(env).expanduser()
-    for candidate in _CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    return _CANDIDATES[0]
+    return SHIPPED_REGISTRY
 
 
 _FIELDS = set(WeightsEntry.__dataclass_fields__) - {"name"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stdan_cli.schedule import WindowScheduler, auto_tile, plan_tiles, plan_windows
+from stdan_cli.errors import OptionError
+from stdan_cli.pipeline.tiles import auto_tile, plan_tiles
+from stdan_cli.pipeline.windows import WindowScheduler, plan_windows
 
 
 def outputs_covered(n, window=4, stride=3):
@@ -41,9 +43,9 @@ def test_streaming_holds_at_most_one_window():
 
 
 def test_bad_window_settings():
-    with pytest.raises(ValueError, match="stride"):
+    with pytest.raises(OptionError, match="stride"):
         plan_windows(10, 4, 4)
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(OptionError, match="window"):
         plan_windows(10, 1, 1)
 
 

@@ -1,4 +1,4 @@
-"""``stdan upscale``: the command-line face of :func:`stdan_cli.upscale.upscale_video`."""
+"""``stdan upscale``: the command-line face of :func:`stdan_cli.pipeline.upscale_video`."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 
-from stdan_cli.cli_common import model_options, report_errors
-from stdan_cli.runtime import build_upscaler
-from stdan_cli.upscale import MODES, UpscaleOptions, upscale_video, validate
+from stdan_cli.cli.common import model_options, progress_bar
+from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
+from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encode import CODECS, EncodeSettings
 
 
 @click.command("upscale")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
-@click.option("--mode", type=click.Choice(MODES), default="spacetime", show_default=True,
-              help="spacetime: 4x size and 2x frame rate; space: 4x size, original frames only (about 20% "
-                   "faster: in-between frames are not decoded); "
-                   "slowmo: every output frame at the original rate (twice as long, audio dropped).")
+@click.option("--mode", type=click.Choice(list(MODES)), default="spacetime", show_default=True,
+              help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()) + ".")
 @model_options
 @click.option("--window", type=int, default=4, show_default=True, help="Input frames per model window (the model was trained with 4).")
 @click.option("--stride", type=int, default=3, show_default=True,
@@ -39,7 +37,6 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
               help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit inputs when the codec has one.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists. Default: refuse.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary, only errors. Default: off.")
-@report_errors
 def upscale(input_path, output_path, mode, model_name, weights, device, precision, threads, window, stride,
             tile, tile_overlap, memory_budget, codec, crf, preset, pix_fmt, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
@@ -55,18 +52,16 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
     )
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
-    columns = (
-        TextColumn("[bold]upscaling"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
-        TextColumn("{task.fields[fps]:.2f} fps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options)
+    fps = TextColumn("{task.fields[fps]:.2f} fps")
+    with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar:
         task = bar.add_task("upscale", total=None, fps=0.0)
 
         def progress(done: int, total: int | None) -> None:
             elapsed = bar.tasks[0].elapsed or 1e-9
             bar.update(task, completed=done, total=total if total and total >= done else None, fps=done / elapsed)
 
-        summary = upscale_video(input_path, output_path, upscaler, options, progress)
+        summary = run_plan(plan, upscaler, progress)
     for line in summary.warnings:
         console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     for line in summary.notices:

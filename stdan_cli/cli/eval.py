@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.cli_common import model_options, report_errors
+from stdan_cli.cli.common import model_options, progress_bar
 from stdan_cli.errors import OutputError
 from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, find_clips, write_json
 from stdan_cli.evaluation.references import VID4_CLIPS
-from stdan_cli.runtime import build_upscaler
+from stdan_cli.upscalers import build_upscaler
 
 _LR_TEXT = {"precomputed": "precomputed LR frames", "bi": "LR made with MATLAB bicubic x1/4",
             "bd": "LR made with 7x7 Gaussian blur + nearest x1/4"}
@@ -86,7 +86,6 @@ def _vid4_table(result: DatasetResult) -> Table:
 @click.option("--save-images", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
               help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the results. Default: off.")
-@report_errors
 def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, limit,
                  json_path, save_images, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
@@ -114,9 +113,8 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     _check_outputs(json_path, save_images)
     clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
-    columns = (TextColumn("[bold]scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("clips"),
-               TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=quiet, transient=True) as bar:
+    last = TextColumn("{task.fields[last]}")
+    with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:
         task = bar.add_task("eval", total=len(clips), last="")
 
         def progress(done, total, clip):

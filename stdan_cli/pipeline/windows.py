@@ -1,4 +1,4 @@
-"""Scheduling the work: temporal windows over a stream of frames, and spatial tiles.
+"""Temporal windows over a stream of frames.
 
 Output positions are counted in half input frames: output ``2k`` is input frame ``k``
 upscaled, output ``2k + 1`` lies between frames ``k`` and ``k + 1``. A window of ``W``
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Generic, Iterable, Iterator, TypeVar
+from typing import Generic, TypeVar
+
+from stdan_cli.errors import OptionError
 
 T = TypeVar("T")
 
@@ -30,9 +32,9 @@ class Window:
 
 def check_window(window: int, stride: int) -> None:
     if window < 2:
-        raise ValueError(f"--window must be at least 2 frames (got {window})")
+        raise OptionError(f"--window must be at least 2 frames (got {window})")
     if not 1 <= stride <= window - 1:
-        raise ValueError(f"--stride must be between 1 and window-1 = {window - 1} (got {stride}); a larger stride leaves gaps")
+        raise OptionError(f"--stride must be between 1 and window-1 = {window - 1} (got {stride}); a larger stride leaves gaps")
 
 
 class WindowScheduler(Generic[T]):
@@ -80,59 +82,3 @@ def plan_windows(n_frames: int, window: int = 4, stride: int = 3) -> list[Window
     sched: WindowScheduler[int] = WindowScheduler(window, stride)
     wins = [w for i in range(n_frames) for w, _ in sched.push(i)]
     return wins + [w for w, _ in sched.finish()]
-
-
-@dataclass(frozen=True)
-class Tile:
-    """A rectangle of the input given to the model (with overlap) and the core it is
-    responsible for in the output; all in input pixels, end-exclusive."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    core_y0: int
-    core_y1: int
-    core_x0: int
-    core_x1: int
-
-
-def _spans(size: int, core: int, overlap: int, multiple: int) -> Iterator[tuple[int, int, int, int]]:
-    for c0 in range(0, size, core):
-        c1 = min(size, c0 + core)
-        s0 = max(0, c0 - overlap) // multiple * multiple  # window grid of the model stays aligned
-        s1 = min(size, c1 + overlap)
-        yield s0, s1, c0, c1
-
-
-def plan_tiles(height: int, width: int, tile: int | None, overlap: int, multiple: int = 8) -> list[Tile]:
-    """Tiles whose cores cover the frame; ``tile`` is the core size (None: one tile).
-    Cores are multiples of ``multiple`` so every tile's origin stays on the model's grid."""
-    if tile is None or (tile >= height and tile >= width):
-        return [Tile(0, height, 0, width, 0, height, 0, width)]
-    core = max(multiple, tile // multiple * multiple)
-    return [
-        Tile(y0, y1, x0, x1, cy0, cy1, cx0, cx1)
-        for y0, y1, cy0, cy1 in _spans(height, core, overlap, multiple)
-        for x0, x1, cx0, cx1 in _spans(width, core, overlap, multiple)
-    ]
-
-
-def auto_tile(height: int, width: int, bytes_per_pixel: int, budget_bytes: int, overlap: int, multiple: int = 8) -> int | None:
-    """The largest square core (a multiple of ``multiple``) whose tile fits the memory budget,
-    or None when the whole frame fits."""
-    if height * width * bytes_per_pixel <= budget_bytes:
-        return None
-    side = int((budget_bytes / bytes_per_pixel) ** 0.5) - 2 * overlap
-    return max(multiple, side // multiple * multiple)
-
-
-def iter_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

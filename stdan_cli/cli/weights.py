@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from stdan_cli.cli_common import report_errors
-
 
 def _list(directory) -> None:
     from stdan_cli.weights import default_weights_name, list_entries, weights_dir
@@ -41,7 +39,6 @@ def _list(directory) -> None:
 @click.option("--revision", default=None, help="Branch, tag or commit of --repo-id. Default: the repo's default branch.")
 @click.option("--force", is_flag=True, help="Download again even if a valid copy is already present. Default: off (re-running is a no-op).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors. Default: off.")
-@report_errors
 def download_weights(name, list_, directory, url, from_file, repo_id, filename, revision, force, quiet) -> None:
     """Download, verify and cache the STDAN checkpoint NAME (default: the registry's default, stdan-vimeo).
 

@@ -1,0 +1,74 @@
+"""The ``stdan`` command group, and the one place where errors become one line.
+
+Every verb is a thin click layer over the Python API; whatever it raises that a user can
+cause or meet (their mistakes and the world's: a missing file, a full disk, no weights, out
+of memory, Ctrl-C) is printed here as one ``error:`` line with a non-zero exit, never a
+traceback. The API itself removes any partial output before the error reaches this layer.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import av
+import click
+
+from stdan_cli import __version__
+from stdan_cli.cli.eval import eval_command
+from stdan_cli.cli.upscale import upscale
+from stdan_cli.cli.weights import download_weights
+from stdan_cli.errors import StdanError
+
+OUT_OF_MEMORY = "out of memory; try a smaller --tile or --memory-budget, or --precision bf16"
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    torch = sys.modules.get("torch")  # only loaded when a model ran; importing it here would slow --help
+    return isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError))
+
+
+def error_line(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line message and exit code for an error a user can meet; None for a bug."""
+    if isinstance(exc, StdanError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; nothing was written", 130
+    if _is_out_of_memory(exc):
+        return OUT_OF_MEMORY, 1
+    if isinstance(exc, (av.error.FFmpegError, OSError)):
+        # FFmpeg's errors while muxing (a full disk, a target that refuses writing) and the
+        # operating system's: the reason and the file, without a traceback.
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        filename = getattr(exc, "filename", None)
+        return f"{reason}" + (f": {filename}" if filename else ""), 1
+    return None
+
+
+class StdanGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except BaseException as exc:
+            line = error_line(exc)
+            if line is None:
+                raise
+            click.echo(f"error: {line[0]}", err=True)
+            ctx.exit(line[1])
+
+
+@click.group(cls=StdanGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="stdan")
+def main() -> None:
+    """Upscale videos 4x in size and 2x in frame rate with STDAN.
+
+    STDAN (Wang et al., "STDAN: Deformable Attention Network for Space-Time Video
+    Super-Resolution", TNNLS 2023) turns N low-resolution frames into 2N-1 frames at
+    4x the resolution. Run `stdan COMMAND --help` for the options of each command.
+    """
+
+
+main.add_command(upscale)
+main.add_command(eval_command)
+main.add_command(download_weights)

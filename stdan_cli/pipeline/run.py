@@ -1,0 +1,144 @@
+"""Running an upscale plan: decode (PyAV) -> temporal windows -> spatial tiles -> upscaler ->
+encode (PyAV), never holding more than one window of frames.
+
+Decoding runs ahead of the model and encoding behind it, each in a background thread. The
+output is written to a temporary file beside the target and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from stdan_cli.errors import InputError
+from stdan_cli.pipeline.background import SerialWorker, prefetch
+from stdan_cli.pipeline.options import UpscaleOptions
+from stdan_cli.pipeline.output import temp_path
+from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
+from stdan_cli.pipeline.tiles import upscale_tiles
+from stdan_cli.pipeline.windows import Window, WindowScheduler
+from stdan_cli.upscalers import Upscaler
+from stdan_cli.video.decode import Frame, VideoReader
+from stdan_cli.video.encode import VideoWriter
+
+
+@dataclass
+class UpscaleSummary:
+    input: Path
+    output: Path
+    frames_in: int
+    frames_out: int
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    rate_out: Fraction
+    seconds: float
+    tiles: int
+    warnings: list[str]
+    notices: list[str]
+
+
+ProgressFn = Callable[[int, "int | None"], None]  # (output frames done, expected total)
+
+
+class OutputTimeline:
+    """Gives each output frame its timestamp (by the plan's mode) and hands it to ``write``.
+
+    A frame is written once the next one exists, so that the last frame of the video can be
+    written with a duration that makes the output last as long as the input.
+    """
+
+    def __init__(self, plan: UpscalePlan, write: Callable[..., None]):
+        self.mode = plan.mode
+        self.write = write
+        self.count = 0
+        self._pending: tuple[torch.Tensor, int] | None = None
+        self._inputs: dict[int, Frame] = {}  # the current window's input frames, for timestamps
+
+    def add_window(self, window: Window, frames: list[Frame], outputs: torch.Tensor) -> int:
+        """Queue the outputs of one window (the ones it emits, in order); returns how many."""
+        self._inputs = dict(zip(window.inputs, frames))
+        positions = range(window.first_output, window.first_output + window.emit)
+        kept = [p for p in positions if not (self.mode.inputs_only and p % 2)]
+        for output, position in zip(outputs, kept):
+            if self._pending is not None:
+                self.write(*self._pending)
+            self._pending = (output, self.mode.pts(position, lambda k: self._inputs[k].pts))
+            self.count += 1
+        return len(kept)
+
+    def finish(self) -> None:
+        """Write the last frame, shown until the input's last frame ends."""
+        if self._pending is not None:
+            last = self._inputs[max(self._inputs)]
+            self.write(*self._pending, hold=self.mode.hold(last.duration))
+            self._pending = None
+
+
+def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None = None) -> UpscaleSummary:
+    """Carry out ``plan`` with ``upscaler`` and rename the finished file to ``plan.output``."""
+    started = time.perf_counter()
+    options, mode, info = plan.options, plan.mode, plan.info
+    temp = temp_path(plan.output)
+    with VideoReader(plan.input) as reader:
+        width, height = plan.size_out
+        try:
+            writer = VideoWriter(
+                temp, width, height, plan.rate_out, plan.time_base, plan.encoding, plan.colour, info.rotation,
+                copy_from=plan.input, keep_audio=mode.keeps_audio, container_format=plan.container,
+            )
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        encoder = SerialWorker()  # encoding and muxing overlap with the model
+        timeline = OutputTimeline(plan, lambda *frame, **kw: encoder.submit(writer.write, *frame, **kw))
+        frames_in = 0
+        try:
+            scheduler: WindowScheduler[Frame] = WindowScheduler(options.window, options.stride)
+
+            def upscale(windows: list[tuple[Window, list[Frame]]]) -> None:
+                for window, frames in windows:
+                    x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
+                    outputs = upscale_tiles(upscaler, x, plan.tiles, window.skip, inputs_only=mode.inputs_only)
+                    timeline.add_window(window, frames, outputs)
+                    if progress:
+                        progress(timeline.count, plan.expected_frames)
+
+            for frame in prefetch(reader.frames()):  # decoding overlaps with the model too
+                frames_in += 1
+                upscale(scheduler.push(frame))
+            upscale(scheduler.finish())
+            timeline.finish()
+            encoder.finish()
+            writer.close()
+        except BaseException:
+            encoder.cancel()
+            writer.abort()
+            temp.unlink(missing_ok=True)
+            raise
+        if timeline.count == 0:
+            temp.unlink(missing_ok=True)
+            raise InputError(f"no frame of {plan.input} could be decoded; nothing was written")
+        os.replace(temp, plan.output)
+        return UpscaleSummary(
+            input=plan.input, output=plan.output, frames_in=frames_in, frames_out=timeline.count,
+            size_in=(info.width, info.height), size_out=plan.size_out, rate_out=plan.rate_out,
+            seconds=time.perf_counter() - started, tiles=len(plan.tiles),
+            warnings=list(reader.warnings), notices=list(writer.notices),
+        )
+
+
+def upscale_video(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    upscaler: Upscaler,
+    options: UpscaleOptions = UpscaleOptions(),
+    progress: ProgressFn | None = None,
+) -> UpscaleSummary:
+    """``stdan upscale`` as a function: plan, then run."""
+    return run_plan(plan_upscale(input_path, output_path, upscaler.descriptor, options), upscaler, progress)

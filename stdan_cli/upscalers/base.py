@@ -1,0 +1,30 @@
+"""What the pipeline and the evaluation ask of an upscaler."""
+
+from __future__ import annotations
+
+from typing import Hashable, Protocol
+
+import torch
+
+from stdan_cli.model import ModelDescriptor
+
+
+class Upscaler(Protocol):
+    """Maps one window (B, N, 3, H, W) float32 RGB in [0, 1] (CPU) to (B, 2N-1, 3, sH, sW)
+    float32 on the CPU, unclamped, in the order [in0, mid, in1, mid, ...].
+
+    For a stream of overlapping windows, ``skip_outputs=k`` returns (and computes) only
+    outputs k.. (the earlier ones came from the previous window), and calls with the same
+    ``cache_key`` (e.g. a tile's index) encode a frame shared with the previous window once.
+    ``inputs_only=True`` returns (and computes) only the outputs at even positions, the input
+    frames' times (:func:`stdan_cli.model.output_positions`).
+    """
+
+    name: str
+    descriptor: ModelDescriptor
+    device: torch.device
+    precision: str
+
+    def __call__(
+        self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
+    ) -> torch.Tensor: ...

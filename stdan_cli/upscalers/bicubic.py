@@ -1,0 +1,52 @@
+"""Bicubic x4 with averaged in-between frames: a fast preview and the baseline of ``eval``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Hashable
+
+import torch
+import torch.nn.functional as F
+
+from stdan_cli.errors import OptionError
+from stdan_cli.model import ModelDescriptor, output_positions
+
+BICUBIC_DESCRIPTOR = ModelDescriptor(
+    architecture="bicubic",
+    config=None,
+    num_params=0,
+    scale=4,
+    size_multiple=1,
+    tile_overlap=2,  # the bicubic kernel reaches 2 LR pixels
+    bytes_per_pixel=7 * 16 * 3 * 4 * 2,  # 7 outputs at 16x the pixels, float32, plus a copy
+)
+
+
+@dataclass
+class BicubicUpscaler:
+    """Bicubic x4 in space (PyTorch/OpenCV-style kernel, a = -0.75) and the average of
+    neighbouring upscaled frames in time. Needs no weights."""
+
+    descriptor: ModelDescriptor
+    device: torch.device
+    precision: str = "fp32"
+    name: str = "bicubic"
+
+    def __call__(
+        self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
+    ) -> torch.Tensor:
+        b, n, c, h, w = frames.shape
+        s = self.descriptor.scale
+        x = frames.to(self.device, torch.float32).reshape(b * n, c, h, w)
+        up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False).view(b, n, c, s * h, s * w)
+        out = torch.empty(b, 2 * n - 1, c, s * h, s * w, device=self.device)
+        out[:, 0::2] = up
+        out[:, 1::2] = (up[:, :-1] + up[:, 1:]) / 2
+        return out[:, output_positions(n, skip_outputs, inputs_only)].cpu()
+
+
+def build_bicubic(weights: str | os.PathLike | None, device: torch.device, precision: str) -> BicubicUpscaler:
+    if precision != "fp32":
+        raise OptionError("--model bicubic runs in fp32 only")
+    return BicubicUpscaler(BICUBIC_DESCRIPTOR, device)
