@@ -29,6 +29,14 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
               help="Overlap between tiles in input pixels. Default: the model's advice (24 for STDAN).")
 @click.option("--memory-budget", type=float, default=4.0, show_default=True,
               help="GiB one window may use when tiles are chosen automatically.")
+@click.option("--outscale", type=float, default=4.0, show_default=True, metavar="S",
+              help="Output size as a multiple of the input size, more than 0 and at most 4: the model's 4x "
+                   "frames are resized (antialiased bicubic) to round(S x input size), even where the pixel "
+                   "format needs it. 1 keeps the input size at twice the frame rate.")
+@click.option("--compare", is_flag=True,
+              help="Side by side, each at the output size (the file is twice as wide): LEFT a plain bicubic "
+                   "resize of the input with averaged in-between frames (what --model bicubic makes), RIGHT "
+                   "the model. With --start/--end, a short comparison clip. Default: off.")
 @click.option("--codec", type=click.Choice(CODECS), default="libx264", show_default=True, help="Video encoder.")
 @click.option("--crf", type=int, default=None,
               help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); lossless codecs ignore it.")
@@ -38,7 +46,7 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists. Default: refuse.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary, only errors. Default: off.")
 def upscale(input_path, output_path, mode, model_name, weights, device, precision, threads, window, stride,
-            tile, tile_overlap, memory_budget, codec, crf, preset, pix_fmt, overwrite, quiet):
+            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, pix_fmt, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     Any video FFmpeg reads (an image is a 1-frame video). Audio and subtitles are copied
@@ -49,6 +57,7 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset), overwrite=overwrite,
+        outscale=outscale, compare=compare,
     )
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
@@ -67,8 +76,11 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
     for line in summary.notices:
         console.print(f"notice: {line}", soft_wrap=True)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
+    size = f"{w1}x{h1} (scale {summary.outscale:g})"
+    if summary.compare:
+        size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {summary.outscale:g})"
     console.print(
-        f"wrote {summary.output}: {summary.frames_out} frames {w1}x{h1} at {float(summary.rate_out):g} fps "
+        f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
         f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''})",

@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Callable
 
 from stdan_cli.errors import OptionError
+from stdan_cli.pipeline.outsize import check_outscale
 from stdan_cli.pipeline.windows import check_window
 from stdan_cli.video.encode import EncodeSettings
 
@@ -61,6 +62,8 @@ class UpscaleOptions:
     memory_budget: float = 4.0  # GiB for one window when choosing tiles automatically
     encoding: EncodeSettings = field(default_factory=EncodeSettings)
     overwrite: bool = False
+    outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
+    compare: bool = False  # bicubic on the left, the model on the right, each at the output size
 
     def check(self) -> None:
         """Raise :class:`OptionError` for values no run can use."""
@@ -73,6 +76,7 @@ class UpscaleOptions:
             raise OptionError("--tile-overlap cannot be negative")
         if not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
+        check_outscale(self.outscale)
 
     @property
     def mode_row(self) -> Mode:

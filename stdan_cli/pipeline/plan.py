@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import Mode, UpscaleOptions
 from stdan_cli.pipeline.output import check_output, container_format
+from stdan_cli.pipeline.outsize import check_outscale, needs_even_size, output_size
 from stdan_cli.pipeline.tiles import Tile, auto_tile, plan_tiles
 from stdan_cli.video.colour import ColourInfo, is_rgb_format
 from stdan_cli.video.decode import VideoInfo, VideoReader
@@ -30,16 +32,19 @@ class UpscalePlan:
     container: str  # FFmpeg muxer of the output
     encoding: ResolvedEncoding
     colour: ColourInfo  # tags the output gets
-    scale: int
+    scale: int  # the model's
     tiles: tuple[Tile, ...]
+    picture_size: tuple[int, int]  # (width, height) of the model's frames after --outscale
+
+    @property
+    def size_out(self) -> tuple[int, int]:
+        """The encoded frame: the picture, or two side by side with --compare."""
+        width, height = self.picture_size
+        return (2 * width if self.options.compare else width), height
 
     @property
     def mode(self) -> Mode:
         return self.options.mode_row
-
-    @property
-    def size_out(self) -> tuple[int, int]:
-        return self.scale * self.info.width, self.scale * self.info.height
 
     @property
     def time_base(self) -> Fraction:
@@ -70,6 +75,9 @@ def plan_upscale(
     """Check everything and fix what the run will do (for an upscaler described by ``descriptor``)."""
     src, dst = Path(input_path), Path(output_path)
     options.check()
+    check_outscale(options.outscale, descriptor.scale)
+    if options.compare and descriptor.architecture == "bicubic":
+        raise OptionError("--compare puts the model beside bicubic; with --model bicubic both halves are the same")
     check_output(dst, options.overwrite)
     fmt = container_format(dst)
     with VideoReader(src) as reader:
@@ -91,4 +99,5 @@ def plan_upscale(
         colour=output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt)),
         scale=descriptor.scale,
         tiles=tuple(plan_tiles(info.height, info.width, tile, overlap, multiple)),
+        picture_size=output_size(info.width, info.height, options.outscale, needs_even_size(encoding.pix_fmt)),
     )

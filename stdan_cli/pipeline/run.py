@@ -20,10 +20,11 @@ from stdan_cli.errors import InputError
 from stdan_cli.pipeline.background import SerialWorker, prefetch
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.output import temp_path
+from stdan_cli.pipeline.outsize import resize_frames, side_by_side
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
 from stdan_cli.pipeline.tiles import upscale_tiles
 from stdan_cli.pipeline.windows import Window, WindowScheduler
-from stdan_cli.upscalers import Upscaler
+from stdan_cli.upscalers import BICUBIC_DESCRIPTOR, BicubicUpscaler, Upscaler
 from stdan_cli.video.decode import Frame, VideoReader
 from stdan_cli.video.encode import VideoWriter
 
@@ -39,6 +40,8 @@ class UpscaleSummary:
     rate_out: Fraction
     seconds: float
     tiles: int
+    outscale: float
+    compare: bool
     warnings: list[str]
     notices: list[str]
 
@@ -80,6 +83,25 @@ class OutputTimeline:
             self._pending = None
 
 
+class WindowUpscaler:
+    """One window of input frames -> its output frames as they are encoded: the model through
+    the plan's tiles, resized to the output size, beside the bicubic baseline with --compare."""
+
+    def __init__(self, plan: UpscalePlan, upscaler: Upscaler):
+        self.plan, self.upscaler = plan, upscaler
+        self.baseline = BicubicUpscaler(BICUBIC_DESCRIPTOR, upscaler.device) if plan.options.compare else None
+
+    def __call__(self, frames: list[Frame], skip: int) -> torch.Tensor:
+        """(K, 3, H, W) float32 RGB of the outputs from ``skip`` on (input times only in --mode space)."""
+        x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
+        only = self.plan.mode.inputs_only
+        out = resize_frames(upscale_tiles(self.upscaler, x, self.plan.tiles, skip, only), self.plan.picture_size)
+        if self.baseline is None:
+            return out
+        left = resize_frames(upscale_tiles(self.baseline, x, self.plan.tiles, skip, only), self.plan.picture_size)
+        return side_by_side(left, out)
+
+
 def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None = None) -> UpscaleSummary:
     """Carry out ``plan`` with ``upscaler`` and rename the finished file to ``plan.output``."""
     started = time.perf_counter()
@@ -97,15 +119,14 @@ def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None 
             raise
         encoder = SerialWorker()  # encoding and muxing overlap with the model
         timeline = OutputTimeline(plan, lambda *frame, **kw: encoder.submit(writer.write, *frame, **kw))
+        window_upscaler = WindowUpscaler(plan, upscaler)
         frames_in = 0
         try:
             scheduler: WindowScheduler[Frame] = WindowScheduler(options.window, options.stride)
 
             def upscale(windows: list[tuple[Window, list[Frame]]]) -> None:
                 for window, frames in windows:
-                    x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
-                    outputs = upscale_tiles(upscaler, x, plan.tiles, window.skip, inputs_only=mode.inputs_only)
-                    timeline.add_window(window, frames, outputs)
+                    timeline.add_window(window, frames, window_upscaler(frames, window.skip))
                     if progress:
                         progress(timeline.count, plan.expected_frames)
 
@@ -129,6 +150,7 @@ def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None 
             input=plan.input, output=plan.output, frames_in=frames_in, frames_out=timeline.count,
             size_in=(info.width, info.height), size_out=plan.size_out, rate_out=plan.rate_out,
             seconds=time.perf_counter() - started, tiles=len(plan.tiles),
+            outscale=options.outscale, compare=options.compare,
             warnings=list(reader.warnings), notices=list(writer.notices),
         )
 
