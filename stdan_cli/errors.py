@@ -1,9 +1,23 @@
-"""Every error a user can cause or meet, in one place.
+"""Every error a user can cause or meet, in one place (and how to recognise running out of memory).
 
 The CLI prints a :class:`StdanError` as one line (``error: <message>``) and exits with its
 ``exit_code``; :func:`stdan_cli.cli.main.report_errors` is the one place that does so, and it
 also turns out-of-memory and FFmpeg write errors into one line.
 """
+
+
+import sys
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Python's MemoryError, a GPU's ``torch.OutOfMemoryError``, or PyTorch's CPU allocator
+    failing (a plain RuntimeError)."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # only loaded once a model ran; importing it here would slow --help
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
 class StdanError(Exception):

@@ -159,5 +159,5 @@ def test_help_states_the_layouts_and_defaults():
     r = CliRunner().invoke(main, ["eval", "--help"])
     assert r.exit_code == 0
     for text in ("DIR/sequences/<id>/im1..im7.png", "DIR/sequences/test/<id>", "LR_test", "DIR/hr/<clip>",
-                 "lr_x4", "[default: bi]", "[default: stdan]", "[default: fp32]", "Default: all", "Default: none"):
+                 "lr_x4", "[default: bi]", "[default: stdan]", "[default: auto]", "Default: all", "Default: none"):
         assert text in r.output, text

@@ -22,9 +22,8 @@ def model_options(fn: Callable) -> Callable:
                      help="Checkpoint file or registry name. Default: the official checkpoint from "
                           "`stdan download-weights`."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-                     help="fp32; bf16 (CPUs with bfloat16 and GPUs; about 0.7% relative difference); "
-                          "fp16 (GPU only)."),
+        click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True,
+                     help="; ".join(f"{p.name}: {p.help}" for p in PRECISIONS.values()) + "."),
         click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),
     ]
     for option in reversed(options):

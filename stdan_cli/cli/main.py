@@ -8,8 +8,6 @@ traceback. The API itself removes any partial output before the error reaches th
 
 from __future__ import annotations
 
-import sys
-
 import av
 import click
 
@@ -17,14 +15,9 @@ from stdan_cli import __version__
 from stdan_cli.cli.eval import eval_command
 from stdan_cli.cli.upscale import upscale
 from stdan_cli.cli.weights import download_weights
-from stdan_cli.errors import StdanError
+from stdan_cli.errors import StdanError, is_out_of_memory
 
-OUT_OF_MEMORY = "out of memory; try a smaller --tile or --memory-budget, or --precision bf16"
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")  # only loaded when a model ran; importing it here would slow --help
-    return isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError))
+OUT_OF_MEMORY = "out of memory even with the smallest tiles; try a smaller --tile or --memory-budget, or fewer --threads"
 
 
 def error_line(exc: BaseException) -> tuple[str, int] | None:
@@ -33,7 +26,7 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
         return str(exc), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted; nothing was written", 130
-    if _is_out_of_memory(exc):
+    if is_out_of_memory(exc):
         return OUT_OF_MEMORY, 1
     if isinstance(exc, (av.error.FFmpegError, OSError)):
         # FFmpeg's errors while muxing (a full disk, a target that refuses writing) and the

@@ -27,8 +27,9 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
               help="Tile size in input pixels for large frames. Default: automatic from --memory-budget.")
 @click.option("--tile-overlap", type=int, default=None,
               help="Overlap between tiles in input pixels. Default: the model's advice (24 for STDAN).")
-@click.option("--memory-budget", type=float, default=4.0, show_default=True,
-              help="GiB one window may use when tiles are chosen automatically.")
+@click.option("--memory-budget", type=float, default=None, metavar="GIB",
+              help="GiB one window may use when tiles are chosen automatically. Default: 85% of the GPU's "
+                   "free memory (CUDA, MPS), 4 on the CPU.")
 @click.option("--outscale", type=float, default=4.0, show_default=True, metavar="S",
               help="Output size as a multiple of the input size, more than 0 and at most 4: the model's 4x "
                    "frames are resized (antialiased bicubic) to round(S x input size), even where the pixel "
@@ -61,7 +62,7 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
     )
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
-    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options)
+    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
     fps = TextColumn("{task.fields[fps]:.2f} fps")
     with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar:
         task = bar.add_task("upscale", total=None, fps=0.0)

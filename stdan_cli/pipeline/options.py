@@ -59,7 +59,7 @@ class UpscaleOptions:
     stride: int = 3
     tile: int | None = None  # core tile size in input pixels; None: automatic from memory_budget
     tile_overlap: int | None = None  # None: the model's advice
-    memory_budget: float = 4.0  # GiB for one window when choosing tiles automatically
+    memory_budget: float | None = None  # GiB for one window when choosing tiles; None: what the device has
     encoding: EncodeSettings = field(default_factory=EncodeSettings)
     overwrite: bool = False
     outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
@@ -74,7 +74,7 @@ class UpscaleOptions:
             raise OptionError("--tile must be a positive number of pixels")
         if self.tile_overlap is not None and self.tile_overlap < 0:
             raise OptionError("--tile-overlap cannot be negative")
-        if not self.memory_budget > 0:
+        if self.memory_budget is not None and not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
         check_outscale(self.outscale)
 

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import torch
+
 from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import Mode, UpscaleOptions
 from stdan_cli.pipeline.output import check_output, container_format
 from stdan_cli.pipeline.outsize import check_outscale, needs_even_size, output_size
 from stdan_cli.pipeline.tiles import Tile, auto_tile, plan_tiles
+from stdan_cli.upscalers import memory_budget
 from stdan_cli.video.colour import ColourInfo, is_rgb_format
 from stdan_cli.video.decode import VideoInfo, VideoReader
 from stdan_cli.video.encode import ResolvedEncoding, output_colour, resolve_encoding
@@ -34,6 +37,8 @@ class UpscalePlan:
     colour: ColourInfo  # tags the output gets
     scale: int  # the model's
     tiles: tuple[Tile, ...]
+    tile_overlap: int  # input pixels
+    size_multiple: int  # tile origins and sizes stay on the model's grid
     picture_size: tuple[int, int]  # (width, height) of the model's frames after --outscale
 
     @property
@@ -70,9 +75,14 @@ def validate(input_path: str | os.PathLike, output_path: str | os.PathLike, opti
 
 
 def plan_upscale(
-    input_path: str | os.PathLike, output_path: str | os.PathLike, descriptor: ModelDescriptor, options: UpscaleOptions
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    descriptor: ModelDescriptor,
+    options: UpscaleOptions,
+    device: torch.device = torch.device("cpu"),
 ) -> UpscalePlan:
-    """Check everything and fix what the run will do (for an upscaler described by ``descriptor``)."""
+    """Check everything and fix what the run will do, for an upscaler described by ``descriptor``
+    running on ``device`` (whose free memory sizes the tiles unless ``--memory-budget`` does)."""
     src, dst = Path(input_path), Path(output_path)
     options.check()
     check_outscale(options.outscale, descriptor.scale)
@@ -86,9 +96,8 @@ def plan_upscale(
     encoding = resolve_encoding(options.encoding, info.bit_depth, fmt)
     overlap = options.tile_overlap if options.tile_overlap is not None else descriptor.tile_overlap
     multiple = max(1, descriptor.size_multiple)
-    tile = options.tile or auto_tile(
-        info.height, info.width, descriptor.bytes_per_pixel, int(options.memory_budget * 2**30), overlap, multiple
-    )
+    budget = memory_budget(device, options.memory_budget)
+    tile = options.tile or auto_tile(info.height, info.width, descriptor.bytes_per_pixel, budget, overlap, multiple)
     return UpscalePlan(
         input=src,
         output=dst,
@@ -99,5 +108,7 @@ def plan_upscale(
         colour=output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt)),
         scale=descriptor.scale,
         tiles=tuple(plan_tiles(info.height, info.width, tile, overlap, multiple)),
+        tile_overlap=overlap,
+        size_multiple=multiple,
         picture_size=output_size(info.width, info.height, options.outscale, needs_even_size(encoding.pix_fmt)),
     )

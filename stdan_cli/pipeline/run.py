@@ -16,13 +16,13 @@ from typing import Callable
 
 import torch
 
-from stdan_cli.errors import InputError
+from stdan_cli.errors import InputError, is_out_of_memory
 from stdan_cli.pipeline.background import SerialWorker, prefetch
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.output import temp_path
 from stdan_cli.pipeline.outsize import resize_frames, side_by_side
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
-from stdan_cli.pipeline.tiles import upscale_tiles
+from stdan_cli.pipeline.tiles import plan_tiles, upscale_tiles
 from stdan_cli.pipeline.windows import Window, WindowScheduler
 from stdan_cli.upscalers import BICUBIC_DESCRIPTOR, BicubicUpscaler, Upscaler
 from stdan_cli.video.decode import Frame, VideoReader
@@ -83,23 +83,52 @@ class OutputTimeline:
             self._pending = None
 
 
+MIN_TILE = 16  # input pixels: the smallest tile core tried after running out of memory
+
+
 class WindowUpscaler:
     """One window of input frames -> its output frames as they are encoded: the model through
-    the plan's tiles, resized to the output size, beside the bicubic baseline with --compare."""
+    the plan's tiles, resized to the output size, beside the bicubic baseline with --compare.
+
+    When the device runs out of memory, the tiles are halved and the window is tried again,
+    down to :data:`MIN_TILE`; only then does the error reach the user.
+    """
 
     def __init__(self, plan: UpscalePlan, upscaler: Upscaler):
         self.plan, self.upscaler = plan, upscaler
         self.baseline = BicubicUpscaler(BICUBIC_DESCRIPTOR, upscaler.device) if plan.options.compare else None
+        self.tiles = plan.tiles
+        self.notices: list[str] = []
 
     def __call__(self, frames: list[Frame], skip: int) -> torch.Tensor:
         """(K, 3, H, W) float32 RGB of the outputs from ``skip`` on (input times only in --mode space)."""
         x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
-        only = self.plan.mode.inputs_only
-        out = resize_frames(upscale_tiles(self.upscaler, x, self.plan.tiles, skip, only), self.plan.picture_size)
+        out = resize_frames(self._tiled(self.upscaler, x, skip), self.plan.picture_size)
         if self.baseline is None:
             return out
-        left = resize_frames(upscale_tiles(self.baseline, x, self.plan.tiles, skip, only), self.plan.picture_size)
-        return side_by_side(left, out)
+        return side_by_side(resize_frames(self._tiled(self.baseline, x, skip), self.plan.picture_size), out)
+
+    def _tiled(self, upscaler: Upscaler, x: torch.Tensor, skip: int) -> torch.Tensor:
+        while True:
+            try:
+                return upscale_tiles(upscaler, x, self.tiles, skip, self.plan.mode.inputs_only)
+            except (MemoryError, RuntimeError) as exc:
+                if not is_out_of_memory(exc) or not self._halve_tiles():
+                    raise
+
+    def _halve_tiles(self) -> bool:
+        """Replan with tiles of half the core size; False when they are as small as they go."""
+        plan = self.plan
+        core = max(max(t.core_y1 - t.core_y0, t.core_x1 - t.core_x0) for t in self.tiles)
+        smaller = core // 2 // plan.size_multiple * plan.size_multiple
+        if smaller < max(MIN_TILE, plan.size_multiple):
+            return False
+        self.tiles = tuple(plan_tiles(plan.info.height, plan.info.width, smaller, plan.tile_overlap, plan.size_multiple))
+        self.upscaler.reset()  # cached features belong to the old tiles
+        if self.upscaler.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.notices.append(f"out of memory with {core} px tiles; continued with {smaller} px tiles")
+        return True
 
 
 def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None = None) -> UpscaleSummary:
@@ -151,7 +180,8 @@ def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None 
             size_in=(info.width, info.height), size_out=plan.size_out, rate_out=plan.rate_out,
             seconds=time.perf_counter() - started, tiles=len(plan.tiles),
             outscale=options.outscale, compare=options.compare,
-            warnings=list(reader.warnings), notices=list(writer.notices),
+            warnings=list(reader.warnings),
+            notices=list(writer.notices) + window_upscaler.notices + list(upscaler.notices),
         )
 
 
@@ -163,4 +193,5 @@ def upscale_video(
     progress: ProgressFn | None = None,
 ) -> UpscaleSummary:
     """``stdan upscale`` as a function: plan, then run."""
-    return run_plan(plan_upscale(input_path, output_path, upscaler.descriptor, options), upscaler, progress)
+    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
+    return run_plan(plan, upscaler, progress)

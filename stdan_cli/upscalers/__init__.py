@@ -7,7 +7,14 @@
 
 from stdan_cli.upscalers.base import Upscaler
 from stdan_cli.upscalers.bicubic import BICUBIC_DESCRIPTOR, BicubicUpscaler
-from stdan_cli.upscalers.device import PRECISIONS, check_precision, resolve_device, set_threads
+from stdan_cli.upscalers.device import (
+    PRECISIONS,
+    Precision,
+    memory_budget,
+    resolve_device,
+    resolve_precision,
+    set_threads,
+)
 from stdan_cli.upscalers.registry import UPSCALERS, build_upscaler
 from stdan_cli.upscalers.stdan import StdanUpscaler
 
@@ -20,6 +27,8 @@ __all__ = [
     "BICUBIC_DESCRIPTOR",
     "PRECISIONS",
     "resolve_device",
-    "check_precision",
+    "Precision",
+    "resolve_precision",
+    "memory_budget",
     "set_threads",
 ]

@@ -23,7 +23,11 @@ class Upscaler(Protocol):
     name: str
     descriptor: ModelDescriptor
     device: torch.device
-    precision: str
+    precision: str  # as resolved for the device: fp32, tf32, bf16 or fp16
+    notices: list[str]  # what the run should tell the user (e.g. windows redone in fp32)
+
+    def reset(self) -> None:
+        """Forget state carried between windows (the tiles changed)."""
 
     def __call__(
         self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False

@@ -32,6 +32,10 @@ class BicubicUpscaler:
     device: torch.device
     precision: str = "fp32"
     name: str = "bicubic"
+    notices: tuple[str, ...] = ()
+
+    def reset(self) -> None:
+        """Nothing is cached."""
 
     def __call__(
         self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
@@ -47,6 +51,6 @@ class BicubicUpscaler:
 
 
 def build_bicubic(weights: str | os.PathLike | None, device: torch.device, precision: str) -> BicubicUpscaler:
-    if precision != "fp32":
+    if precision not in ("auto", "fp32"):
         raise OptionError("--model bicubic runs in fp32 only")
     return BicubicUpscaler(BICUBIC_DESCRIPTOR, device)

@@ -1,13 +1,44 @@
-"""Where and in what precision an upscaler runs: ``--device``, ``--precision`` and ``--threads``."""
+"""Where and in what precision an upscaler runs: ``--device``, ``--precision``, ``--threads``,
+and how much memory one window may use there.
+
+Every check asks the device the user chose (``cuda:1`` is asked about ``cuda:1``, not about
+the current CUDA device).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from stdan_cli.errors import OptionError, StdanError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-LOW_PRECISION_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+GiB = 2**30
+CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (README)
+GPU_MEMORY_SHARE = 0.85  # of the memory the device reports free, after the model is loaded
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One row of the precision table."""
+
+    name: str
+    help: str
+    matmul_dtype: torch.dtype | None  # the heavy layers' dtype; None: float32
+    tf32: bool = False  # let CUDA round float32 matmuls and convolutions to TF32
+
+
+PRECISIONS: dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("auto", "fp32 on CPUs; bf16 on GPUs that have it, else fp16", None),
+        Precision("fp32", "float32 throughout, TF32 off (matches the reference)", None),
+        Precision("tf32", "float32 with TF32 matmuls and convolutions (CUDA, Ampere and later)", None, tf32=True),
+        Precision("bf16", "bfloat16 matmuls, float32 activations (about 0.7% relative difference)", torch.bfloat16),
+        Precision("fp16", "float16 matmuls, float32 activations (GPU only); a window whose output is not "
+                          "finite is redone in fp32", torch.float16),
+    )
+}
 
 
 def _mps_available() -> bool:
@@ -15,11 +46,12 @@ def _mps_available() -> bool:
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    ``cuda`` means the current CUDA device, named by its index."""
     spec = (spec or "auto").lower()
     if spec == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", torch.cuda.current_device())
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -32,6 +64,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
             raise StdanError(f"device '{spec}' requested but CUDA is not available on this machine")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise StdanError(f"device '{spec}' does not exist: {torch.cuda.device_count()} CUDA device(s) found")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
     elif device.type == "mps":
         if not _mps_available():
             raise StdanError("device 'mps' requested but MPS is not available on this machine")
@@ -40,17 +74,63 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
-def check_precision(precision: str, device: torch.device) -> str:
-    """Validate ``fp32``/``bf16``/``fp16`` for the device (fp16 is GPU-only: unusably slow on CPU)."""
-    if precision not in PRECISIONS:
-        raise OptionError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
-    if precision == "fp16" and device.type == "cpu":
+def _cuda_has_bf16(device: torch.device) -> bool:
+    """bfloat16 tensor cores: compute capability 8.0 (Ampere) and later, asked of ``device``."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def _mps_has_bf16() -> bool:
+    return torch.backends.mps.is_macos_or_newer(14, 0)
+
+
+def resolve_precision(name: str, device: torch.device) -> Precision:
+    """The precision ``name`` means on ``device`` (``auto`` resolved), or a one-line refusal."""
+    if name not in PRECISIONS:
+        raise OptionError(f"unknown precision '{name}'; use one of {', '.join(PRECISIONS)}")
+    kind = device.type
+    if name == "auto":
+        if kind == "cuda":
+            name = "bf16" if _cuda_has_bf16(device) else "fp16"
+        elif kind == "mps":
+            name = "bf16" if _mps_has_bf16() else "fp16"
+        else:
+            name = "fp32"
+    if name == "fp16" and kind == "cpu":
         raise OptionError("--precision fp16 needs a GPU (it is very slow on CPU); use bf16 or fp32")
-    if precision == "bf16" and device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        raise OptionError("this CPU has no fast bfloat16 support; use --precision fp32")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise OptionError("this GPU does not support bfloat16; use --precision fp16 or fp32")
-    return precision
+    if name == "tf32" and kind != "cuda":
+        raise OptionError("--precision tf32 is for CUDA GPUs (Ampere and later); use fp32")
+    if name == "bf16":
+        if kind == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            raise OptionError("this CPU has no fast bfloat16 support; use --precision fp32")
+        if kind == "cuda" and not _cuda_has_bf16(device):
+            raise OptionError(f"{device} does not support bfloat16 (compute capability below 8.0); use fp16 or fp32")
+        if kind == "mps" and not _mps_has_bf16():
+            raise OptionError("bfloat16 on MPS needs macOS 14 or later; use --precision fp16 or fp32")
+    return PRECISIONS[name]
+
+
+def apply_tf32(precision: Precision) -> None:
+    """TF32 stays off unless asked for: PyTorch lets cuDNN use it by default, which makes
+    "fp32" convolutions on Ampere and later differ from the reference by about 1e-3."""
+    torch.backends.cuda.matmul.allow_tf32 = precision.tf32
+    torch.backends.cudnn.allow_tf32 = precision.tf32
+
+
+def memory_budget(device: torch.device, gib: float | None = None) -> int:
+    """Bytes one window may use: ``gib`` when given (``--memory-budget``), else what the device
+    has free (CUDA: ``mem_get_info``; MPS: the recommended maximum less what the driver holds),
+    or :data:`CPU_MEMORY_BUDGET` on the CPU.
+
+    The precision does not change it: bf16/fp16 compute the matmuls in low precision but keep
+    activations in float32, and the measured peak is the same as fp32 (README, Benchmarks)."""
+    if gib is not None:
+        return int(gib * GiB)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * GPU_MEMORY_SHARE)
+    if device.type == "mps":
+        return int((torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()) * GPU_MEMORY_SHARE)
+    return CPU_MEMORY_BUDGET
 
 
 def set_threads(threads: int | None) -> None:

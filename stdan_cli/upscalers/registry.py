@@ -40,7 +40,7 @@ def build_upscaler(
     model: str = "stdan",
     weights: str | os.PathLike | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = "auto",
     threads: int | None = None,
 ) -> Upscaler:
     """The upscaler behind ``--model/--weights/--device/--precision/--threads``."""

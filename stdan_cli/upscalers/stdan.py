@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Hashable
@@ -10,7 +11,7 @@ import torch
 
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
-from stdan_cli.upscalers.device import LOW_PRECISION_DTYPES, check_precision
+from stdan_cli.upscalers.device import apply_tf32, resolve_precision
 
 
 @dataclass
@@ -20,7 +21,19 @@ class StdanUpscaler:
     device: torch.device
     precision: str
     name: str = "stdan"
+    fallback: torch.nn.Module | None = None  # the float32 model, for windows low precision cannot represent
     caches: dict = field(default_factory=dict)  # cache key (a tile's index) -> FeatureCache
+    redone: int = 0  # windows redone in float32
+
+    @property
+    def notices(self) -> list[str]:
+        if not self.redone:
+            return []
+        return [f"{self.redone} window(s) redone in fp32: their {self.precision} output was not finite"]
+
+    def reset(self) -> None:
+        """Forget cached features (the tiles changed)."""
+        self.caches.clear()
 
     def __call__(
         self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
@@ -28,6 +41,12 @@ class StdanUpscaler:
         cache = self.caches.setdefault(cache_key, FeatureCache())
         x = frames.to(self.device, torch.float32)
         out = upscale_window(self.model, x, skip_outputs, cache, inputs_only=inputs_only)
+        if self.fallback is not None and not torch.isfinite(out).all():
+            # fp16 overflows where float32 does not: this window again in float32, and its
+            # features replace the cached ones for the windows that follow.
+            cache = self.caches[cache_key] = FeatureCache()
+            out = upscale_window(self.fallback, x, skip_outputs, cache, inputs_only=inputs_only)
+            self.redone += 1
         return out.float().cpu()
 
 
@@ -35,8 +54,11 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
     """Load the checkpoint ``weights`` (a path, a registry name, or None for the default)."""
     from stdan_cli.weights import resolve_weights
 
-    check_precision(precision, device)
+    chosen = resolve_precision(precision, device)
+    apply_tf32(chosen)
     net = load_model(resolve_weights(weights), device=device)
-    if precision in LOW_PRECISION_DTYPES:
-        use_low_precision_matmuls(net, LOW_PRECISION_DTYPES[precision])
-    return StdanUpscaler(net, net.descriptor, device, precision)
+    fallback = None
+    if chosen.matmul_dtype is not None:
+        fallback = copy.deepcopy(net)
+        use_low_precision_matmuls(net, chosen.matmul_dtype)
+    return StdanUpscaler(net, net.descriptor, device, chosen.name, fallback=fallback)

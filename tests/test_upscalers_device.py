@@ -1,0 +1,159 @@
+"""Device-aware choices, checked on the CPU with what only a GPU has mocked: precision,
+TF32, the memory budget, the out-of-memory fallback and the non-finite fp16 guard."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from media import make_video, read_frames
+
+import stdan_cli.cli.upscale as cli_upscale
+from stdan_cli.cli import main
+from stdan_cli.cli.main import OUT_OF_MEMORY
+from stdan_cli.errors import OptionError, is_out_of_memory
+from stdan_cli.pipeline import UpscaleOptions, plan_upscale, upscale_video
+from stdan_cli.upscalers import StdanUpscaler, build_upscaler, memory_budget, resolve_precision
+from stdan_cli.upscalers import device as device_module
+from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET, GiB, apply_tf32
+from stdan_cli.video.encode import EncodeSettings
+
+CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
+LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="yuv444p")
+
+
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """cuda:0 an Ampere card (8.6), cuda:1 a Turing card (7.5); the current device is cuda:0."""
+    capability = {0: (8, 6), 1: (7, 5)}
+    asked = []
+
+    def get_capability(device):
+        asked.append(device)
+        return capability[torch.device(device).index]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # the current device's answer
+    return asked
+
+
+def test_auto_precision_follows_the_device(two_gpus, monkeypatch):
+    assert resolve_precision("auto", torch.device("cpu")).name == "fp32"
+    assert resolve_precision("auto", CUDA0).name == "bf16"
+    assert resolve_precision("auto", CUDA1).name == "fp16"
+    monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", lambda major, minor: major <= 13)
+    assert resolve_precision("auto", torch.device("mps")).name == "fp16"
+
+
+def test_bf16_check_asks_the_chosen_device(two_gpus):
+    assert resolve_precision("bf16", CUDA0).matmul_dtype == torch.bfloat16
+    with pytest.raises(OptionError, match="cuda:1 does not support bfloat16"):
+        resolve_precision("bf16", CUDA1)
+    assert CUDA1 in two_gpus
+
+
+@pytest.mark.parametrize("name, device, message", [
+    ("fp16", "cpu", "needs a GPU"), ("tf32", "cpu", "for CUDA GPUs"), ("tf32", "mps", "for CUDA GPUs"),
+])
+def test_precisions_a_device_cannot_run_are_refused(name, device, message):
+    with pytest.raises(OptionError, match=message):
+        resolve_precision(name, torch.device(device))
+
+
+def test_tf32_is_off_unless_asked_for():
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        apply_tf32(resolve_precision("tf32", CUDA0))
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        apply_tf32(resolve_precision("fp32", CUDA0))
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_memory_budget_comes_from_the_device(monkeypatch):
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or (10 * GiB, 24 * GiB))
+    monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: 16 * GiB)
+    monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 6 * GiB)
+    assert memory_budget(CUDA1) == int(10 * GiB * device_module.GPU_MEMORY_SHARE) and asked == [CUDA1]
+    assert memory_budget(torch.device("mps")) == int(10 * GiB * device_module.GPU_MEMORY_SHARE)
+    assert memory_budget(torch.device("cpu")) == CPU_MEMORY_BUDGET
+    assert memory_budget(CUDA1, gib=1.5) == int(1.5 * GiB)
+
+
+def test_tiles_are_sized_by_the_free_gpu_memory(tmp_path, monkeypatch):
+    src = make_video(tmp_path / "in.mp4", n_frames=2, size=(96, 64))
+    descriptor = build_upscaler("bicubic").descriptor
+    free = {"bytes": 64 * GiB}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (free["bytes"], 80 * GiB))
+    roomy = plan_upscale(src, tmp_path / "o.mp4", descriptor, UpscaleOptions(), CUDA0)
+    free["bytes"] = 96 * 64 * descriptor.bytes_per_pixel // 3  # a third of what the whole frame needs
+    tight = plan_upscale(src, tmp_path / "o.mp4", descriptor, UpscaleOptions(), CUDA0)
+    assert len(roomy.tiles) == 1 and len(tight.tiles) > 1
+
+
+class _RunsOutOfMemoryOnLargeTiles:
+    """The bicubic upscaler on a device that holds tiles of at most ``max_pixels`` input pixels."""
+
+    def __init__(self, max_pixels: int):
+        self.inner = build_upscaler("bicubic")
+        self.name, self.precision, self.descriptor = "bicubic", "fp32", self.inner.descriptor
+        self.device, self.notices, self.max_pixels = torch.device("cpu"), [], max_pixels
+        self.resets = 0
+
+    def reset(self):
+        self.resets += 1
+
+    def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
+        if frames.shape[-1] * frames.shape[-2] > self.max_pixels:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return self.inner(frames, skip_outputs, cache_key, inputs_only)
+
+
+def test_out_of_memory_halves_the_tiles_and_gives_the_same_frames(tmp_path):
+    rng = np.random.default_rng(0)
+    src = make_video(tmp_path / "in.mkv", n_frames=5, size=(64, 48), codec="ffv1", pix_fmt="yuv444p",
+                     frames=[rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(5)])
+    plain = upscale_video(src, tmp_path / "a.mkv", build_upscaler("bicubic"), UpscaleOptions(encoding=LOSSLESS))
+    device = _RunsOutOfMemoryOnLargeTiles(max_pixels=32 * 32)
+    fallback = upscale_video(src, tmp_path / "b.mkv", device, UpscaleOptions(encoding=LOSSLESS))
+    assert plain.tiles == 1 and device.resets >= 1
+    assert any("out of memory with 64 px tiles; continued with 32 px tiles" in n for n in fallback.notices), fallback.notices
+    np.testing.assert_array_equal(np.stack(read_frames(tmp_path / "a.mkv")[0]), np.stack(read_frames(tmp_path / "b.mkv")[0]))
+
+
+def test_out_of_memory_at_the_smallest_tile_is_one_line(tmp_path, monkeypatch):
+    src = make_video(tmp_path / "in.mp4", n_frames=3, size=(64, 48))
+    monkeypatch.setattr(cli_upscale, "build_upscaler", lambda *a, **k: _RunsOutOfMemoryOnLargeTiles(max_pixels=10))
+    result = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "o.mp4"), "--model", "bicubic"])
+    assert result.exit_code == 1 and result.output.strip() == f"error: {OUT_OF_MEMORY}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_the_cpu_allocator_failing_counts_as_out_of_memory():
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(2**52, dtype=torch.uint8)  # 4 PiB
+    assert is_out_of_memory(caught.value)
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_a_window_that_is_not_finite_in_low_precision_is_redone_in_fp32(tmp_path):
+    from stdan_cli.model import STDAN, STDANConfig
+
+    torch.manual_seed(0)
+    path = tmp_path / "small.pth"
+    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    fp32 = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
+    overflowing = copy.deepcopy(fp32.model)
+    with torch.no_grad():
+        overflowing.conv_last.weight.fill_(float("inf"))  # what fp16 overflow looks like downstream
+    guarded = StdanUpscaler(overflowing, fp32.descriptor, fp32.device, "fp16", fallback=fp32.model)
+    x = torch.rand(1, 4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    out = guarded(x)
+    assert torch.isfinite(out).all() and torch.equal(out, fp32(x))
+    assert guarded.notices == ["1 window(s) redone in fp32: their fp16 output was not finite"]
+    assert fp32.notices == [] and fp32.fallback is None  # fp32 itself needs no guard
