@@ -157,3 +157,43 @@ def test_a_window_that_is_not_finite_in_low_precision_is_redone_in_fp32(tmp_path
     assert torch.isfinite(out).all() and torch.equal(out, fp32(x))
     assert guarded.notices == ["1 window(s) redone in fp32: their fp16 output was not finite"]
     assert fp32.notices == [] and fp32.fallback is None  # fp32 itself needs no guard
+
+
+def test_batched_tiles_equal_tile_by_tile(tmp_path):
+    from stdan_cli.model import STDAN, STDANConfig
+    from stdan_cli.pipeline.tiles import plan_tiles, tile_batches, upscale_tiles
+
+    torch.manual_seed(0)
+    path = tmp_path / "small.pth"
+    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    x = torch.rand(1, 4, 3, 40, 48, generator=torch.Generator().manual_seed(2))
+    tiles = plan_tiles(40, 48, 16, 8, 8)
+    groups = tile_batches(tiles, 4)
+    assert any(len(g) > 1 for g in groups) and sorted(k for g in groups for k in g) == list(range(len(tiles)))
+    one = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
+    many = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
+    for skip in (0, 1):  # the second window reuses each group's cached features
+        a = upscale_tiles(one, x, tiles, skip, batch=1)
+        b = upscale_tiles(many, x, tiles, skip, batch=4)
+        assert (a - b).abs().max() <= 1e-5
+
+
+def test_tile_batch_fills_a_gpu_and_stays_one_on_the_cpu():
+    from stdan_cli.pipeline.tiles import auto_tile_batch, plan_tiles
+
+    tiles = plan_tiles(64, 64, 16, 8, 8)
+    assert auto_tile_batch(tiles, 1000, 10 * GiB, torch.device("cpu")) == 1
+    assert auto_tile_batch(tiles, 1000, 10 * GiB, CUDA0) == len(tiles)
+    largest = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
+    assert auto_tile_batch(tiles, 1000, 3 * largest * 1000, CUDA0) == 3
+
+
+def test_frames_go_back_as_codes_made_like_the_encoder_made_them():
+    from stdan_cli.upscalers.transfer import quantize, to_host
+
+    x = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(3)) * 1.2 - 0.1  # unclamped
+    for bits, dtype, scale in ((8, torch.uint8, 255.0), (10, torch.uint16, 65535.0)):
+        codes = to_host(quantize(x, bits))
+        assert codes.dtype == dtype
+        reference = np.round(np.clip(x.numpy(), 0, 1) * scale).astype(np.uint16 if bits > 8 else np.uint8)
+        np.testing.assert_array_equal(codes.numpy(), reference)

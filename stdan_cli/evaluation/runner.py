@@ -158,7 +158,7 @@ def evaluate_clip(
     for win in windows_for(dataset, len(gt)):
         x = torch.stack([torch.from_numpy(lr[i]).permute(2, 0, 1) for i in win.inputs]).unsqueeze(0).float() / 255
         t = time.perf_counter()
-        out = upscaler(x, skip_outputs=win.skip)[0]  # outputs win.skip.. of the window, cropped to 4x the LR size
+        out = upscaler(x, skip_outputs=win.skip)[0].cpu()  # outputs win.skip.. of the window, cropped to 4x the LR size
         model_seconds += time.perf_counter() - t
         for i in win.scored:
             saved = to_uint8(out[i - win.first - win.skip, :, :h, :w])

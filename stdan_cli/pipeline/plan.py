@@ -19,7 +19,7 @@ from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import Mode, UpscaleOptions
 from stdan_cli.pipeline.output import check_output, container_format
 from stdan_cli.pipeline.outsize import check_outscale, needs_even_size, output_size
-from stdan_cli.pipeline.tiles import Tile, auto_tile, plan_tiles
+from stdan_cli.pipeline.tiles import Tile, auto_tile, auto_tile_batch, plan_tiles
 from stdan_cli.upscalers import memory_budget
 from stdan_cli.video.colour import ColourInfo, is_rgb_format
 from stdan_cli.video.decode import VideoInfo, VideoReader
@@ -37,6 +37,7 @@ class UpscalePlan:
     colour: ColourInfo  # tags the output gets
     scale: int  # the model's
     tiles: tuple[Tile, ...]
+    tile_batch: int  # equal tiles per upscaler call
     tile_overlap: int  # input pixels
     size_multiple: int  # tile origins and sizes stay on the model's grid
     picture_size: tuple[int, int]  # (width, height) of the model's frames after --outscale
@@ -98,6 +99,7 @@ def plan_upscale(
     multiple = max(1, descriptor.size_multiple)
     budget = memory_budget(device, options.memory_budget)
     tile = options.tile or auto_tile(info.height, info.width, descriptor.bytes_per_pixel, budget, overlap, multiple)
+    tiles = tuple(plan_tiles(info.height, info.width, tile, overlap, multiple))
     return UpscalePlan(
         input=src,
         output=dst,
@@ -107,7 +109,8 @@ def plan_upscale(
         encoding=encoding,
         colour=output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt)),
         scale=descriptor.scale,
-        tiles=tuple(plan_tiles(info.height, info.width, tile, overlap, multiple)),
+        tiles=tiles,
+        tile_batch=auto_tile_batch(tiles, descriptor.bytes_per_pixel, budget, device),
         tile_overlap=overlap,
         size_multiple=multiple,
         picture_size=output_size(info.width, info.height, options.outscale, needs_even_size(encoding.pix_fmt)),

@@ -8,7 +8,6 @@ from typing import Iterator, Sequence
 
 import torch
 
-from stdan_cli.model import output_positions
 from stdan_cli.upscalers import Upscaler
 
 
@@ -57,20 +56,43 @@ def auto_tile(height: int, width: int, bytes_per_pixel: int, budget_bytes: int, 
     return max(multiple, side // multiple * multiple)
 
 
+def tile_batches(tiles: Sequence[Tile], batch: int) -> list[tuple[int, ...]]:
+    """Indices of ``tiles`` in groups of at most ``batch`` tiles of the same size, in order.
+    A group is one call of the upscaler, and its indices are its feature-cache key."""
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for k, t in enumerate(tiles):
+        by_size.setdefault((t.y1 - t.y0, t.x1 - t.x0), []).append(k)
+    return [tuple(ks[i : i + batch]) for ks in by_size.values() for i in range(0, len(ks), batch)]
+
+
+def auto_tile_batch(tiles: Sequence[Tile], bytes_per_pixel: int, budget_bytes: int, device: torch.device) -> int:
+    """Tiles per call: on a GPU as many of the largest as fit the budget together (a larger
+    batch keeps it busy); on the CPU one, which keeps the peak memory of one tile."""
+    if device.type == "cpu" or len(tiles) == 1:
+        return 1
+    largest = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
+    return max(1, min(len(tiles), budget_bytes // (largest * bytes_per_pixel)))
+
+
 def upscale_tiles(
-    upscaler: Upscaler, x: torch.Tensor, tiles: Sequence[Tile], skip: int, inputs_only: bool = False
+    upscaler: Upscaler, x: torch.Tensor, tiles: Sequence[Tile], skip: int, inputs_only: bool = False, batch: int = 1
 ) -> torch.Tensor:
-    """One window (1, N, 3, H, W) through the upscaler, tile by tile -> (outputs, 3, sH, sW): the
-    outputs from ``skip`` on (only the even positions with ``inputs_only``). Each tile keeps
-    its own feature cache (its index is the cache key)."""
+    """One window (1, N, 3, H, W) through the upscaler, tile by tile (``batch`` equal tiles per
+    call) -> (outputs, 3, sH, sW) on the upscaler's device: the outputs from ``skip`` on (only
+    the even positions with ``inputs_only``)."""
     if len(tiles) == 1:
-        return upscaler(x, skip_outputs=skip, cache_key=0, inputs_only=inputs_only)[0]
+        return upscaler(x, skip_outputs=skip, cache_key=(0,), inputs_only=inputs_only)[0]
     s = upscaler.descriptor.scale
     _, n, c, h, w = x.shape
-    out = torch.empty(len(output_positions(n, skip, inputs_only)), c, s * h, s * w)
-    for k, t in enumerate(tiles):
-        y = upscaler(x[..., t.y0 : t.y1, t.x0 : t.x1], skip_outputs=skip, cache_key=k, inputs_only=inputs_only)[0]
-        oy, ox = s * (t.core_y0 - t.y0), s * (t.core_x0 - t.x0)
-        hh, ww = s * (t.core_y1 - t.core_y0), s * (t.core_x1 - t.core_x0)
-        out[..., s * t.core_y0 : s * t.core_y1, s * t.core_x0 : s * t.core_x1] = y[..., oy : oy + hh, ox : ox + ww]
+    out = None
+    for group in tile_batches(tiles, batch):
+        crops = torch.cat([x[..., tiles[k].y0 : tiles[k].y1, tiles[k].x0 : tiles[k].x1] for k in group])
+        ys = upscaler(crops, skip_outputs=skip, cache_key=group, inputs_only=inputs_only)
+        if out is None:
+            out = torch.empty(ys.shape[1], c, s * h, s * w, dtype=ys.dtype, device=ys.device)
+        for k, y in zip(group, ys):
+            t = tiles[k]
+            oy, ox = s * (t.core_y0 - t.y0), s * (t.core_x0 - t.x0)
+            hh, ww = s * (t.core_y1 - t.core_y0), s * (t.core_x1 - t.core_x0)
+            out[..., s * t.core_y0 : s * t.core_y1, s * t.core_x0 : s * t.core_x1] = y[..., oy : oy + hh, ox : ox + ww]
     return out

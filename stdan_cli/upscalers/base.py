@@ -10,8 +10,8 @@ from stdan_cli.model import ModelDescriptor
 
 
 class Upscaler(Protocol):
-    """Maps one window (B, N, 3, H, W) float32 RGB in [0, 1] (CPU) to (B, 2N-1, 3, sH, sW)
-    float32 on the CPU, unclamped, in the order [in0, mid, in1, mid, ...].
+    """Maps one window (B, N, 3, H, W) float32 RGB in [0, 1] (on the host) to (B, 2N-1, 3, sH, sW)
+    float32 on the upscaler's ``device``, unclamped, in the order [in0, mid, in1, mid, ...].
 
     For a stream of overlapping windows, ``skip_outputs=k`` returns (and computes) only
     outputs k.. (the earlier ones came from the previous window), and calls with the same

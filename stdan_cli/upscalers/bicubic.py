@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor, output_positions
+from stdan_cli.upscalers.transfer import to_device
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(
     architecture="bicubic",
@@ -42,12 +43,12 @@ class BicubicUpscaler:
     ) -> torch.Tensor:
         b, n, c, h, w = frames.shape
         s = self.descriptor.scale
-        x = frames.to(self.device, torch.float32).reshape(b * n, c, h, w)
+        x = to_device(frames, self.device).reshape(b * n, c, h, w)
         up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False).view(b, n, c, s * h, s * w)
         out = torch.empty(b, 2 * n - 1, c, s * h, s * w, device=self.device)
         out[:, 0::2] = up
         out[:, 1::2] = (up[:, :-1] + up[:, 1:]) / 2
-        return out[:, output_positions(n, skip_outputs, inputs_only)].cpu()
+        return out[:, output_positions(n, skip_outputs, inputs_only)]
 
 
 def build_bicubic(weights: str | os.PathLike | None, device: torch.device, precision: str) -> BicubicUpscaler:

@@ -12,6 +12,7 @@ import torch
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
 from stdan_cli.upscalers.device import apply_tf32, resolve_precision
+from stdan_cli.upscalers.transfer import to_device
 
 
 @dataclass
@@ -39,7 +40,7 @@ class StdanUpscaler:
         self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
     ) -> torch.Tensor:
         cache = self.caches.setdefault(cache_key, FeatureCache())
-        x = frames.to(self.device, torch.float32)
+        x = to_device(frames, self.device)
         out = upscale_window(self.model, x, skip_outputs, cache, inputs_only=inputs_only)
         if self.fallback is not None and not torch.isfinite(out).all():
             # fp16 overflows where float32 does not: this window again in float32, and its
@@ -47,7 +48,7 @@ class StdanUpscaler:
             cache = self.caches[cache_key] = FeatureCache()
             out = upscale_window(self.fallback, x, skip_outputs, cache, inputs_only=inputs_only)
             self.redone += 1
-        return out.float().cpu()
+        return out.float()
 
 
 def build_stdan(weights: str | os.PathLike | None, device: torch.device, precision: str) -> StdanUpscaler:

@@ -207,9 +207,10 @@ class VideoWriter:
 
     def _frame(self, rgb: torch.Tensor) -> av.VideoFrame:
         deep = self.encoding.bit_depth > 8
-        scale = 65535.0 if deep else 255.0
-        arr = (rgb.clamp(0, 1) * scale).round().permute(1, 2, 0).numpy()
-        arr = np.ascontiguousarray(arr.astype(np.uint16 if deep else np.uint8))
+        if rgb.is_floating_point():
+            scale = 65535.0 if deep else 255.0
+            rgb = (rgb.clamp(0, 1) * scale).round().to(torch.uint16 if deep else torch.uint8)
+        arr = np.ascontiguousarray(rgb.permute(1, 2, 0).numpy())
         frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if deep else "rgb24")
         out = frame.reformat(
             format=self.encoding.pix_fmt,
@@ -221,7 +222,8 @@ class VideoWriter:
         return out
 
     def write(self, rgb: torch.Tensor, pts: int, hold: int | None = None) -> None:
-        """Encode one (3, H, W) float frame at ``pts`` (in ``time_base``). ``hold`` (for the
+        """Encode one (3, H, W) frame at ``pts`` (in ``time_base``): RGB codes (uint8, or uint16 when
+        the encoding is deeper than 8 bits), or float RGB in [0, 1]. ``hold`` (for the
         final frame) is how long it is shown, so that the output lasts as long as the input."""
         frame = self._frame(rgb)
         frame.pts = pts
