@@ -11,11 +11,12 @@ from rich.progress import TextColumn
 from stdan_cli.cli.common import model_options, progress_bar
 from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
 from stdan_cli.upscalers import build_upscaler
-from stdan_cli.video.encode import CODECS, EncodeSettings
+from stdan_cli.video.deinterlace import DEINTERLACE_MODES
+from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
 
 
 @click.command("upscale")
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT")  # a str: a URL or a pattern is not a Path
 @click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
 @click.option("--mode", type=click.Choice(list(MODES)), default="spacetime", show_default=True,
               help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()) + ".")
@@ -29,16 +30,25 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
               help="Overlap between tiles in input pixels. Default: the model's advice (24 for STDAN).")
 @click.option("--memory-budget", type=float, default=4.0, show_default=True,
               help="GiB one window may use when tiles are chosen automatically.")
-@click.option("--codec", type=click.Choice(CODECS), default="libx264", show_default=True, help="Video encoder.")
+@click.option("--codec", default=None, metavar="ENCODER",
+              help="Video encoder: any this FFmpeg has (libx264, libx265, libvpx-vp9, libsvtav1, h264_nvenc, "
+                   "hevc_videotoolbox, ffv1, prores_ks, mpeg4...). Default: from OUTPUT's extension, libvpx-vp9 for "
+                   ".webm, else libx264.")
 @click.option("--crf", type=int, default=None,
-              help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); lossless codecs ignore it.")
-@click.option("--preset", default=None, help="Encoder speed preset. Default: medium (x264/x265), 8 (SVT-AV1).")
+              help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); codecs without CRF ignore it.")
+@click.option("--preset", default=None, help="Encoder speed preset. Default: medium (x264/x265), 8 (SVT-AV1), else the encoder's.")
+@click.option("--encoder-opt", "encoder_opts", multiple=True, metavar="KEY=VALUE",
+              help="An option passed to the encoder as is (repeatable), e.g. tune=film or x265-params=aq-mode=3. "
+                   "Default: none.")
 @click.option("--pix-fmt", default=None,
-              help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit inputs when the codec has one.")
+              help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit or HDR inputs.")
+@click.option("--deinterlace", type=click.Choice(DEINTERLACE_MODES), default="auto", show_default=True,
+              help="Deinterlace with bwdif before upscaling: auto (when the input is interlaced), on, off.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists. Default: refuse.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary, only errors. Default: off.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(input_path, output_path, mode, model_name, weights, device, precision, threads, window, stride,
-            tile, tile_overlap, memory_budget, codec, crf, preset, pix_fmt, overwrite, quiet):
+            tile, tile_overlap, memory_budget, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     Any video FFmpeg reads (an image is a 1-frame video). Audio and subtitles are copied
@@ -48,7 +58,9 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
     console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
-        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset), overwrite=overwrite,
+        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
+                                options=parse_encoder_options(encoder_opts), quiet=quiet),
+        overwrite=overwrite, deinterlace=deinterlace,
     )
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
