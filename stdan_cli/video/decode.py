@@ -70,7 +70,9 @@ class VideoReader:
             self.container.close()
             raise InputError(f"input {self.source} has no video stream")
         self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        # Slice threads only: with frame threads, a packet that fails to decode takes the frames
+        # decoded in the same call with it (PyAV raises before returning them).
+        self.stream.thread_type = "SLICE"
         self.warnings: list[str] = []
         ctx = self.stream.codec_context
         fmt = ctx.format

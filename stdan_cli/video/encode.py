@@ -50,8 +50,6 @@ class StreamCopier:
         src_video = self.source.streams.video[0]
         self.identities[video.index] = StreamIdentity.of(src_video, f"video stream #{src_video.index}")
         self.identities[video.index].apply(video)
-        self.file = FileMetadata.of(self.source)
-        self.notices += self.file.apply(output, container.attachments, time_scale)
         for stream in self.source.streams:
             if stream.type not in ("audio", "subtitle"):
                 continue
@@ -70,6 +68,9 @@ class StreamCopier:
             self.map[stream.index] = copied
             self.identities[copied.index] = StreamIdentity.of(stream, f"{stream.type} stream #{stream.index}")
             self.identities[copied.index].apply(copied)
+        # After the streams: attachments are read back after them, so indices stay the same.
+        self.file = FileMetadata.of(self.source)
+        self.notices += self.file.apply(output, container.attachments, time_scale)
         self._packets: Iterator | None = None
         self._pending = None
         if self.map:

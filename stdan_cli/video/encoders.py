@@ -10,7 +10,6 @@ loads. Refusals are :class:`~stdan_cli.errors.OptionError` (exit 2): they name t
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import io
 import os
@@ -21,6 +20,7 @@ import av
 
 from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.video.colour import HdrMetadata, bit_depth
+from stdan_cli.video.logs import set_quiet, silenced_stderr
 
 
 @dataclass(frozen=True)
@@ -260,33 +260,6 @@ def resolve_encoding(
     return ResolvedEncoding(name, pix_fmt, options, bit_depth(pix_fmt), tuple(notices))
 
 
-@contextlib.contextmanager
-def silenced_stderr():
-    """Send file descriptor 2 to /dev/null: encoder libraries (x264, x265, SVT-AV1) print there
-    directly, past FFmpeg's log level."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def quiet_encoder_libraries(quiet: bool) -> None:
-    """Log level of SVT-AV1, which prints by itself (read from SVT_LOG when an encoder opens):
-    warnings and errors normally, errors only with ``quiet``. FFmpeg's own log stays off
-    (PyAV's default); x265's level is one of its parameters (see :func:`resolve_encoding`)."""
-    if quiet or "SVT_LOG" not in os.environ:
-        os.environ["SVT_LOG"] = "1" if quiet else "2"
-
-
 def _try_open(name: str, pix_fmt: str, options: dict, size: tuple[int, int], rate: Fraction, quiet: bool) -> None:
     ctx = av.codec.CodecContext.create(name, "w")
     ctx.width, ctx.height = size
@@ -294,7 +267,7 @@ def _try_open(name: str, pix_fmt: str, options: dict, size: tuple[int, int], rat
     ctx.time_base = 1 / Fraction(rate)
     ctx.framerate = Fraction(rate)
     ctx.options = dict(options)
-    quiet_encoder_libraries(quiet)
+    set_quiet(quiet)
     try:
         with silenced_stderr():
             ctx.open()
