@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from lavfi import ffmpeg, ffprobe, first_frame_side_data, lavfi_video, needs_ffmpeg, video
 
 from stdan_cli.cli import main
-from stdan_cli.runtime import build_upscaler
-from stdan_cli.upscale import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 pytestmark = needs_ffmpeg
