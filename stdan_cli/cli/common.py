@@ -12,8 +12,8 @@ from stdan_cli.upscalers import PRECISIONS, UPSCALERS
 
 
 def model_options(fn: Callable) -> Callable:
-    """--model/--weights/--device/--precision/--threads, shared by every verb that runs a model
-    (passed as model_name, weights, device, precision, threads)."""
+    """--model/--weights/--device/--precision/--threads/--offline, shared by every verb that
+    runs a model (passed as model_name, weights, device, precision, threads, offline)."""
     models = "; ".join(f"{entry.name}: {entry.help}" for entry in UPSCALERS.values())
     options = [
         click.option("--model", "model_name", type=click.Choice(list(UPSCALERS)), default="stdan", show_default=True,
@@ -26,6 +26,9 @@ def model_options(fn: Callable) -> Callable:
                      help="fp32; bf16 (CPUs with bfloat16 and GPUs; about 0.7% relative difference); "
                           "fp16 (GPU only)."),
         click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),
+        click.option("--offline", is_flag=True,
+                     help="Never download. Default: off (a missing default checkpoint is downloaded and verified on "
+                          "first use, as `stdan download-weights` does, unless HF_HUB_OFFLINE=1)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -39,3 +42,13 @@ def progress_bar(console: Console, verb: str, unit: str, *extra: TextColumn, dis
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, disable=disable, transient=True,
     )
+
+
+def weights_for(model_name: str, weights: str | None, offline: bool, quiet: bool) -> str | None:
+    """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
+    model with weights) without --weights, the default checkpoint, downloaded on first use."""
+    if model_name != "stdan":
+        return weights
+    from stdan_cli.weights.first_run import weights_for_run
+
+    return str(weights_for_run(weights, offline=offline, quiet=quiet))
