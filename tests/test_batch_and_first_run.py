@@ -26,18 +26,20 @@ def test_folder_to_folder_names_skips_and_overwrites(tmp_path):
     lavfi_video(indir / "a.mp4", "16x12", 10, 3)
     lavfi_video(indir / "b.mkv", "16x12", 10, 2)
     lavfi_video(indir / "c.y4m", "16x12", 10, 2, "", ("-pix_fmt", "yuv420p"))  # no .y4m output: becomes .mkv
-    (indir / "notes.txt").write_text("not a video")
+    (indir / "notes.txt").write_text("not a video")  # left out
+    (indir / "damaged.mp4").write_bytes(b"\0" * 100)  # named like a video: it fails, visibly
     first = upscale(indir, outdir, "--model", "bicubic")
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output
     assert sorted(p.name for p in outdir.iterdir()) == ["a.mp4", "b.mkv", "c.mkv"]
     assert video(ffprobe(outdir / "a.mp4"))["width"] == 64
     assert "1 file(s) of" in first.output and "not videos" in first.output
-    assert first.output.count("done") == 3
+    assert first.output.count("done") == 3 and first.output.count("failed") == 1
 
     before = (outdir / "a.mp4").stat().st_mtime_ns
     again = upscale(indir, outdir, "--model", "bicubic")
-    assert again.exit_code == 0 and again.output.count("skipped") == 3
+    assert again.exit_code == 1 and again.output.count("skipped") == 3
     assert (outdir / "a.mp4").stat().st_mtime_ns == before
+    (indir / "damaged.mp4").unlink()
     forced = upscale(indir, outdir, "--model", "bicubic", "-y", "--ext", "mov")
     assert forced.exit_code == 0 and forced.output.count("done") == 3
     assert sorted(p.name for p in outdir.iterdir()) == ["a.mov", "a.mp4", "b.mkv", "b.mov", "c.mkv", "c.mov"]

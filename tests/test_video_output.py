@@ -211,6 +211,7 @@ def test_any_encoder_and_encoder_options(tmp_path):
     result = cli(src, tmp_path / "out.avi", "--model", "bicubic", "--codec", "mpeg4")
     assert result.exit_code == 0, result.output
     assert video(ffprobe(tmp_path / "out.avi"))["codec_name"] == "mpeg4"
+    assert "notice" not in result.output  # AVI has no dispositions, but a sole stream's 'default' is implied
     # x264 makes B-frames by default; bf=0 passed through turns them off.
     for name, opts, b_frames in (("default.mp4", [], 2), ("no_b.mp4", ["--encoder-opt", "bf=0"], 0)):
         result = cli(src, tmp_path / name, "--model", "bicubic", *opts)

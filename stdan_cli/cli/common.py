@@ -44,11 +44,15 @@ def progress_bar(console: Console, verb: str, unit: str, *extra: TextColumn, dis
     )
 
 
-def weights_for(model_name: str, weights: str | None, offline: bool, quiet: bool) -> str | None:
+def weights_for(model_name: str, weights: str | None, device: str, precision: str, offline: bool,
+                quiet: bool) -> str | None:
     """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
-    model with weights) without --weights, the default checkpoint, downloaded on first use."""
+    model with weights) without --weights, the default checkpoint, downloaded on first use
+    (after --device and --precision are checked: a mistake there should not wait for a download)."""
     if model_name != "stdan":
         return weights
+    from stdan_cli.upscalers.device import check_precision, resolve_device
     from stdan_cli.weights.first_run import weights_for_run
 
+    check_precision(precision, resolve_device(device))
     return str(weights_for_run(weights, offline=offline, quiet=quiet))

@@ -112,7 +112,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     """
     _check_outputs(json_path, save_images)
     clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
-    weights = weights_for(model_name, weights, offline, quiet)  # downloads the default on first use
+    weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
     last = TextColumn("{task.fields[last]}")
     with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:

@@ -81,14 +81,15 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         overwrite=overwrite, deinterlace=deinterlace,
     )
     set_quiet(quiet)
+    def make_upscaler():
+        checkpoint = weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
+        return build_upscaler(model_name, checkpoint, device, precision, threads)
+
     if is_batch(inputs, output):
-        return _batch(inputs, output, ext, options, console, quiet,
-                      lambda: build_upscaler(model_name, weights_for(model_name, weights, offline, quiet), device,
-                                             precision, threads))
+        return _batch(inputs, output, ext, options, console, quiet, make_upscaler)
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
-    weights = weights_for(model_name, weights, offline, quiet)  # downloads the default on first use
-    upscaler = build_upscaler(model_name, weights, device, precision, threads)
+    upscaler = make_upscaler()
     plan = plan_upscale(input_path, output_path, upscaler.descriptor, options)
     fps = TextColumn("{task.fields[fps]:.2f} fps")
     with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar:

@@ -48,8 +48,16 @@ def is_batch(inputs: list[str], output: str | os.PathLike) -> bool:
             or Path(out).is_dir() or out.endswith(("/", os.sep)))
 
 
+# Extensions taken as videos in an input folder even when FFmpeg cannot open them (so a damaged
+# one is reported as failed, not left out); other files count when FFmpeg finds video in them.
+VIDEO_EXTENSIONS = set(CONTAINERS) | {"mpg", "mpeg", "m2ts", "mts", "vob", "flv", "wmv", "asf", "3gp", "ogv", "dv",
+                                      "mxf", "y4m", "rm", "rmvb", "divx", "f4v"}
+
+
 def _is_video(path: Path) -> bool:
-    """A file FFmpeg opens with a video stream that is not a still image."""
+    """A file FFmpeg opens with a video stream that is not a still image, or one named like a video."""
+    if path.suffix.lower().lstrip(".") in VIDEO_EXTENSIONS:
+        return True
     try:
         with av.open(str(path)) as c:
             return bool(c.streams.video) and not c.format.name.endswith("_pipe") and c.format.name != "image2"

@@ -20,7 +20,7 @@ import av
 
 from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.video.colour import HdrMetadata, bit_depth
-from stdan_cli.video.logs import set_quiet, silenced_stderr
+from stdan_cli.video.logs import captured_errors, set_quiet, silenced_stderr
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def resolve_encoding(
 
     params = []
     if name == "libx265":
-        params.append(f"log-level={'error' if settings.quiet else 'warning'}")
+        params.append("log-level=error")  # its info and warnings describe tuning, not problems
     if source.hdr_metadata is not None:
         hdr_params = source.hdr_metadata.encoder_params(name)
         if hdr_params is None:
@@ -269,10 +269,11 @@ def _try_open(name: str, pix_fmt: str, options: dict, size: tuple[int, int], rat
     ctx.options = dict(options)
     set_quiet(quiet)
     try:
-        with silenced_stderr():
+        with silenced_stderr(), captured_errors() as errors:
             ctx.open()
     except Exception as exc:  # noqa: BLE001 - every refusal of the encoder becomes one line
-        raise OptionError(f"{name} cannot encode with these settings: {_reason(exc)}") from None
+        reason = errors[-1].rstrip(".") if errors else _reason(exc)
+        raise OptionError(f"{name} cannot encode with these settings: {reason}") from None
     unused = sorted(ctx.options)
     if unused:
         close = _close_matches(unused[0], _option_names(name))

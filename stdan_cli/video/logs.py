@@ -10,16 +10,30 @@ import av.logging
 
 
 def set_quiet(quiet: bool) -> None:
-    """``quiet``: FFmpeg's log (damaged-input complaints, encoder banners) is dropped instead
-    of printed, and SVT-AV1 (which reads SVT_LOG when an encoder opens) reports errors only.
-    Otherwise FFmpeg prints as it does by default and SVT-AV1 reports warnings and errors.
-    x265's level is one of its parameters (:func:`stdan_cli.video.encoders.resolve_encoding`)."""
+    """``quiet``: FFmpeg's log (damaged-input complaints...) is dropped instead of printed.
+    SVT-AV1, which prints by itself and reads SVT_LOG when an encoder opens, reports errors
+    only (unless the user set SVT_LOG; always with ``quiet``); x265's level is one of its
+    parameters (:func:`stdan_cli.video.encoders.resolve_encoding`)."""
     if quiet:
         av.logging.set_level(av.logging.PANIC)  # routed to Python logging, where it is discarded
         logging.getLogger("libav").setLevel(logging.CRITICAL + 1)
         os.environ["SVT_LOG"] = "1"
     else:
-        os.environ.setdefault("SVT_LOG", "2")
+        os.environ.setdefault("SVT_LOG", "1")
+
+
+@contextlib.contextmanager
+def captured_errors():
+    """FFmpeg's error messages of the block, as a list filled when it ends (to explain a refusal)."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    messages: list[str] = []
+    try:
+        with av.logging.Capture() as logs:
+            yield messages
+    finally:
+        av.logging.set_level(previous)
+        messages += [str(message).strip() for level, _, message in logs if level <= av.logging.ERROR]
 
 
 @contextlib.contextmanager

@@ -53,10 +53,12 @@ class StreamIdentity:
     label: str  # e.g. "audio stream #1", for notices
     tags: dict
     disposition: int
+    sole: bool = False  # the only stream of its kind: 'default' is implied, its loss not worth a notice
 
     @classmethod
     def of(cls, stream: av.stream.Stream, label: str) -> "StreamIdentity":
-        return cls(label, kept_tags(dict(stream.metadata)), int(stream.disposition))
+        sole = sum(s.type == stream.type for s in stream.container.streams) == 1
+        return cls(label, kept_tags(dict(stream.metadata)), int(stream.disposition), sole)
 
     def apply(self, stream: av.stream.Stream) -> None:
         stream.metadata.update(self.tags)
@@ -72,7 +74,8 @@ class StreamIdentity:
         for key, value in self.tags.items():
             if key.lower() != "language" and got.get(key.lower()) != value:
                 notices.append(f"{self.label}: {key} '{value}' dropped (the {container_name} container did not keep it)")
-        lost = [name for name in _DISPOSITIONS if self.disposition & _flag(name) and not int(written.disposition) & _flag(name)]
+        lost = [name for name in _DISPOSITIONS if self.disposition & _flag(name) and not int(written.disposition) & _flag(name)
+                and not (name == "default" and self.sole)]
         if lost:
             notices.append(f"{self.label}: disposition {'+'.join(lost)} dropped (the {container_name} container did not keep it)")
         return notices
