@@ -166,9 +166,6 @@ class VideoReader:
             yield from deinterlacer.push(frame)
         yield from deinterlacer.push(None)
 
-    def peek_rotation(self) -> int:
-        return self.peek().rotation
-
     def frames(self) -> Iterator[Frame]:
         self.peek()
         step = max(1, round(1 / (self.info.rate * self.info.time_base)))
