@@ -19,8 +19,8 @@ def model_options(fn: Callable) -> Callable:
         click.option("--model", "model_name", type=click.Choice(list(UPSCALERS)), default="stdan", show_default=True,
                      help=f"{models}."),
         click.option("--weights", default=None, metavar="PATH|NAME",
-                     help="Checkpoint file or registry name. Default: the official checkpoint from "
-                          "`stdan download-weights`."),
+                     help="Checkpoint file or registry name. Default: the official checkpoint "
+                          "(`stdan download-weights`; downloaded on first use)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
                      help="fp32; bf16 (CPUs with bfloat16 and GPUs; about 0.7% relative difference); "

@@ -79,11 +79,16 @@ class ColourInfo:
 
 _MASTERING = struct.Struct("<20i2i")  # AVMasteringDisplayMetadata: R, G, B, white (x, y), min, max luminance (rationals); 2 flags
 _LIGHT = struct.Struct("<2I")  # AVContentLightMetadata: MaxCLL, MaxFALL
-_HDR_PARAMS = {  # encoder -> its names of the mastering display and light level parameters, and their units
-    "libx264": ("mastering-display", "cll", 50000, 10000),
-    "libx265": ("master-display", "max-cll", 50000, 10000),
-    "libsvtav1": ("mastering-display", "content-light", None, None),  # plain numbers
-}
+
+
+@dataclass(frozen=True)
+class HdrParamNames:
+    """How an encoder library takes HDR10 metadata in its ``key=value:...`` parameter list."""
+
+    display: str  # mastering display: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)
+    light: str  # content light level: MaxCLL,MaxFALL
+    xy_unit: int | None = None  # chromaticities as integers in 1/xy_unit (None: plain decimals)
+    luminance_unit: int | None = None  # cd/m2 as integers in 1/luminance_unit (None: plain decimals)
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,8 @@ class HdrMetadata:
             return None
         return cls(primaries, luminance, cll, fall)
 
-    def encoder_params(self, codec: str) -> list[str] | None:
-        """``key=value`` entries for the encoder library's parameter list, or None when the
-        encoder cannot carry this metadata."""
-        if codec not in _HDR_PARAMS:
-            return None
-        display_key, light_key, xy_unit, lum_unit = _HDR_PARAMS[codec]
+    def encoder_params(self, names: HdrParamNames) -> list[str]:
+        """``key=value`` entries for an encoder library's parameter list."""
 
         def num(value: Fraction, unit: int | None) -> str:
             return str(round(value * unit)) if unit else f"{float(value):.6g}"
@@ -127,17 +128,19 @@ class HdrMetadata:
         params = []
         if self.primaries is not None and self.luminance is not None:
             (r, g, b, wp), (lo, hi) = self.primaries, self.luminance
-            xy = {k: f"({num(p[0], xy_unit)},{num(p[1], xy_unit)})" for k, p in zip("RGBW", (r, g, b, wp))}
-            params.append(f"{display_key}=G{xy['G']}B{xy['B']}R{xy['R']}WP{xy['W']}L({num(hi, lum_unit)},{num(lo, lum_unit)})")
+            xy = {k: f"({num(p[0], names.xy_unit)},{num(p[1], names.xy_unit)})" for k, p in zip("RGBW", (r, g, b, wp))}
+            lum = f"L({num(hi, names.luminance_unit)},{num(lo, names.luminance_unit)})"
+            params.append(f"{names.display}=G{xy['G']}B{xy['B']}R{xy['R']}WP{xy['W']}{lum}")
         if self.max_cll is not None:
-            params.append(f"{light_key}={self.max_cll},{self.max_fall or 0}")
+            params.append(f"{names.light}={self.max_cll},{self.max_fall or 0}")
         return params
 
-    def dropped_notices(self, codec: str) -> list[str]:
-        keep = ", ".join(_HDR_PARAMS)
+    def dropped_notices(self, codec: str, carriers: list[str]) -> list[str]:
+        """Notices for an encoder that cannot carry this metadata (``carriers`` can)."""
+        can = f"({', '.join(carriers)} can)"
         notices = []
         if self.primaries is not None or self.luminance is not None:
-            notices.append(f"HDR mastering-display metadata dropped: {codec} cannot carry it ({keep} can)")
+            notices.append(f"HDR mastering-display metadata dropped: {codec} cannot carry it {can}")
         if self.max_cll is not None:
-            notices.append(f"HDR content-light-level metadata dropped: {codec} cannot carry it ({keep} can)")
+            notices.append(f"HDR content-light-level metadata dropped: {codec} cannot carry it {can}")
         return notices

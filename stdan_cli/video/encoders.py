@@ -19,7 +19,7 @@ from fractions import Fraction
 import av
 
 from stdan_cli.errors import OptionError, OutputError
-from stdan_cli.video.colour import HdrMetadata, bit_depth
+from stdan_cli.video.colour import HdrMetadata, HdrParamNames, bit_depth
 from stdan_cli.video.logs import captured_errors, set_quiet, silenced_stderr
 
 
@@ -61,13 +61,18 @@ class CodecDefaults:
     preset: str | None = None
     extra: dict = field(default_factory=dict)  # options that go with the defaults
     params: str | None = None
+    log_params: tuple[str, ...] = ()  # entries of ``params`` that keep the library's own log to errors
+    hdr: HdrParamNames | None = None  # how it takes HDR10 metadata (None: it cannot)
 
 
 KNOWN_CODECS = {
-    "libx264": CodecDefaults(18, (0, 51), "medium", params="x264-params"),
-    "libx265": CodecDefaults(20, (0, 51), "medium", params="x265-params"),
+    "libx264": CodecDefaults(18, (0, 51), "medium", params="x264-params",
+                             hdr=HdrParamNames("mastering-display", "cll", 50000, 10000)),
+    "libx265": CodecDefaults(20, (0, 51), "medium", params="x265-params", log_params=("log-level=error",),
+                             hdr=HdrParamNames("master-display", "max-cll", 50000, 10000)),
     "libvpx-vp9": CodecDefaults(24, (0, 63), None, {"b": "0"}),  # bit rate 0: constant quality
-    "libsvtav1": CodecDefaults(30, (1, 63), "8", params="svtav1-params"),
+    "libsvtav1": CodecDefaults(30, (1, 63), "8", params="svtav1-params",
+                               hdr=HdrParamNames("mastering-display", "content-light")),
     "libaom-av1": CodecDefaults(30, (0, 63), None, {"b": "0"}, params="aom-params"),
     "ffv1": CodecDefaults(),
     "prores": CodecDefaults(),
@@ -180,9 +185,13 @@ def _choose_pix_fmt(name: str, formats: list[str], wanted: str | None, bits_need
     if hdr and not any(_depth_or_zero(f) >= bits_needed for f in formats):
         raise OptionError(
             f"{name} has no {bits_needed}-bit pixel format and the input is HDR (PQ/HLG), which would band at 8 bits; "
-            "use --codec libx265, libsvtav1 or libx264"
+            f"use --codec {' or '.join(_hdr_carriers())}"
         )
     return deep[0] if deep else formats[0]
+
+
+def _hdr_carriers() -> list[str]:
+    return [name for name, known in KNOWN_CODECS.items() if known.hdr is not None]
 
 
 def _depth_or_zero(pix_fmt: str) -> int:
@@ -246,14 +255,12 @@ def resolve_encoding(
             notices.append(f"--preset is ignored: {name} has no presets")
     options.update(dict(settings.options))
 
-    params = []
-    if name == "libx265":
-        params.append("log-level=error")  # its info and warnings describe tuning, not problems
+    params = list(known.log_params)  # the library's info and warnings describe tuning, not problems
     if source.hdr_metadata is not None:
-        hdr_params = source.hdr_metadata.encoder_params(name)
-        if hdr_params is None:
-            notices.extend(source.hdr_metadata.dropped_notices(name))
-        params.extend(hdr_params or [])
+        if known.hdr is None:
+            notices.extend(source.hdr_metadata.dropped_notices(name, _hdr_carriers()))
+        else:
+            params.extend(source.hdr_metadata.encoder_params(known.hdr))
     _merge_params(options, known.params, params)
 
     _try_open(name, pix_fmt, options, size, rate, settings.quiet)
