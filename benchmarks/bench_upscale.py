@@ -100,11 +100,13 @@ def main() -> None:
     with VideoReader(clip) as r:
         frames = list(r.frames())
     decode = time.perf_counter() - t
-    from stdan_cli.video.encode import EncodeSettings, VideoWriter, output_colour, resolve_encoding
+    from stdan_cli.video.encode import VideoWriter, output_colour
+    from stdan_cli.video.encoders import EncodeSettings, SourceTraits, container_for, resolve_encoding
 
-    enc = resolve_encoding(EncodeSettings(), 8, "mp4")
+    container = container_for("enc.mp4")
+    enc = resolve_encoding(EncodeSettings(), SourceTraits(), container, (4 * width, 4 * height), 2 * r.info.rate)
     writer = VideoWriter(work / "enc.mp4", 4 * width, 4 * height, 2 * r.info.rate, r.info.time_base / 2, enc,
-                         output_colour(r.info.colour, height, r.info.pix_fmt, False))
+                         output_colour(r.info.colour, height, r.info.pix_fmt, False), container)
     big = torch.nn.functional.interpolate(torch.stack([f.rgb for f in frames]), scale_factor=4, mode="bilinear")
     t = time.perf_counter()
     for k in range(summary.frames_out):

@@ -18,7 +18,7 @@ from stdan_cli.errors import OptionError
 from stdan_cli.pipeline import UpscaleOptions, upscale_video
 from stdan_cli.pipeline.outsize import output_size, resize_frames, side_by_side
 from stdan_cli.upscalers import build_upscaler
-from stdan_cli.video.encode import EncodeSettings
+from stdan_cli.video.encoders import EncodeSettings
 
 FFPROBE = shutil.which("ffprobe")
 LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="yuv444p")

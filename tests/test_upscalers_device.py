@@ -19,7 +19,7 @@ from stdan_cli.pipeline import UpscaleOptions, plan_upscale, upscale_video
 from stdan_cli.upscalers import StdanUpscaler, build_upscaler, memory_budget, resolve_precision
 from stdan_cli.upscalers import device as device_module
 from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET, GiB, apply_tf32
-from stdan_cli.video.encode import EncodeSettings
+from stdan_cli.video.encoders import EncodeSettings
 
 CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
 LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="yuv444p")

@@ -12,19 +12,22 @@ from stdan_cli.upscalers import PRECISIONS, UPSCALERS
 
 
 def model_options(fn: Callable) -> Callable:
-    """--model/--weights/--device/--precision/--threads, shared by every verb that runs a model
-    (passed as model_name, weights, device, precision, threads)."""
+    """--model/--weights/--device/--precision/--threads/--offline, shared by every verb that
+    runs a model (passed as model_name, weights, device, precision, threads, offline)."""
     models = "; ".join(f"{entry.name}: {entry.help}" for entry in UPSCALERS.values())
     options = [
         click.option("--model", "model_name", type=click.Choice(list(UPSCALERS)), default="stdan", show_default=True,
                      help=f"{models}."),
         click.option("--weights", default=None, metavar="PATH|NAME",
-                     help="Checkpoint file or registry name. Default: the official checkpoint from "
-                          "`stdan download-weights`."),
+                     help="Checkpoint file or registry name. Default: the official checkpoint "
+                          "(`stdan download-weights`; downloaded on first use)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True,
                      help="; ".join(f"{p.name}: {p.help}" for p in PRECISIONS.values()) + "."),
         click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),
+        click.option("--offline", is_flag=True,
+                     help="Never download. Default: off (a missing default checkpoint is downloaded and verified on "
+                          "first use, as `stdan download-weights` does, unless HF_HUB_OFFLINE=1)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -38,3 +41,17 @@ def progress_bar(console: Console, verb: str, unit: str, *extra: TextColumn, dis
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, disable=disable, transient=True,
     )
+
+
+def weights_for(model_name: str, weights: str | None, device: str, precision: str, offline: bool,
+                quiet: bool) -> str | None:
+    """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
+    model with weights) without --weights, the default checkpoint, downloaded on first use
+    (after --device and --precision are checked: a mistake there should not wait for a download)."""
+    if model_name not in UPSCALERS or not UPSCALERS[model_name].needs_weights:
+        return weights
+    from stdan_cli.upscalers.device import resolve_device, resolve_precision
+    from stdan_cli.weights.first_run import weights_for_run
+
+    resolve_precision(precision, resolve_device(device))
+    return str(weights_for_run(weights, offline=offline, quiet=quiet))

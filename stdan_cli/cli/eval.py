@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.cli.common import model_options, progress_bar
+from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.errors import OutputError
 from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, find_clips, write_json
 from stdan_cli.evaluation.references import VID4_CLIPS
@@ -86,7 +86,7 @@ def _vid4_table(result: DatasetResult) -> Table:
 @click.option("--save-images", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
               help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the results. Default: off.")
-def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, limit,
+def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, limit,
                  json_path, save_images, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
@@ -112,6 +112,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     """
     _check_outputs(json_path, save_images)
     clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
+    weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
     upscaler = build_upscaler(model_name, weights, device, precision, threads)
     last = TextColumn("{task.fields[last]}")
     with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:

@@ -7,16 +7,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import TextColumn
+from rich.table import Table
 
-from stdan_cli.cli.common import model_options, progress_bar
+from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
+from stdan_cli.pipeline.batch import check_batch, is_batch, plan_batch, run_batch
 from stdan_cli.upscalers import build_upscaler
-from stdan_cli.video.encode import CODECS, EncodeSettings
+from stdan_cli.video.deinterlace import DEINTERLACE_MODES
+from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
+from stdan_cli.video.logs import set_quiet
 
 
 @click.command("upscale")
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="INPUT... OUTPUT")  # str: a URL or a pattern is not a Path
 @click.option("--mode", type=click.Choice(list(MODES)), default="spacetime", show_default=True,
               help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()) + ".")
 @model_options
@@ -38,30 +41,64 @@ from stdan_cli.video.encode import CODECS, EncodeSettings
               help="Side by side, each at the output size (the file is twice as wide): LEFT a plain bicubic "
                    "resize of the input with averaged in-between frames (what --model bicubic makes), RIGHT "
                    "the model. With --start/--end, a short comparison clip. Default: off.")
-@click.option("--codec", type=click.Choice(CODECS), default="libx264", show_default=True, help="Video encoder.")
+@click.option("--codec", default=None, metavar="ENCODER",
+              help="Video encoder: any this FFmpeg has (libx264, libx265, libvpx-vp9, libsvtav1, h264_nvenc, "
+                   "hevc_videotoolbox, ffv1, prores_ks, mpeg4...). Default: from OUTPUT's extension, libvpx-vp9 for "
+                   ".webm, else libx264.")
 @click.option("--crf", type=int, default=None,
-              help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); lossless codecs ignore it.")
-@click.option("--preset", default=None, help="Encoder speed preset. Default: medium (x264/x265), 8 (SVT-AV1).")
+              help="Constant-quality level. Default: 18 (x264), 20 (x265), 24 (VP9), 30 (SVT-AV1); codecs without CRF ignore it.")
+@click.option("--preset", default=None, help="Encoder speed preset. Default: medium (x264/x265), 8 (SVT-AV1), else the encoder's.")
+@click.option("--encoder-opt", "encoder_opts", multiple=True, metavar="KEY=VALUE",
+              help="An option passed to the encoder as is (repeatable), e.g. tune=film or x265-params=aq-mode=3. "
+                   "Default: none.")
 @click.option("--pix-fmt", default=None,
-              help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit inputs when the codec has one.")
-@click.option("-y", "--overwrite", is_flag=True, help="Replace OUTPUT if it exists. Default: refuse.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary, only errors. Default: off.")
-def upscale(input_path, output_path, mode, model_name, weights, device, precision, threads, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, pix_fmt, overwrite, quiet):
+              help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit or HDR inputs.")
+@click.option("--deinterlace", type=click.Choice(DEINTERLACE_MODES), default="auto", show_default=True,
+              help="Deinterlace with bwdif before upscaling: auto (when the input is interlaced), on, off.")
+@click.option("--ext", default=None,
+              help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
+                   "can be written, else mkv.")
+@click.option("-y", "--overwrite", is_flag=True,
+              help="Replace OUTPUT if it exists (several inputs: replace, instead of skip, outputs already there). "
+                   "Default: refuse. The input is never replaced.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
+def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
+            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, ext,
+            overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
-    Any video FFmpeg reads (an image is a 1-frame video). Audio and subtitles are copied
-    unchanged, colour tags and rotation are kept. The output is written to a temporary file
-    beside OUTPUT and renamed when complete.
+    INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
+    (img%03d.png) or a URL. Audio and subtitles are copied unchanged; colour tags, HDR
+    metadata, rotation, pixel aspect, chapters, attachments and stream languages/titles are
+    kept where OUTPUT's container holds them (a notice names anything dropped). The output is
+    written to a temporary file beside OUTPUT and renamed when complete.
+
+    \b
+    Several videos: stdan upscale IN... OUTDIR/   or   stdan upscale INDIR OUTDIR
+    Each becomes OUTDIR/<input name>.<ext>; outputs already there are skipped unless -y; a
+    file that fails does not stop the others; a table sums up; exit 1 if any failed.
     """
+    if len(paths) < 2:
+        raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
+    inputs, output = list(paths[:-1]), paths[-1]
     console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
-        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset), overwrite=overwrite,
-        outscale=outscale, compare=compare,
+        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
+                                options=parse_encoder_options(encoder_opts), quiet=quiet),
+        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare,
     )
+    set_quiet(quiet)
+    def make_upscaler():
+        checkpoint = weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
+        return build_upscaler(model_name, checkpoint, device, precision, threads)
+
+    if is_batch(inputs, output):
+        return _batch(inputs, output, ext, options, console, quiet, make_upscaler)
+    input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
-    upscaler = build_upscaler(model_name, weights, device, precision, threads)
+    upscaler = make_upscaler()
     plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
     fps = TextColumn("{task.fields[fps]:.2f} fps")
     with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar:
@@ -72,10 +109,7 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
             bar.update(task, completed=done, total=total if total and total >= done else None, fps=done / elapsed)
 
         summary = run_plan(plan, upscaler, progress)
-    for line in summary.warnings:
-        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
-    for line in summary.notices:
-        console.print(f"notice: {line}", soft_wrap=True)
+    _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     size = f"{w1}x{h1} (scale {summary.outscale:g})"
     if summary.compare:
@@ -87,3 +121,49 @@ def upscale(input_path, output_path, mode, model_name, weights, device, precisio
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''})",
         soft_wrap=True,
     )
+
+
+def _print_notes(console: Console, summary, prefix: str = "") -> None:
+    for line in summary.warnings:
+        console.print(f"[yellow]warning:[/] {prefix}{line}", soft_wrap=True)
+    for line in summary.notices:
+        console.print(f"notice: {prefix}{line}", soft_wrap=True)
+
+
+def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_upscaler) -> None:
+    items, notices = plan_batch(inputs, outdir, ext, options.overwrite)
+    items = check_batch(items, options)  # every file's problems before the model loads
+    for line in notices:
+        console.print(f"notice: {line}", soft_wrap=True)
+    runnable = [item for item in items if item.skip is None]
+    upscaler = make_upscaler() if runnable else None
+    file_column = TextColumn("{task.fields[file]}")
+    with progress_bar(console, "upscaling", "frames", file_column, disable=quiet) as bar:
+        task = bar.add_task("upscale", total=None, file="")
+
+        def on_file(index: int, item) -> None:
+            number = runnable.index(item) + 1
+            bar.reset(task, total=None, file=f"file {number}/{len(runnable)}: {Path(item.input).name}")
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total if total and total >= done else None)
+
+        results = run_batch(items, upscaler, options, on_file, progress)
+    for result in results:
+        if result.summary:
+            _print_notes(console, result.summary, f"{Path(result.item.input).name}: ")
+    table = Table(title=f"{len(results)} file(s)", title_justify="left")
+    for column in ("input", "output", "status", "frames", "seconds", "note"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        frames = f"{r.summary.frames_in} -> {r.summary.frames_out}" if r.summary else ""
+        style = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
+        table.add_row(r.item.input, str(r.item.output), f"[{style}]{r.status}[/]", frames,
+                      f"{r.seconds:.1f}" if r.summary else "", r.message)
+    console.print(table)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        if quiet:
+            for r in failed:
+                click.echo(f"error: {r.item.input}: {r.message}", err=True)
+        raise click.exceptions.Exit(1)

@@ -9,7 +9,8 @@ from typing import Callable
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.outsize import check_outscale
 from stdan_cli.pipeline.windows import check_window
-from stdan_cli.video.encode import EncodeSettings
+from stdan_cli.video.deinterlace import DEINTERLACE_MODES
+from stdan_cli.video.encoders import EncodeSettings
 
 # Output positions count half input frames: 2k is input frame k, 2k+1 lies between k and k+1.
 SourcePts = Callable[[int], int]  # input frame index -> its pts in the input time base
@@ -34,6 +35,7 @@ class Mode:
     pts: Callable[[int, SourcePts], int]  # (output position, input pts) -> output pts
     hold: Callable[[int], int]  # the last input frame's duration -> how long the last output frame lasts
     keeps_audio: bool
+    duration_scale: Fraction = Fraction(1)  # output time per input time (for chapters)
 
 
 MODES: dict[str, Mode] = {
@@ -47,7 +49,8 @@ MODES: dict[str, Mode] = {
              count=lambda n: n, pts=lambda p, src: src(p // 2), hold=lambda d: d, keeps_audio=True),
         Mode("slowmo", "every output frame at the original rate (twice as long, audio dropped)",
              inputs_only=False, time_base=lambda tb, rate: 1 / rate, rate=lambda r: r,
-             count=lambda n: 2 * n - 1, pts=lambda p, src: p, hold=lambda d: 1, keeps_audio=False),
+             count=lambda n: 2 * n - 1, pts=lambda p, src: p, hold=lambda d: 1, keeps_audio=False,
+             duration_scale=Fraction(2)),
     )
 }
 
@@ -64,6 +67,7 @@ class UpscaleOptions:
     overwrite: bool = False
     outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
     compare: bool = False  # bicubic on the left, the model on the right, each at the output size
+    deinterlace: str = "auto"  # auto: when the input is interlaced; on; off
 
     def check(self) -> None:
         """Raise :class:`OptionError` for values no run can use."""
@@ -77,6 +81,8 @@ class UpscaleOptions:
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
         check_outscale(self.outscale)
+        if self.deinterlace not in DEINTERLACE_MODES:
+            raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")
 
     @property
     def mode_row(self) -> Mode:

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 from stdan_cli.errors import OutputError
-
-# File extension -> FFmpeg muxer.
-CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "nut": "nut"}
+from stdan_cli.video.encoders import Container, container_for
+from stdan_cli.video.sources import same_file
 
 
 def temp_path(output: Path) -> Path:
@@ -17,14 +16,16 @@ def temp_path(output: Path) -> Path:
     return output.with_name(f".{output.stem}.stdan-partial{output.suffix}")
 
 
-def container_format(output: Path) -> str:
-    ext = output.suffix.lower().lstrip(".")
-    if ext not in CONTAINERS:
-        raise OutputError(f"cannot tell the container from '{output.name}'; use .{', .'.join(CONTAINERS)}")
-    return CONTAINERS[ext]
+def container_format(output: Path) -> Container:
+    """The container (muxer, default codec) the output's extension names."""
+    return container_for(output.name)
 
 
-def check_output(output: Path, overwrite: bool) -> None:
+def check_output(output: Path, overwrite: bool, source: str | os.PathLike | None = None) -> None:
+    """Refuse an output that is the input (also through a link, -y or not), exists without
+    ``overwrite``, or cannot be written."""
+    if source is not None and same_file(source, output):
+        raise OutputError(f"output {output} is the input file; choose another name (the input is never overwritten)")
     if output.exists() and not overwrite:
         raise OutputError(f"output {output} already exists; pass -y/--overwrite to replace it")
     if output.is_dir():

@@ -50,6 +50,17 @@ def output_size(width: int, height: int, outscale: float, even: tuple[bool, bool
     return sizes[0], sizes[1]
 
 
+def picture_size(width: int, height: int, outscale: float, pix_fmt: str) -> tuple[int, int]:
+    """The model's frames after --outscale, for an encoder of ``pix_fmt``."""
+    return output_size(width, height, outscale, needs_even_size(pix_fmt))
+
+
+def frame_size(picture: tuple[int, int], compare: bool) -> tuple[int, int]:
+    """The encoded frame: the picture, or two of them side by side with --compare."""
+    width, height = picture
+    return (2 * width if compare else width), height
+
+
 def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(K, 3, H, W) -> (K, 3, h, w) with antialiased bicubic; unchanged when the size matches."""
     width, height = size

@@ -18,21 +18,22 @@ from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import Mode, UpscaleOptions
 from stdan_cli.pipeline.output import check_output, container_format
-from stdan_cli.pipeline.outsize import check_outscale, needs_even_size, output_size
+from stdan_cli.pipeline.outsize import check_outscale, frame_size, picture_size
 from stdan_cli.pipeline.tiles import Tile, auto_tile, auto_tile_batch, plan_tiles
 from stdan_cli.upscalers import memory_budget
 from stdan_cli.video.colour import ColourInfo, is_rgb_format
 from stdan_cli.video.decode import VideoInfo, VideoReader
-from stdan_cli.video.encode import ResolvedEncoding, output_colour, resolve_encoding
+from stdan_cli.video.encode import output_colour
+from stdan_cli.video.encoders import Container, ResolvedEncoding, resolve_encoding
 
 
 @dataclass(frozen=True)
 class UpscalePlan:
-    input: Path
+    input: str  # a path, an image-sequence pattern or a URL, as FFmpeg opens it
     output: Path
     options: UpscaleOptions
-    info: VideoInfo  # the input as probed (rotation read from its first frame)
-    container: str  # FFmpeg muxer of the output
+    info: VideoInfo  # the input as probed (rotation, interlacing, HDR metadata read from its first frame)
+    container: Container  # of the output
     encoding: ResolvedEncoding
     colour: ColourInfo  # tags the output gets
     scale: int  # the model's
@@ -45,8 +46,7 @@ class UpscalePlan:
     @property
     def size_out(self) -> tuple[int, int]:
         """The encoded frame: the picture, or two side by side with --compare."""
-        width, height = self.picture_size
-        return (2 * width if self.options.compare else width), height
+        return frame_size(self.picture_size, self.options.compare)
 
     @property
     def mode(self) -> Mode:
@@ -66,13 +66,26 @@ class UpscalePlan:
         return self.mode.count(self.info.frame_count) if self.info.frame_count else None
 
 
-def validate(input_path: str | os.PathLike, output_path: str | os.PathLike, options: UpscaleOptions) -> None:
-    """Raise the error a user would otherwise meet later: bad options, output, input, codec."""
+def _probe(input_path: str, output_path: Path, options: UpscaleOptions, scale: int) -> tuple[VideoInfo, Container, ResolvedEncoding]:
+    """Options, output, input and encoder checked: what the run needs to know of them."""
     options.check()
-    check_output(Path(output_path), options.overwrite)
-    fmt = container_format(Path(output_path))
-    with VideoReader(input_path) as reader:
-        resolve_encoding(options.encoding, reader.info.bit_depth, fmt)
+    check_outscale(options.outscale, scale)
+    check_output(output_path, options.overwrite, input_path)
+    container = container_format(output_path)
+    with VideoReader(input_path, options.deinterlace) as reader:
+        info = reader.peek()
+
+    def size(pix_fmt: str) -> tuple[int, int]:  # the encoded frame, once the pixel format is chosen
+        return frame_size(picture_size(info.width, info.height, options.outscale, pix_fmt), options.compare)
+
+    encoding = resolve_encoding(options.encoding, info.traits(), container, size, options.mode_row.rate(info.rate))
+    return info, container, encoding
+
+
+def validate(input_path: str | os.PathLike, output_path: str | os.PathLike, options: UpscaleOptions) -> None:
+    """Raise the error a user would otherwise meet later: bad options, output, input, codec
+    (the encoder is opened with the run's settings)."""
+    _probe(os.fspath(input_path), Path(output_path), options, 4)  # before a model exists: every upscaler is x4
 
 
 def plan_upscale(
@@ -82,19 +95,11 @@ def plan_upscale(
     options: UpscaleOptions,
     device: torch.device = torch.device("cpu"),
 ) -> UpscalePlan:
-    """Check everything and fix what the run will do, for an upscaler described by ``descriptor``
-    running on ``device`` (whose free memory sizes the tiles unless ``--memory-budget`` does)."""
-    src, dst = Path(input_path), Path(output_path)
-    options.check()
-    check_outscale(options.outscale, descriptor.scale)
+    """Check everything and fix what the run will do (for an upscaler described by ``descriptor``)."""
     if options.compare and descriptor.architecture == "bicubic":
         raise OptionError("--compare puts the model beside bicubic; with --model bicubic both halves are the same")
-    check_output(dst, options.overwrite)
-    fmt = container_format(dst)
-    with VideoReader(src) as reader:
-        reader.peek_rotation()
-        info = reader.info
-    encoding = resolve_encoding(options.encoding, info.bit_depth, fmt)
+    src, dst = os.fspath(input_path), Path(output_path)
+    info, container, encoding = _probe(src, dst, options, descriptor.scale)
     overlap = options.tile_overlap if options.tile_overlap is not None else descriptor.tile_overlap
     multiple = max(1, descriptor.size_multiple)
     budget = memory_budget(device, options.memory_budget)
@@ -105,7 +110,7 @@ def plan_upscale(
         output=dst,
         options=options,
         info=info,
-        container=fmt,
+        container=container,
         encoding=encoding,
         colour=output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt)),
         scale=descriptor.scale,
@@ -113,5 +118,5 @@ def plan_upscale(
         tile_batch=auto_tile_batch(tiles, descriptor.bytes_per_pixel, budget, device),
         tile_overlap=overlap,
         size_multiple=multiple,
-        picture_size=output_size(info.width, info.height, options.outscale, needs_even_size(encoding.pix_fmt)),
+        picture_size=picture_size(info.width, info.height, options.outscale, encoding.pix_fmt),
     )

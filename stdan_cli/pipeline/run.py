@@ -32,7 +32,7 @@ from stdan_cli.video.encode import VideoWriter
 
 @dataclass
 class UpscaleSummary:
-    input: Path
+    input: str
     output: Path
     frames_in: int
     frames_out: int
@@ -146,12 +146,13 @@ def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None 
     started = time.perf_counter()
     options, mode, info = plan.options, plan.mode, plan.info
     temp = temp_path(plan.output)
-    with VideoReader(plan.input) as reader:
+    with VideoReader(plan.input, options.deinterlace) as reader:
         width, height = plan.size_out
         try:
             writer = VideoWriter(
-                temp, width, height, plan.rate_out, plan.time_base, plan.encoding, plan.colour, info.rotation,
-                copy_from=plan.input, keep_audio=mode.keeps_audio, container_format=plan.container,
+                temp, width, height, plan.rate_out, plan.time_base, plan.encoding, plan.colour, plan.container,
+                rotation=info.rotation, sar=info.sar, copy_from=plan.input, keep_audio=mode.keeps_audio,
+                time_scale=mode.duration_scale,
             )
         except BaseException:
             temp.unlink(missing_ok=True)

@@ -24,14 +24,15 @@ from stdan_cli.upscalers.stdan import build_stdan
 class UpscalerEntry:
     name: str
     help: str
+    needs_weights: bool  # a checkpoint (``--weights``, else the default, downloaded on first use)
     build: Callable[[str | os.PathLike | None, torch.device, str], Upscaler]  # (weights, device, precision)
 
 
 UPSCALERS = {
     entry.name: entry
     for entry in (
-        UpscalerEntry("stdan", "STDAN, the official network (needs its weights)", build_stdan),
-        UpscalerEntry("bicubic", "bicubic x4 and averaged in-between frames (a baseline; no weights)", build_bicubic),
+        UpscalerEntry("stdan", "STDAN, the official network (needs its weights)", True, build_stdan),
+        UpscalerEntry("bicubic", "bicubic x4 and averaged in-between frames (a baseline; no weights)", False, build_bicubic),
     )
 }
 

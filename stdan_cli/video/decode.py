@@ -2,16 +2,17 @@
 
 Frames are converted with the input's own matrix and range (BT.601/709/2020, limited/full);
 inputs deeper than 8 bits are converted through 16-bit RGB so their precision is kept.
-Missing or non-monotonic timestamps are repaired and a truncated end stops decoding cleanly;
-both are reported in ``warnings``.
+Interlaced input is deinterlaced first (:mod:`stdan_cli.video.deinterlace`). Every frame
+FFmpeg can decode is used: corrupt packets are skipped and the decoder is flushed after a
+read error. Repaired timestamps, an early end, skipped packets, deinterlacing and dropped
+transparency are reported in ``warnings``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Iterator
 
 import av
@@ -19,14 +20,17 @@ import numpy as np
 import torch
 
 from stdan_cli.errors import InputError
-from stdan_cli.video.colour import ColourInfo, is_rgb_format
+from stdan_cli.video.colour import ColourInfo, HdrMetadata, bit_depth, is_rgb_format
+from stdan_cli.video.deinterlace import Deinterlacer, is_interlaced, should_deinterlace
+from stdan_cli.video.encoders import SourceTraits
+from stdan_cli.video.sources import display, open_input
 
 DEFAULT_RATE = Fraction(25)
 
 
 @dataclass
 class VideoInfo:
-    path: Path
+    source: str  # as the user wrote it: a path, an image-sequence pattern or a URL
     width: int
     height: int
     pix_fmt: str
@@ -36,11 +40,14 @@ class VideoInfo:
     frame_count: int | None  # from the container; may be missing or approximate
     colour: ColourInfo  # as tagged (see ColourInfo.resolved for what decoding assumed)
     rotation: int  # display rotation in degrees (counter-clockwise), 0 if none
-    container_format: str
+    sar: Fraction | None  # sample (pixel) aspect ratio, None when square or unknown
+    has_alpha: bool
+    interlaced: bool = False  # known after peek()
+    hdr_metadata: HdrMetadata | None = None  # known after peek()
 
-    @property
-    def is_image(self) -> bool:
-        return self.container_format.endswith("_pipe") or self.container_format == "image2"
+    def traits(self) -> SourceTraits:
+        """What this input asks of the encoder (bits, HDR)."""
+        return SourceTraits(self.bit_depth, self.colour.is_hdr, self.hdr_metadata)
 
 
 @dataclass
@@ -50,51 +57,47 @@ class Frame:
     duration: int  # in VideoInfo.time_base
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise InputError(f"input {path} does not exist")
-    if path.is_dir():
-        raise InputError(f"input {path} is a directory, not a video")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"input {path} is not readable")
-    try:
-        return av.open(str(path), mode="r")
-    except av.error.FFmpegError as exc:
-        raise InputError(f"input {path} is not a media file FFmpeg can read ({exc.strerror or exc})") from None
-
-
 class VideoReader:
-    """Streams the first video stream of a file as :class:`Frame` objects."""
+    """Streams the first video stream of a file as :class:`Frame` objects.
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.container = _open(self.path)
+    ``deinterlace``: auto (when the input is interlaced), on or off."""
+
+    def __init__(self, source: str | os.PathLike, deinterlace: str = "auto"):
+        self.source = display(source)
+        self.deinterlace_mode = deinterlace
+        self.container = open_input(source)
         if not self.container.streams.video:
             self.container.close()
-            raise InputError(f"input {self.path} has no video stream")
+            raise InputError(f"input {self.source} has no video stream")
         self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        # Slice threads only: with frame threads, a packet that fails to decode takes the frames
+        # decoded in the same call with it (PyAV raises before returning them).
+        self.stream.thread_type = "SLICE"
         self.warnings: list[str] = []
         ctx = self.stream.codec_context
         fmt = ctx.format
         if fmt is None or not ctx.width or not ctx.height:
             self.container.close()
-            raise InputError(f"input {self.path}: its video stream has no decodable frames")
+            raise InputError(f"input {self.source}: its video stream has no decodable frames")
         rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate or DEFAULT_RATE
+        sar = self.stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         self.info = VideoInfo(
-            path=self.path,
+            source=self.source,
             width=ctx.width,
             height=ctx.height,
             pix_fmt=fmt.name,
-            bit_depth=max(c.bits for c in fmt.components),
+            bit_depth=bit_depth(fmt),
             rate=Fraction(rate),
             time_base=Fraction(self.stream.time_base or Fraction(1, 1000)),
             frame_count=self.stream.frames or self._estimate_count(Fraction(rate)),
             colour=ColourInfo.of(ctx),
             rotation=0,
-            container_format=self.container.format.name,
+            sar=Fraction(sar) if sar and Fraction(sar) != 1 else None,
+            has_alpha=any(c.is_alpha for c in fmt.components),
         )
         self._first: av.VideoFrame | None = None
+        self.deinterlacing = False
+        self._ended_early = False
 
     def _estimate_count(self, rate: Fraction) -> int | None:
         if self.stream.duration and self.stream.time_base:
@@ -104,7 +107,8 @@ class VideoReader:
         return None
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
-        """Raw decoded frames; a corrupt packet is skipped, a read error ends the stream."""
+        """Raw decoded frames. A corrupt packet is skipped; a read
+        error ends the input, and the decoder is flushed so the frames it holds are kept."""
         skipped = 0
         try:
             for packet in self.container.demux(self.stream):
@@ -113,25 +117,60 @@ class VideoReader:
                 except av.error.FFmpegError:
                     skipped += 1
         except av.error.FFmpegError as exc:
-            self.warnings.append(f"input ends early (truncated or damaged: {exc.strerror or exc}); kept what decoded")
+            try:
+                yield from self.stream.codec_context.decode(None)
+            except av.error.FFmpegError:
+                pass
+            self._ended_early = True
+            self.warnings.append(f"input ends early (truncated or damaged: {exc.strerror or exc}); kept every frame that decoded")
         if skipped:
-            self.warnings.append(f"skipped {skipped} damaged packet(s) of the input")
+            self.warnings.append(f"{skipped} damaged packet(s) of the input could not be decoded; the frames around them are kept")
 
-    def peek_rotation(self) -> int:
-        """Read the first frame to learn the display rotation (kept for :meth:`frames`)."""
+    def peek(self) -> VideoInfo:
+        """Read the first frame to learn what the stream header may not say: rotation,
+        interlacing and HDR metadata (the frame is kept for :meth:`frames`)."""
         if self._first is None:
-            self._iter = self._decoded()
+            self._raw = self._decoded()
+            first_raw = next(self._raw, None)
+            if first_raw is None:
+                raise InputError(f"input {self.source}: no video frame could be decoded")
+            self.info.rotation = int(round(first_raw.rotation or 0)) % 360
+            self.info.interlaced = is_interlaced(self.stream, first_raw)
+            self.info.hdr_metadata = HdrMetadata.of(first_raw)
+            self.deinterlacing = should_deinterlace(self.deinterlace_mode, self.info.interlaced)
+            if self.deinterlacing:
+                self.warnings.append("input is interlaced: deinterlaced with bwdif (one frame per frame) before upscaling"
+                                     if self.info.interlaced else "deinterlaced with bwdif (--deinterlace on)")
+            elif self.info.interlaced:
+                self.warnings.append("input is interlaced but --deinterlace off: combs will be magnified")
+            if self.info.has_alpha:
+                self.warnings.append(f"input has transparency ({self.info.pix_fmt}); it is dropped: the output is opaque")
+            self._iter = self._frames_in_after(first_raw)
             self._first = next(self._iter, None)
             if self._first is None:
-                raise InputError(f"input {self.path}: no video frame could be decoded")
-            self.info.rotation = int(round(self._first.rotation or 0)) % 360
-        return self.info.rotation
+                raise InputError(f"input {self.source}: no video frame could be decoded")
+        return self.info
+
+    def _frames_in_after(self, first_raw: av.VideoFrame) -> Iterator[av.VideoFrame]:
+        """The decoded frames from ``first_raw`` on, deinterlaced when asked."""
+
+        def raw():
+            yield first_raw
+            yield from self._raw
+
+        if not self.deinterlacing:
+            yield from raw()
+            return
+        deinterlacer = Deinterlacer(self.stream)
+        for frame in raw():
+            yield from deinterlacer.push(frame)
+        yield from deinterlacer.push(None)
 
     def frames(self) -> Iterator[Frame]:
-        self.peek_rotation()
+        self.peek()
         step = max(1, round(1 / (self.info.rate * self.info.time_base)))
         last_pts: int | None = None
-        repaired = 0
+        repaired = count = 0
         raw = self._first
         frames = self._iter
         while raw is not None:
@@ -142,9 +181,12 @@ class VideoReader:
             last_pts = pts
             duration = raw.duration if raw.duration and raw.duration > 0 else step
             yield Frame(rgb=to_rgb_tensor(raw), pts=pts, duration=duration)
+            count += 1
             raw = next(frames, None)
         if repaired:
             self.warnings.append(f"repaired {repaired} missing or non-monotonic timestamp(s) of the input")
+        if not self._ended_early and self.stream.frames and count < self.stream.frames:
+            self.warnings.append(f"input ended early: {count} of the {self.stream.frames} frames its header announces decoded")
 
     def close(self) -> None:
         self.container.close()
@@ -159,7 +201,7 @@ class VideoReader:
 def to_rgb_tensor(frame: av.VideoFrame) -> torch.Tensor:
     """A decoded frame -> (3, H, W) float32 RGB in [0, 1], with the frame's own matrix and range."""
     fmt = frame.format
-    deep = max(c.bits for c in fmt.components) > 8
+    deep = bit_depth(fmt) > 8
     target = "rgb48le" if deep else "rgb24"
     if fmt.is_rgb or is_rgb_format(fmt.name):
         rgb = frame.reformat(format=target)

@@ -1,17 +1,17 @@
 """Encoding the upscaled frames with PyAV, keeping what else the input carries.
 
-- codec, pixel format, CRF and preset are validated before any work is done;
+- the encoder is chosen and checked beforehand (:mod:`stdan_cli.video.encoders`);
 - RGB is converted with an explicit matrix and range, and the output is tagged with them
   (plus the input's primaries and transfer) so players show the colours the input had;
-- the display rotation is kept;
+- the display rotation and the pixel aspect ratio are kept; the output is tagged progressive;
 - audio and subtitle streams are copied packet for packet (never re-encoded), interleaved
-  with the video by time; a stream the container cannot hold is dropped with a notice.
+  with the video by time; a stream the container cannot hold is dropped with a notice;
+- the file's tags, chapters and attachments and each stream's language, title and
+  disposition are kept where the container holds them (:mod:`stdan_cli.video.metadata`).
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -20,81 +20,11 @@ import av
 import numpy as np
 import torch
 
-from stdan_cli.errors import OutputError
-from stdan_cli.video.colour import RANGE_FULL, ColourInfo
-
-CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1", "prores")
-# Per codec: default CRF (None: the codec has no CRF) and preset (None: no presets).
-_DEFAULTS = {
-    "libx264": (18, "medium"),
-    "libx265": (20, "medium"),
-    "libvpx-vp9": (24, None),
-    "libsvtav1": (30, "8"),
-    "ffv1": (None, None),
-    "prores": (None, None),
-}
-_MATRIX_NAME = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    codec: str = "libx264"
-    pix_fmt: str | None = None  # None: yuv420p, or a 10-bit format for 10-bit inputs when the codec has one
-    crf: int | None = None  # None: the codec's default above
-    preset: str | None = None
-
-
-@dataclass(frozen=True)
-class ResolvedEncoding:
-    codec: str
-    pix_fmt: str
-    options: dict
-    bit_depth: int
-    notices: tuple[str, ...] = ()
-
-
-def resolve_encoding(settings: EncodeSettings, input_bit_depth: int, container_format: str) -> ResolvedEncoding:
-    """Check codec, pixel format and options against FFmpeg and the output container."""
-    name = settings.codec
-    try:
-        codec = av.codec.Codec(name, "w")
-    except (av.error.FFmpegError, ValueError):
-        raise OutputError(f"unknown video codec '{name}'; use one of {', '.join(CODECS)}") from None
-    if codec.type != "video":
-        raise OutputError(f"'{name}' is not a video codec; use one of {', '.join(CODECS)}")
-    formats = [f.name for f in codec.video_formats or []]
-    probe = av.open(io.BytesIO(), "w", format=container_format)
-    try:
-        if codec.canonical_name not in probe.supported_codecs:
-            raise OutputError(f"the {container_format} container cannot hold {name} video; pick another --codec or file extension")
-    finally:
-        probe.close()
-    if settings.pix_fmt:
-        if formats and settings.pix_fmt not in formats:
-            raise OutputError(f"{name} cannot encode pixel format '{settings.pix_fmt}'; it takes {', '.join(formats)}")
-        pix_fmt = settings.pix_fmt
-    else:
-        wanted = ["yuv420p10le", "yuv422p10le", "yuv420p16le"] if input_bit_depth > 8 else ["yuv420p"]
-        wanted += ["yuv420p", "yuv422p10le", "yuv444p10le"]
-        pix_fmt = next((f for f in wanted if not formats or f in formats), formats[0])
-    depth = max(c.bits for c in av.VideoFormat(pix_fmt).components)
-    default_crf, default_preset = _DEFAULTS.get(name, (None, None))
-    options, notices = {}, []
-    crf = settings.crf if settings.crf is not None else default_crf
-    if crf is not None:
-        if default_crf is None:
-            notices.append(f"--crf is ignored: {name} has no CRF mode")
-        else:
-            options["crf"] = str(crf)
-            if name == "libvpx-vp9":
-                options["b:v"] = "0"  # constant quality
-    preset = settings.preset or default_preset
-    if preset is not None:
-        if default_preset is None:
-            notices.append(f"--preset is ignored: {name} has no presets")
-        else:
-            options["preset"] = preset
-    return ResolvedEncoding(name, pix_fmt, options, depth, tuple(notices))
+from stdan_cli.video.colour import RANGE_FULL, SWS_MATRIX, ColourInfo
+from stdan_cli.video.deinterlace import FIELD_ORDER_PROGRESSIVE
+from stdan_cli.video.encoders import Container, ResolvedEncoding
+from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
+from stdan_cli.video.sources import open_input
 
 
 def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -> ColourInfo:
@@ -108,12 +38,18 @@ def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -
 
 class StreamCopier:
     """Copies the audio and subtitle packets of the input into the output, unchanged,
-    interleaved with the video by time (so memory does not grow with the video's length)."""
+    interleaved with the video by time (so memory does not grow with the video's length),
+    and what names the file and its streams (:mod:`stdan_cli.video.metadata`)."""
 
-    def __init__(self, input_path: Path, output: av.container.OutputContainer, keep_audio: bool):
+    def __init__(self, source: str, output: av.container.OutputContainer, video: av.stream.Stream, keep_audio: bool,
+                 container: Container, time_scale: Fraction):
         self.notices: list[str] = []
-        self.source = av.open(str(input_path))
+        self.source = open_input(source)
         self.map: dict[int, av.stream.Stream] = {}
+        self.identities: dict[int, StreamIdentity] = {}
+        src_video = self.source.streams.video[0]
+        self.identities[video.index] = StreamIdentity.of(src_video, f"video stream #{src_video.index}")
+        self.identities[video.index].apply(video)
         for stream in self.source.streams:
             if stream.type not in ("audio", "subtitle"):
                 continue
@@ -125,9 +61,16 @@ class StreamCopier:
                 self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it")
                 continue
             try:
-                self.map[stream.index] = output.add_stream_from_template(stream)
+                copied = output.add_stream_from_template(stream)
             except (av.error.FFmpegError, ValueError) as exc:
                 self.notices.append(f"{label} dropped: {exc}")
+                continue
+            self.map[stream.index] = copied
+            self.identities[copied.index] = StreamIdentity.of(stream, f"{stream.type} stream #{stream.index}")
+            self.identities[copied.index].apply(copied)
+        # After the streams: attachments are read back after them, so indices stay the same.
+        self.file = FileMetadata.of(self.source)
+        self.notices += self.file.apply(output, container.attachments, time_scale)
         self._packets: Iterator | None = None
         self._pending = None
         if self.map:
@@ -168,16 +111,21 @@ class VideoWriter:
         time_base: Fraction,
         encoding: ResolvedEncoding,
         colour: ColourInfo,
+        container: Container,
         rotation: int = 0,
-        copy_from: Path | None = None,
+        sar: Fraction | None = None,
+        copy_from: str | None = None,
         keep_audio: bool = True,
-        container_format: str | None = None,
+        time_scale: Fraction = Fraction(1),
     ):
+        """``copy_from``: the input, whose other streams and metadata are copied;
+        ``time_scale``: output time per input time (2 in slow motion), for chapters."""
         self.path = path
         self.time_base = time_base
         self.encoding = encoding
         self.colour = colour
-        self.container = av.open(str(path), mode="w", format=container_format)
+        self.format = container.format
+        self.container = av.open(str(path), mode="w", format=container.format)
         try:
             self.stream = self.container.add_stream(encoding.codec, rate=rate)
             self.stream.width, self.stream.height = width, height
@@ -188,9 +136,15 @@ class VideoWriter:
             ctx.options = dict(encoding.options)
             ctx.colorspace, ctx.color_range = colour.matrix, colour.range
             ctx.color_primaries, ctx.color_trc = colour.primaries, colour.transfer
+            ctx.field_order = FIELD_ORDER_PROGRESSIVE
+            if sar:
+                ctx.sample_aspect_ratio = sar
+                self.stream.sample_aspect_ratio = sar
             if rotation:
                 self.stream.set_display_rotation(rotation)
-            self.copier = StreamCopier(copy_from, self.container, keep_audio) if copy_from else None
+            self.copier = (
+                StreamCopier(copy_from, self.container, self.stream, keep_audio, container, time_scale) if copy_from else None
+            )
             if self.copier:
                 self.copier.attach(self.container)
         except Exception:
@@ -214,7 +168,7 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(arr, format="rgb48le" if deep else "rgb24")
         out = frame.reformat(
             format=self.encoding.pix_fmt,
-            dst_colorspace=_MATRIX_NAME.get(self.colour.matrix, "ITU709"),
+            dst_colorspace=SWS_MATRIX.get(self.colour.matrix, "ITU709"),
             dst_color_range="JPEG" if self.colour.range == RANGE_FULL else "MPEG",
         )
         out.colorspace, out.color_range = self.colour.matrix, self.colour.range
@@ -253,7 +207,8 @@ class VideoWriter:
         self.container.mux(packet)
 
     def close(self) -> None:
-        """Flush the encoder, copy the remaining packets and finish the file."""
+        """Flush the encoder, copy the remaining packets, finish the file, and add a notice
+        for each tag, chapter or flag the container did not keep."""
         try:
             self._mux(self.stream.encode(None))
             if self._held is not None:
@@ -272,6 +227,8 @@ class VideoWriter:
             if self.copier:
                 self.copier.close()
             self.container.close()
+        if self.copier:
+            self.notices += audit(self.path, self.format, self.copier.file, self.copier.identities)
 
     def abort(self) -> None:
         try:

@@ -1,0 +1,103 @@
+"""Several videos in one command, and the first run that downloads the default weights."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
+from media import make_video
+from test_weights_support import small_checkpoint_bytes
+
+from stdan_cli.cli import main
+from stdan_cli.pipeline import UpscaleOptions
+from stdan_cli.pipeline.batch import check_batch, plan_batch, run_batch
+from stdan_cli.upscalers import build_upscaler
+
+
+def upscale(*args):
+    """The CLI, in a terminal wide enough for the summary table to keep each cell on one line."""
+    return CliRunner(env={"COLUMNS": "400"}).invoke(main, ["upscale", *map(str, args)])
+
+
+@needs_ffmpeg
+def test_folder_to_folder_names_skips_and_overwrites(tmp_path):
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    indir.mkdir()
+    lavfi_video(indir / "a.mp4", "16x12", 10, 3)
+    lavfi_video(indir / "b.mkv", "16x12", 10, 2)
+    lavfi_video(indir / "c.y4m", "16x12", 10, 2, "", ("-pix_fmt", "yuv420p"))  # no .y4m output: becomes .mkv
+    (indir / "notes.txt").write_text("not a video")  # left out
+    (indir / "damaged.mp4").write_bytes(b"\0" * 100)  # named like a video: it fails, visibly
+    first = upscale(indir, outdir, "--model", "bicubic")
+    assert first.exit_code == 1, first.output
+    assert sorted(p.name for p in outdir.iterdir()) == ["a.mp4", "b.mkv", "c.mkv"]
+    assert video(ffprobe(outdir / "a.mp4"))["width"] == 64
+    assert "1 file(s) of" in first.output and "not videos" in first.output
+    assert first.output.count("done") == 3 and first.output.count("failed") == 1
+
+    before = (outdir / "a.mp4").stat().st_mtime_ns
+    again = upscale(indir, outdir, "--model", "bicubic")
+    assert again.exit_code == 1 and again.output.count("skipped") == 3
+    assert (outdir / "a.mp4").stat().st_mtime_ns == before
+    (indir / "damaged.mp4").unlink()
+    forced = upscale(indir, outdir, "--model", "bicubic", "-y", "--ext", "mov")
+    assert forced.exit_code == 0 and forced.output.count("done") == 3
+    assert sorted(p.name for p in outdir.iterdir()) == ["a.mov", "a.mp4", "b.mkv", "b.mov", "c.mkv", "c.mov"]
+
+
+def test_a_failing_file_does_not_stop_the_others(tmp_path):
+    good = make_video(tmp_path / "good.mp4", n_frames=3)
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("hello")
+    result = upscale(broken, good, tmp_path / "missing.mp4", tmp_path / "out/", "--model", "bicubic")
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / "good.mp4").exists()
+    assert not (tmp_path / "out" / "broken.mp4").exists()
+    assert result.output.count("failed") == 2 and result.output.count("done") == 1
+    assert "not a media file" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_batch_api_reports_each_file(tmp_path):
+    sources = [make_video(tmp_path / f"v{k}.mkv", n_frames=2) for k in range(2)]
+    items, _ = plan_batch([str(s) for s in sources], tmp_path / "out", ext="mp4")
+    items = check_batch(items, UpscaleOptions())
+    started = []
+    results = run_batch(items, build_upscaler("bicubic"), UpscaleOptions(), lambda i, item: started.append(i))
+    assert started == [0, 1]
+    assert [(r.status, r.item.output.name, r.summary.frames_out) for r in results] == [("done", "v0.mp4", 3),
+                                                                                       ("done", "v1.mp4", 3)]
+
+
+def test_an_option_error_stops_the_batch_before_any_work(tmp_path):
+    sources = [make_video(tmp_path / f"v{k}.mp4", n_frames=2) for k in range(2)]
+    result = upscale(*sources, tmp_path / "out", "--model", "bicubic", "--crf", "99")
+    assert result.exit_code == 2 and result.output.startswith("error: --crf 99 is out of range")
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_first_run_downloads_the_default_weights(weights_env, http_server, tmp_path):
+    http_server.add("/drive-file", small_checkpoint_bytes())
+    src = make_video(tmp_path / "in.mp4", n_frames=2, size=(16, 8))
+    result = upscale(src, tmp_path / "out.mp4", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    assert (weights_env / "tiny.pth").is_file() and "wrote" in result.output
+    assert [p.split("?")[0] for _, p, _ in http_server.requests] == ["/uc", "/download"]
+    again = upscale(src, tmp_path / "out2.mp4", "--threads", "1")  # now cached: no request
+    assert again.exit_code == 0 and len(http_server.requests) == 2
+
+
+@pytest.mark.parametrize("how", ["--offline", "HF_HUB_OFFLINE"])
+def test_offline_keeps_the_message(weights_env, http_server, tmp_path, monkeypatch, how):
+    http_server.add("/drive-file", small_checkpoint_bytes())
+    src = make_video(tmp_path / "in.mp4", n_frames=2, size=(16, 8))
+    args = [src, tmp_path / "out.mp4"]
+    if how == "--offline":
+        args.append("--offline")
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = upscale(*args)
+    assert result.exit_code != 0 and http_server.requests == []
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "no STDAN weights found" in lines[0] and "stdan download-weights" in lines[0]
+    assert not (tmp_path / "out.mp4").exists()
