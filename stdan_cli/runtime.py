@@ -134,12 +134,10 @@ class BicubicUpscaler:
 
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(
-    architecture="bicubic",
     config=None,
     num_params=0,
     scale=4,
     size_multiple=1,
-    precisions=("fp32",),
     tile_overlap=2,  # the bicubic kernel reaches 2 LR pixels
     bytes_per_pixel=7 * 16 * 3 * 4 * 2,  # 7 outputs at 16x the pixels, float32, plus a copy
 )
@@ -172,7 +170,7 @@ def build_upscaler(
         raise StdanError(f"unknown model '{model}'; use one of {', '.join(MODELS)}")
     check_precision(precision, dev)
     path = resolve_weights_path(weights)
-    net = load_model(path, device=dev)
+    loaded = load_model(path, device=dev)
     if precision != "fp32":
-        use_low_precision_matmuls(net, _DTYPES[precision])
-    return StdanUpscaler(net, net.descriptor, dev, precision)
+        use_low_precision_matmuls(loaded.model, _DTYPES[precision])
+    return StdanUpscaler(loaded.model, loaded.descriptor, dev, precision)
