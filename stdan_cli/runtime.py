@@ -134,6 +134,7 @@ class BicubicUpscaler:
 
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(
+    architecture="bicubic",
     config=None,
     num_params=0,
     scale=4,

@@ -45,7 +45,7 @@ def test_config_is_read_from_shapes(small_sd):
 
 def test_descriptor(small_sd):
     d = describe_checkpoint(small_sd)
-    assert (d.config, d.scale, d.size_multiple) == (STDANConfig.small(), 4, 8)
+    assert (d.architecture, d.config, d.scale, d.size_multiple) == ("STDAN", STDANConfig.small(), 4, 8)
     assert d.num_params == sum(p.numel() for p in STDAN(STDANConfig.small()).parameters())
 
 

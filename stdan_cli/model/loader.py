@@ -31,8 +31,10 @@ _SIGNATURE_KEYS = ("conv_first.weight", "pcd_align_modified.fusion.weight", "std
 @dataclass(frozen=True)
 class ModelDescriptor:
     """What the pipeline needs to know about a network: every field is read by a caller
-    (``config`` and ``num_params`` by weights verification, the rest by the upscaling pipeline)."""
+    (``config`` and ``num_params`` by weights verification, the rest by the upscaling pipeline;
+    ``architecture`` tells the planner which model it plans for)."""
 
+    architecture: str  # "STDAN", or "bicubic" for the baseline
     config: STDANConfig | None  # None for models that are not STDAN (the bicubic baseline)
     num_params: int
     scale: int  # spatial factor
@@ -182,6 +184,7 @@ def describe_config(config: STDANConfig, num_params: int | None = None) -> Model
         with torch.device("meta"):
             num_params = sum(p.numel() for p in STDAN(config).parameters())
     return ModelDescriptor(
+        architecture="STDAN",
         config=config,
         num_params=num_params,
         scale=config.scale,
