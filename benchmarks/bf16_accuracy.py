@@ -40,7 +40,7 @@ def run_recording_topk(model, x):
 
 
 def main() -> None:
-    fp32 = load_model(REFERENCE / "parity_weights_fp16.pt")
+    fp32 = load_model(REFERENCE / "parity_weights_fp16.pt").model
     bf16 = use_low_precision_matmuls(copy.deepcopy(fp32))
     print(f"{'case':>6} {'rel L2':>9} {'max abs':>9} {'top-2 changed':>14}")
     for name in ("a", "b"):

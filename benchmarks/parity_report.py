@@ -25,7 +25,7 @@ def main() -> None:
         out = modulated_deform_conv2d(ops[f"{c}.input"], ops[f"{c}.offset"], ops[f"{c}.mask"],
                                       ops[f"{c}.weight"], ops[f"{c}.bias"], ops[f"{c}.deformable_groups"])
         print(f"{c:26s} max abs {(out - ops[f'{c}.output']).abs().max():.2e}")
-    model = load_model(REF / "parity_weights_fp16.pt")
+    model = load_model(REF / "parity_weights_fp16.pt").model
     for case in "ab":
         data = torch.load(REF / f"parity_case_{case}.pt", weights_only=True)
         err = (upscale_window(model, data["input"]) - data["output"]).abs()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from stdan_cli.model.deform import deform_sample, modulated_deform_conv2d
+from stdan_cli.model.deform import (
+    deform_sample,
+    kernel_grid,
+    modulated_deform_conv2d,
+    sample,
+)
 
 TOL = 1e-5
 
@@ -107,20 +113,44 @@ def test_mask_and_groups_apply_per_channel_group():
     torch.testing.assert_close(cols[:, 2:], _shifted_columns(x, 0, 1)[:, 2:], atol=1e-6, rtol=0)
 
 
-def test_batch_split_into_column_chunks_gives_the_same_result(monkeypatch):
-    """A batch whose columns exceed COLUMN_BYTES is computed in parts, with the same result."""
-    from stdan_cli.model import deform
-
+def test_batch_split_into_column_chunks_gives_the_same_result():
+    """A batch whose columns exceed ``column_bytes`` is computed in parts, with the same result."""
     g = torch.Generator().manual_seed(3)
     x = torch.randn(5, 16, 6, 7, generator=g)
     offset = 2 * torch.randn(5, 8 * 18, 6, 7, generator=g)
     mask = torch.rand(5, 8 * 9, 6, 7, generator=g)
     weight, bias = torch.randn(12, 16, 3, 3, generator=g), torch.randn(12, generator=g)
-    whole = modulated_deform_conv2d(x, offset, mask, weight, bias, 8)
+    whole = modulated_deform_conv2d(x, offset, mask, weight, bias, 8, column_bytes=None)
     per_item = 16 * 9 * 6 * 7 * 4
-    monkeypatch.setattr(deform, "COLUMN_BYTES", 2 * per_item)  # parts of 2, 2 and 1
-    parts = modulated_deform_conv2d(x, offset, mask, weight, bias, 8)
+    parts = modulated_deform_conv2d(x, offset, mask, weight, bias, 8, column_bytes=2 * per_item)  # 2, 2, 1
     torch.testing.assert_close(parts, whole, rtol=0, atol=1e-5)
     for i in range(5):  # and each item equals its own computation
         torch.testing.assert_close(parts[i : i + 1], modulated_deform_conv2d(
             x[i : i + 1], offset[i : i + 1], mask[i : i + 1], weight, bias, 8), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_sampling_positions_are_float32_whatever_the_feature_dtype(dtype):
+    """Offsets from a low-precision model give exactly the float32 positions of the same
+    values, and the sampling itself runs in float32 (only the result is rounded)."""
+    g = torch.Generator().manual_seed(0)
+    h, w, groups = 240, 320, 2
+    offset = (torch.randn(1, groups * 18, h, w, generator=g) * 3).to(dtype)
+    grid = kernel_grid(offset, groups)
+    assert grid.dtype == torch.float32
+    assert torch.equal(grid, kernel_grid(offset.float(), groups))
+    x = torch.rand(1, 8, h, w, generator=g).to(dtype)
+    samples = sample(x, grid, groups)
+    assert samples.dtype == dtype
+    assert torch.equal(samples, sample(x.float(), grid, groups).to(dtype))
+
+
+def test_sampling_strided_half_features_is_finite():
+    """grid_sample gets a contiguous float32 copy, whatever the strides of the features."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 16, 12, 20, generator=g).half().contiguous(memory_format=torch.channels_last)
+    offset, mask = (torch.randn(2, 36, 12, 20, generator=g) * 2).half(), torch.rand(2, 18, 12, 20, generator=g).half()
+    cols = deform_sample(x, offset, mask, 2)
+    assert torch.isfinite(cols).all()
+    exact = deform_sample(x.float(), offset.float(), mask.float(), 2)
+    torch.testing.assert_close(cols.float(), exact, rtol=2e-3, atol=2e-3)

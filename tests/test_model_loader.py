@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from stdan_cli.errors import CheckpointError
-from stdan_cli.model import STDAN, STDANConfig, describe_checkpoint, infer_config, load_model, read_state_dict
+from stdan_cli.model import (
+    STDAN,
+    LoadedModel,
+    STDANConfig,
+    describe_checkpoint,
+    infer_config,
+    load_model,
+    looks_like_html,
+    read_state_dict,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +31,9 @@ def frames():
     return torch.rand(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
-def _run(model, frames):
+def _run(loaded, frames):
     with torch.inference_mode():
-        return model(frames)
+        return loaded.model(frames)
 
 
 def test_config_is_read_from_shapes(small_sd):
@@ -36,8 +45,16 @@ def test_config_is_read_from_shapes(small_sd):
 
 def test_descriptor(small_sd):
     d = describe_checkpoint(small_sd)
-    assert (d.scale, d.size_multiple, d.input_frames, d.output_frames) == (4, 8, 4, 7)
+    assert (d.architecture, d.config, d.scale, d.size_multiple) == ("STDAN", STDANConfig.small(), 4, 8)
     assert d.num_params == sum(p.numel() for p in STDAN(STDANConfig.small()).parameters())
+
+
+def test_load_model_returns_the_model_beside_its_descriptor(small_sd):
+    loaded = load_model(small_sd)
+    assert isinstance(loaded, LoadedModel) and isinstance(loaded.model, STDAN)
+    assert not loaded.model.training
+    assert loaded.descriptor == describe_checkpoint(small_sd)
+    assert not hasattr(loaded.model, "descriptor")  # nothing bolted onto the module
 
 
 def test_load_variants_give_the_same_model(small_sd, frames, tmp_path):
@@ -56,10 +73,10 @@ def test_half_precision_copies_are_upcast(small_sd, frames, dtype, tmp_path):
     half = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in small_sd.items()}
     path = tmp_path / "half.pth"
     torch.save(half, path)
-    model = load_model(path)
-    assert all(p.dtype == torch.float32 for p in model.parameters())
+    loaded = load_model(path)
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
     upcast = {k: (v.float() if v.is_floating_point() else v) for k, v in half.items()}
-    assert torch.equal(_run(model, frames), _run(load_model(upcast), frames))
+    assert torch.equal(_run(loaded, frames), _run(load_model(upcast), frames))
 
 
 class _RunsCode:
@@ -90,6 +107,19 @@ def test_not_a_checkpoint(tmp_path):
     junk.write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(CheckpointError):
         read_state_dict(junk)
+
+
+def test_html_detection_has_one_definition_shared_with_weights_verification(tmp_path):
+    from stdan_cli.weights import verify
+
+    assert looks_like_html(b"  \n<!DOCTYPE html><html>") and looks_like_html(b"\x00" * 10 + b"<body>")
+    assert not looks_like_html(b"PK\x03\x04 a zip") and not looks_like_html(b"")
+    page = tmp_path / "page.pth"
+    page.write_bytes(b"\n<head><title>quota</title></head>")  # no <html> tag: still a page
+    with pytest.raises(CheckpointError, match="HTML page"):
+        read_state_dict(page)
+    with pytest.raises(CheckpointError, match="HTML web page"):
+        verify.verify_checkpoint(page)
 
 
 def test_truncated_file(small_sd, tmp_path):

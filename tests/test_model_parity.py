@@ -26,7 +26,7 @@ def assert_parity(out: torch.Tensor, ref: torch.Tensor, name: str) -> None:
 @pytest.fixture(scope="module")
 def official(reference_dir):
     torch.manual_seed(0)
-    return load_model(reference_dir / "parity_weights_fp16.pt")
+    return load_model(reference_dir / "parity_weights_fp16.pt").model
 
 
 @pytest.fixture(scope="module")

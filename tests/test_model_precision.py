@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def models(reference_dir):
-    fp32 = load_model(reference_dir / "parity_weights_fp16.pt")
+    fp32 = load_model(reference_dir / "parity_weights_fp16.pt").model
     return fp32, use_low_precision_matmuls(copy.deepcopy(fp32))
 
 
@@ -39,3 +39,4 @@ def test_bf16_keeps_offsets_sampling_and_norms_in_fp32(models):
     assert bf16.feature_recon.norm.weight.dtype == torch.float32
     assert bf16.feature_recon.layers[0].residual_group.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
     assert bf16.pcd_align_modified.L1_dcnpack_1.conv_offset.weight.dtype == torch.bfloat16
+

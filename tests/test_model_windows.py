@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from stdan_cli.model import STDAN, STDANConfig, pad_to_multiple, upscale_window
-from stdan_cli.model.swin import relative_position_index, shift_window_mask, window_partition, window_reverse
+from stdan_cli.model.chunks import ChunkPolicy
+from stdan_cli.model.swin import (
+    relative_position_index,
+    shift_window_mask,
+    window_partition,
+    window_reverse,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +124,7 @@ def test_inputs_only_decodes_only_the_input_times(small, skip):
 
 @pytest.mark.parametrize("keys_per_call", [1, 4])
 def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatch, keys_per_call):
-    """STDFA takes the T-1 key frames of each query in chunks bounded by ``chunk_bytes``
+    """STDFA takes the T-1 key frames of each query in chunks bounded by ``stdfa_bytes``
     (one at a time for large frames); the chunks, including an uneven last one, must
     assemble into the same result as all keys at once."""
     b, t, h, w = 1, 7, 16, 24
@@ -127,6 +133,28 @@ def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatc
     with torch.inference_mode():
         whole = stdfa(feats)
         per_pair = b * small.config.embed_dim * 9 * h * w * 4  # bytes of one key frame's candidates
-        monkeypatch.setattr(stdfa, "chunk_bytes", keys_per_call * per_pair)
+        monkeypatch.setattr(stdfa, "chunks", ChunkPolicy(stdfa_bytes=keys_per_call * per_pair))
         chunked = stdfa(feats)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small):
+    from stdan_cli.model import FeatureCache
+
+    video = torch.rand(1, 7, 3, 8, 16, generator=torch.Generator().manual_seed(6))
+    cache = FeatureCache()
+    out_first = upscale_window(small, video[:, 0:4], cache=cache, frame_indices=[0, 1, 2, 3])
+    out_second = upscale_window(small, video[:, 3:7], skip_outputs=1, cache=cache, frame_indices=[3, 4, 5, 6])
+    assert cache.encoded == 7  # frame 3 encoded once
+    torch.testing.assert_close(out_first, upscale_window(small, video[:, 0:4]), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(out_second, upscale_window(small, video[:, 3:7])[:, 1:], atol=1e-6, rtol=1e-6)
+
+    # A still scene: equal content, different frames. Indices decide; content only without them.
+    still = video[:, :1].expand(1, 4, 3, 8, 16)
+    by_index, by_content = FeatureCache(), FeatureCache()
+    for indices in ([0, 1, 2, 3], [3, 4, 5, 6]):
+        upscale_window(small, still, cache=by_index, frame_indices=indices)
+        upscale_window(small, still, cache=by_content)
+    assert by_index.encoded == 7 and by_content.encoded == 4
+    with pytest.raises(ValueError, match="3 frame indices"):
+        upscale_window(small, still, cache=by_index, frame_indices=[0, 1, 2])

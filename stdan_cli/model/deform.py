@@ -12,6 +12,11 @@ by a learned mask. The official CUDA kernels define the semantics reproduced her
 
 That is exactly ``grid_sample(..., padding_mode="zeros", align_corners=False)`` once pixel
 coordinates are normalised, so the gather runs in PyTorch's optimised kernels on any device.
+
+Sampling positions are always computed, and the sampling done, in float32, whatever the
+features' dtype: a normalised coordinate needs ~1/size resolution (bfloat16's 8 bits would
+move samples by pixels on large maps) and ``grid_sample`` in half precision is not reliable on
+every backend. Only the sampled values are returned in the features' dtype.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active
+
 KERNEL_POINTS = 9  # 3x3
 
 
-def _normalised_base(h: int, w: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _normalised_base(h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, base) with base = the undeformed kernel positions (row + i - 1, col + j - 1)
-    already normalised: grid = offset * scale + base. (1, 1, 9, 2, H, W), (dy, dx) order."""
+    already normalised: grid = offset * scale + base. (1, 1, 9, 2, H, W), (dy, dx) order,
+    float32."""
+    dtype = torch.float32
     k = torch.arange(KERNEL_POINTS, device=device, dtype=dtype)
     ky = (torch.div(k, 3, rounding_mode="floor") - 1).view(KERNEL_POINTS, 1, 1)
     kx = (k % 3 - 1).view(KERNEL_POINTS, 1, 1)
@@ -42,27 +51,28 @@ def _normalised_base(h: int, w: int, dtype, device) -> tuple[torch.Tensor, torch
 def kernel_grid(offset: torch.Tensor, groups: int) -> torch.Tensor:
     """Sampling positions for each group and kernel point, normalised for ``grid_sample``.
 
-    ``offset`` is (B, groups*18, H, W) in (dy, dx) pairs; returns (B*groups, 9*H, W, 2) in
-    the (x, y) order ``grid_sample`` wants.
+    ``offset`` is (B, groups*18, H, W) in (dy, dx) pairs, of any float dtype; returns
+    (B*groups, 9*H, W, 2) float32 in the (x, y) order ``grid_sample`` wants.
     """
     b, _, h, w = offset.shape
-    scale, base = _normalised_base(h, w, offset.dtype, offset.device)
-    norm = torch.addcmul(base, offset.view(b, groups, KERNEL_POINTS, 2, h, w), scale)
+    scale, base = _normalised_base(h, w, offset.device)
+    norm = torch.addcmul(base, offset.view(b, groups, KERNEL_POINTS, 2, h, w).float(), scale)
     grid = torch.stack((norm[:, :, :, 1], norm[:, :, :, 0]), dim=-1)
     return grid.view(b * groups, KERNEL_POINTS * h, w, 2)
 
 
 def sample(x: torch.Tensor, grid: torch.Tensor, groups: int) -> torch.Tensor:
     """Bilinear samples of each channel group of ``x`` (B, C, H, W) at that group's ``grid``
-    (B*groups, Hg, Wg, 2) -> (B*groups, C//groups, Hg, Wg); outside the frame counts as 0."""
+    (B*groups, Hg, Wg, 2) -> (B*groups, C//groups, Hg, Wg) in ``x``'s dtype; outside the frame
+    counts as 0. Sampled in float32 (a no-op for float32 ``x``)."""
     b, c, h, w = x.shape
     return F.grid_sample(
-        x.reshape(b * groups, c // groups, h, w),
-        grid.to(x.dtype),
+        x.reshape(b * groups, c // groups, h, w).float(),
+        grid.float(),
         mode="bilinear",
         padding_mode="zeros",
         align_corners=False,
-    )
+    ).to(x.dtype)
 
 
 def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, groups: int) -> torch.Tensor:
@@ -79,11 +89,6 @@ def deform_sample(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, gro
     return sampled.view(b, c, KERNEL_POINTS, h, w)
 
 
-# Bytes of deformable columns formed at once: batches are split so that callers can batch
-# many frame pairs without the (C*9, H*W) columns of all of them existing together.
-COLUMN_BYTES = 128 * 2**20
-
-
 def modulated_deform_conv2d(
     x: torch.Tensor,
     offset: torch.Tensor,
@@ -91,22 +96,27 @@ def modulated_deform_conv2d(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     groups: int,
+    column_bytes: int | None = CPU_CHUNKS.deform_column_bytes,
 ) -> torch.Tensor:
     """DCNv2: a 3x3 convolution (stride 1, padding 1) of ``x`` sampled at deformed positions.
 
     Equals ``torchvision.ops.deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)``.
+    The batch is split into parts whose (C*9, H*W) columns take at most ``column_bytes``
+    (``None``: one part), so callers can batch many frame pairs without all their columns
+    existing together.
     """
     b, c, h, w = x.shape
     w2d = weight.reshape(1, weight.shape[0], -1)
-    step = max(1, COLUMN_BYTES // (c * KERNEL_POINTS * h * w * x.element_size()))
-    out = torch.empty(b, weight.shape[0], h * w, dtype=x.dtype, device=x.device)
+    step = b if column_bytes is None else max(1, column_bytes // (c * KERNEL_POINTS * h * w * x.element_size()))
+    parts = []
     for i in range(0, b, step):
         part = slice(i, i + step)
         columns = deform_sample(x[part], offset[part], mask[part], groups).view(-1, c * KERNEL_POINTS, h * w)
         # bmm with the weight broadcast over the batch: matmul(2-D, 3-D) would copy the columns.
-        torch.bmm(w2d.to(columns.dtype).expand(columns.shape[0], -1, -1), columns, out=out[part])
+        parts.append(torch.bmm(w2d.to(columns.dtype).expand(columns.shape[0], -1, -1), columns))
+    out = parts[0] if len(parts) == 1 else torch.cat(parts)
     if bias is not None:
-        out += bias.view(1, -1, 1).to(out.dtype)
+        out = out + bias.view(1, -1, 1).to(out.dtype)
     return out.view(b, -1, h, w)
 
 
@@ -124,6 +134,8 @@ class DCNv2Pack(nn.Module):
     State-dict layout of the official ``DCNv2Pack``: ``weight``, ``bias``, ``conv_offset.*``.
     """
 
+    chunks: ChunkPolicy = CPU_CHUNKS
+
     def __init__(self, channels: int, deformable_groups: int):
         super().__init__()
         self.deformable_groups = deformable_groups
@@ -136,4 +148,5 @@ class DCNv2Pack(nn.Module):
 
     def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
         offset, mask = split_offset_mask(self.conv_offset(feat))
-        return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.deformable_groups)
+        column_bytes = active(self.chunks).deform_column_bytes
+        return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.deformable_groups, column_bytes)

@@ -1,8 +1,9 @@
 """Reading, recognising and loading STDAN checkpoints.
 
 Like spandrel's loaders: a checkpoint is recognised by its keys, its hyper-parameters are read
-from tensor shapes, every key and shape is then checked against that configuration, and the
-pipeline receives a :class:`ModelDescriptor` instead of constants scattered through the code.
+from tensor shapes, every key and shape is then checked against that configuration, and
+:func:`load_model` returns a :class:`LoadedModel`: the network beside a :class:`ModelDescriptor`
+that tells the pipeline what it needs (scale, size multiple, tiling advice).
 """
 
 from __future__ import annotations
@@ -29,37 +30,50 @@ _SIGNATURE_KEYS = ("conv_first.weight", "pcd_align_modified.fusion.weight", "std
 
 @dataclass(frozen=True)
 class ModelDescriptor:
-    """What the pipeline needs to know about a loaded network."""
+    """What the pipeline needs to know about a network: every field is read by a caller
+    (``config`` and ``num_params`` by weights verification, the rest by the upscaling pipeline;
+    ``architecture`` tells the planner which model it plans for)."""
 
-    architecture: str
+    architecture: str  # "STDAN", or "bicubic" for the baseline
     config: STDANConfig | None  # None for models that are not STDAN (the bicubic baseline)
     num_params: int
     scale: int  # spatial factor
-    input_frames: int = 4  # frames per window the model was trained with
     size_multiple: int = 8  # H and W are zero-padded to a multiple of this
-    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
     # Tiling advice: LR pixels of overlap that keep tiled output within 1e-3 of untiled
     # (measured with the fixture weights: 16 px -> 9.5e-4, 24 px -> 3.7e-4 max abs), and the
     # peak memory of one window per LR pixel (measured: 1.17 GB at 128x224, 3.9 GB at 272x480).
     tile_overlap: int = 24
     bytes_per_pixel: int = 28_000
 
-    @property
-    def output_frames(self) -> int:
-        return 2 * self.input_frames - 1
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What :func:`load_model` returns: the network (eval mode) and its descriptor."""
+
+    model: STDAN
+    descriptor: ModelDescriptor
+
+
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body")
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Whether the first bytes of a file are a web page (a download that returned HTML)."""
+    head = head.lstrip().lower()
+    return head.startswith(_HTML_MARKERS) or any(m in head[:1024] for m in _HTML_MARKERS)
 
 
 def _load_failure(path: Path, exc: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` failed, in words a user can act on."""
     with open(path, "rb") as f:
-        head = f.read(512).lstrip().lower()
-    if not head:
+        head = f.read(4096)
+    if not head.strip():
         return "the file is empty"
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+    if looks_like_html(head):
         return "it is an HTML page, not a checkpoint (a download that returned a web page?)"
     if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
         return "it contains Python objects that could run code, not only weights; refusing to load it"
-    if zipfile.is_zipfile(path) or head.startswith(b"pk"):
+    if zipfile.is_zipfile(path) or head.lstrip().lower().startswith(b"pk"):
         return f"it is truncated or corrupt ({type(exc).__name__})"
     return f"it is not a PyTorch checkpoint, or it is truncated or corrupt ({type(exc).__name__})"
 
@@ -182,8 +196,9 @@ def load_model(
     checkpoint: CheckpointSource,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> STDAN:
-    """A checkpoint (path or state_dict) -> an :class:`STDAN` in eval mode on ``device``.
+) -> LoadedModel:
+    """A checkpoint (path or state_dict) -> :class:`LoadedModel`: an :class:`STDAN` in eval
+    mode on ``device``, and the :class:`ModelDescriptor` read from the checkpoint.
 
     Float16/bfloat16 copies are upcast to ``dtype``. Raises :class:`CheckpointError` for a file
     that is unreadable, unsafe, or not a matching STDAN checkpoint.
@@ -193,5 +208,4 @@ def load_model(
     model = STDAN(descriptor.config)
     sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
     model.load_state_dict(sd, strict=True)
-    model.descriptor = descriptor
-    return model.to(device=device, dtype=dtype).eval()
+    return LoadedModel(model.to(device=device, dtype=dtype).eval(), descriptor)

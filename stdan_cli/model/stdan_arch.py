@@ -7,7 +7,7 @@ Data flow for N low-resolution frames (B, N, 3, H, W), H and W multiples of 8:
 2. LSTFI: a bidirectional recurrence of one shared ``pcd_align_modified`` step over the N-1
    gaps, fused by ``fusion_f_b`` into the features of the missing in-between frames;
 3. the 2N-1 features [L1_0, M_0, L1_1, ..., L1_{N-1}] go through ``stdfa`` (aggregation across
-   time) and the Swin decoder ``feature_recon``;
+   time) and the Swin decoder ``feature_recon`` (the same Swin transformer class as the encoder);
 4. pixel-shuffle upsampling x4 to RGB: (B, 2N-1, 3, 4H, 4W), unclamped.
 """
 
@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from math import gcd
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from stdan_cli.model.chunks import ChunkPolicy
 from stdan_cli.model.pcd import LSTFIStep, PyramidMixin, conv3, lrelu
 from stdan_cli.model.stdfa import STDFA
-from stdan_cli.model.swin import SwinEncoder
+from stdan_cli.model.swin import SwinTransformer
 
 
-def output_positions(n_inputs: int, first_output: int = 0, inputs_only: bool = False) -> list[int]:
-    """Which of the 2N-1 outputs [in0, mid, in1, ...] a window returns: ``first_output`` on,
-    and with ``inputs_only`` only the even positions (the input frames' times)."""
-    return [p for p in range(first_output, 2 * n_inputs - 1) if not (inputs_only and p % 2)]
+def output_positions(n_inputs: int, skip_outputs: int = 0, inputs_only: bool = False) -> list[int]:
+    """Which of the 2N-1 outputs [in0, mid, in1, ...] a window returns: all but the first
+    ``skip_outputs``, and with ``inputs_only`` only the even positions (the input frames' times)."""
+    return [p for p in range(skip_outputs, 2 * n_inputs - 1) if not (inputs_only and p % 2)]
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ class STDAN(PyramidMixin, nn.Module):
         self.conv_first = conv3(3, nf)
         self._init_pyramid(nf)
         self.pcd_align_modified = LSTFIStep(nf, groups)
-        self.feature_extraction = SwinEncoder(nf, cfg.embed_dim, cfg.encoder_depths, **swin)
+        self.feature_extraction = SwinTransformer(nf, cfg.embed_dim, cfg.encoder_depths, **swin)
         self.stdfa = STDFA(nf, cfg.embed_dim, groups)
-        self.feature_recon = SwinEncoder(nf, cfg.embed_dim, cfg.decoder_depths, **swin)
+        self.feature_recon = SwinTransformer(nf, cfg.embed_dim, cfg.decoder_depths, **swin)
         self.conv_before_upsample = nn.Sequential(conv3(nf, nf), nn.LeakyReLU(inplace=True))  # slope 0.01
         stages = []
         for _ in range(cfg.scale.bit_length() - 1):  # log2(scale) stages of x2
@@ -83,14 +83,25 @@ class STDAN(PyramidMixin, nn.Module):
         self.conv_last = conv3(nf, 3)
         self.fusion_f_b = nn.Conv2d(2 * nf, nf, 1)
 
+    def set_chunk_policy(self, policy: ChunkPolicy) -> None:
+        """Use ``policy`` for every chunked step (default :data:`~stdan_cli.model.chunks.CPU_CHUNKS`).
+        Chunking bounds temporaries only; outputs do not depend on it."""
+        for module in self.modules():
+            if "chunks" in type(module).__dict__:
+                module.chunks = policy
+
+    @property
+    def chunk_policy(self) -> ChunkPolicy:
+        return self.stdfa.chunks
+
     def interpolate_features(self, pyramids: list) -> torch.Tensor:
         """LSTFI: features (B, N-1, nf, H, W) of the frames between consecutive inputs, from
         each input's pyramid (L1, L2, L3).
 
         A forward recurrence ``y, h = step(h, p[i], p[i+1])`` over the gaps i = 0..N-2, a
         backward one ``step(h, p[i+1], p[i])`` over i = N-2..0 (h starts at 0), then
-        ``fusion_f_b`` of the two results per gap. (Running the two recurrences side by side
-        as one batch of two was measured no faster on the CPU.)
+        ``fusion_f_b`` of the two results per gap. The two recurrences run one after the
+        other, as in the official code.
         """
         n = len(pyramids)
         l1 = pyramids[0][0]
@@ -124,9 +135,9 @@ class STDAN(PyramidMixin, nn.Module):
         l1 = self.feature_extraction(lrelu(self.conv_first(x.reshape(b * n, c, h, w))))
         return l1.view(b, n, *l1.shape[1:])
 
-    def reconstruct(self, l1: torch.Tensor, first_output: int = 0, inputs_only: bool = False) -> torch.Tensor:
+    def reconstruct(self, l1: torch.Tensor, skip_outputs: int = 0, inputs_only: bool = False) -> torch.Tensor:
         """Steps 2-4: level-1 features (B, N, nf, H, W) -> frames (B, T, 3, sH, sW): outputs
-        ``first_output``..2N-2, or with ``inputs_only`` only those at the input times (even
+        ``skip_outputs``..2N-2, or with ``inputs_only`` only those at the input times (even
         positions), T of them (see :func:`output_positions`).
 
         The decoder and upsampling run per output frame, so outputs left out are not
@@ -143,7 +154,7 @@ class STDAN(PyramidMixin, nn.Module):
         feats = torch.empty(b, 2 * n - 1, nf, h, w, dtype=l1.dtype, device=l1.device)
         feats[:, 0::2] = levels[0]
         feats[:, 1::2] = mids
-        feats = self.stdfa(feats)[:, output_positions(n, first_output, inputs_only)]
+        feats = self.stdfa(feats)[:, output_positions(n, skip_outputs, inputs_only)]
 
         t = feats.shape[1]
         y = self.feature_recon(feats.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)

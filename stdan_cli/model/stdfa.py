@@ -4,6 +4,10 @@ Every output time ``j`` (query) gathers information from every other time ``i``:
 3x3 neighbourhood of the key/value maps of ``i`` is sampled around each pixel, the 2 samples
 most relevant to the query are blended, and the ``T - 1`` results are mixed by a softmax over
 their similarity to the query.
+
+:func:`stdan_cli.model.reference.stdfa` states it as the official code does (a loop over the
+42 frame pairs, full 9-point im2col columns of keys and values); the code here computes the
+same thing with less work, and ``tests/test_model_reference.py`` holds the two equal.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active
 from stdan_cli.model.deform import KERNEL_POINTS, kernel_grid, sample, split_offset_mask
 from stdan_cli.model.pcd import conv3, lrelu
 
@@ -61,8 +66,9 @@ class DeformableCorrelation(nn.Module):
         self.dcn_attention = DeformableSampler(dim, deformable_groups)
 
     def offset_conv1_query(self, q: torch.Tensor) -> torch.Tensor:
-        """``offset_conv1(cat[q, k]) == offset_conv1_query(q) + offset_conv1_key(k)`` (the bias
-        goes with the query): lets callers convolve each frame once instead of once per pair."""
+        """``offset_conv1(cat[q, k]) == offset_conv1_query(q) + offset_conv1_key(k)`` (a conv is
+        linear in its input; the bias goes with the query): lets callers convolve each frame
+        once instead of once per pair."""
         return self._offset_conv1_half(q, self.offset_conv1.weight[:, : q.shape[1]], self.offset_conv1.bias)
 
     def offset_conv1_key(self, k: torch.Tensor) -> torch.Tensor:
@@ -80,24 +86,32 @@ class DeformableCorrelation(nn.Module):
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, conv1_out: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The rest of :meth:`forward`, given ``offset_conv1(cat[q, k])``."""
+        """The rest of :meth:`forward`, given ``offset_conv1(cat[q, k])``.
+
+        Reference (:func:`stdan_cli.model.reference.deformable_attention`): columns Kc and Vc of
+        k and v at the 9 deformed kernel points, each times its mask; relevance
+        r_n = sum_c Kc[c, n] q[c]; the top 2 blended by a softmax into k_hat and v_hat;
+        w = q . k_hat. The steps below say which reference step each replaces.
+        """
         p, c, h, w = q.shape
         groups = self.dcn_attention.deformable_groups
         cg, hw = c // groups, h * w
         offset, mask = self.dcn_attention(lrelu(self.offset_conv2(lrelu(conv1_out))))
         mask = mask.view(p, groups, KERNEL_POINTS, hw)
-        grid = kernel_grid(offset, groups)  # (P*G, 9*H, W, 2)
+        grid = kernel_grid(offset, groups)  # (P*G, 9*H, W, 2), float32
 
-        # Relevance of the 9 candidates: r[n] = sum_c mask[g(c), n] * K[c, n] * q[c].
-        # The mask is applied after summing each group's channels (same value, less work).
+        # Reference Kc and r: r[n] = sum_c mask[g(c), n] * K[c, n] * q[c]. The mask is applied
+        # after summing each group's channels (same value, fewer multiplications).
         keys = sample(k, grid, groups).view(p, groups, cg, KERNEL_POINTS, hw)
         relevance = (keys.mul_(q.view(p, groups, cg, 1, hw)).sum(2) * mask).sum(1)  # (P, 9, HW)
         top, idx = torch.topk(relevance, TOP_K, dim=1)  # (P, 2, HW)
         attn = torch.softmax(top, dim=1)
-        # q . k_hat = sum_t attn_t * (q . K[top_t]) = sum_t attn_t * top_t: no need to form k_hat.
+        # Reference w = q . k_hat = sum_t attn_t * (q . Kc[top_t]) = sum_t attn_t * top_t,
+        # so k_hat is never formed.
         weight = (attn * top).sum(1)
 
-        # Values are sampled only at the 2 chosen kernel points of each group.
+        # Reference Vc and v_hat: only the 2 chosen kernel points of each group are sampled,
+        # since the other 7 columns of Vc get weight 0.
         pick = idx.view(p, 1, TOP_K, hw).expand(p, groups, TOP_K, hw)
         grid_top = grid.view(p, groups, KERNEL_POINTS, hw, 2).gather(2, pick.unsqueeze(-1).expand(-1, -1, -1, -1, 2))
         values = sample(v, grid_top.view(p * groups, TOP_K * h, w, 2), groups).view(p, groups, cg, TOP_K, hw)
@@ -107,8 +121,13 @@ class DeformableCorrelation(nn.Module):
 
 
 class STDFA(nn.Module):
-    # Bytes of sampled key candidates processed at once; bounds memory at any frame size.
-    chunk_bytes = 96 * 2**20
+    """Official ``stdfa``: ``forward(feats)`` with feats (B, T, nf, H, W).
+
+    ``chunks.stdfa_bytes`` bounds the sampled key candidates of one :meth:`DeformableCorrelation.attend`
+    call (several key frames of a query are batched into one call up to that size).
+    """
+
+    chunks: ChunkPolicy = CPU_CHUNKS
 
     def __init__(self, nf: int, embed_dim: int, deformable_groups: int):
         super().__init__()
@@ -118,27 +137,32 @@ class STDFA(nn.Module):
         self.conv_last = conv3(embed_dim, nf)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """feats: (B, T, nf, H, W) -> (B, T, nf, H, W), with the residual added."""
+        """feats: (B, T, nf, H, W) -> (B, T, nf, H, W), with the residual added.
+
+        Reference (:func:`stdan_cli.model.reference.stdfa`): for each query frame j and each
+        other frame i, ``(w_ji, v_hat_ji) = DA(q_j, k_i, v_i)``; alpha = softmax over i of
+        w_ji; U_j = sum_i alpha_ji v_hat_ji; out_j = conv_last(U_j) + feats_j.
+        """
         b, t, nf, h, w = feats.shape
         flat = feats.reshape(b * t, nf, h, w)
         q, k, v = self.qkv_maps(self.conv_first(flat))
         c = q.shape[1]
         corr = self.deformable_corr
-        # offset_conv1 of every (query j, key i) pair from per-frame halves: the key halves of
-        # all frames now, each query's half when its turn comes (one frame's worth in memory).
+        # Reference offset_conv1(cat[q_j, k_i]) for each of the T(T-1) pairs: the sum of a query
+        # half and a key half, each convolved once per frame. The key halves of all frames are
+        # made now, each query's half when its turn comes.
         conv_k = corr.offset_conv1_key(k).view(b, t, c, h, w)
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
 
-        per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()
-        step = max(1, self.chunk_bytes // per_pair)  # key frames per deformable_corr call
-        u = torch.empty(b, t, c, h * w, dtype=q.dtype, device=q.device)
-        # One query's results for its T-1 key frames, reused from query to query.
-        weights = torch.empty(b, t - 1, 1, h * w, dtype=q.dtype, device=q.device)
-        values = torch.empty(b, t - 1, c, h * w, dtype=q.dtype, device=q.device)
-        for j in range(t):  # query frame j attends to every other frame i
+        budget = active(self.chunks).stdfa_bytes
+        per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()  # one key frame's candidates
+        step = t - 1 if budget is None else max(1, budget // per_pair)  # key frames per attend call
+        u = []
+        for j in range(t):  # reference loop over query frames j
             others = [i for i in range(t) if i != j]
             conv_q = corr.offset_conv1_query(q[:, j]).unsqueeze(1)
-            for start in range(0, t - 1, step):
+            weights, values = [], []
+            for start in range(0, t - 1, step):  # reference loop over i != j, batched by `step`
                 keys = others[start : start + step]
                 n = len(keys)
                 wt, vh = corr.attend(
@@ -147,9 +171,12 @@ class STDFA(nn.Module):
                     v[:, keys].reshape(-1, c, h, w),
                     (conv_q + conv_k[:, keys]).reshape(-1, c, h, w),
                 )
-                weights[:, start : start + n] = wt.view(b, n, 1, h * w)
-                values[:, start : start + n] = vh.view(b, n, c, h * w)
-            # softmax over the T-1 key frames, then their values blended by it (in place)
-            torch.sum(values.mul_(torch.softmax(weights, dim=1)), dim=1, out=u[:, j])
-        del q, k, v, conv_q, conv_k, weights, values  # free them before conv_last (peak memory)
+                weights.append(wt.view(b, n, 1, h * w))
+                values.append(vh.view(b, n, c, h * w))
+            weights = weights[0] if len(weights) == 1 else torch.cat(weights, 1)  # (B, T-1, 1, HW)
+            values = values[0] if len(values) == 1 else torch.cat(values, 1)  # (B, T-1, C, HW)
+            # alpha = softmax over the T-1 key frames; U_j = sum_i alpha_i v_hat_i
+            u.append((values * torch.softmax(weights, dim=1)).sum(1))
+        del q, k, v, conv_q, conv_k, weights, values  # freed before conv_last (peak memory)
+        u = torch.stack(u, 1)  # (B, T, C, HW)
         return (self.conv_last(u.view(b * t, c, h, w)) + flat).view(b, t, nf, h, w)

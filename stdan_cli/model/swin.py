@@ -1,9 +1,14 @@
-"""Swin Transformer encoder/decoder used twice by STDAN (``feature_extraction``, ``feature_recon``).
+"""The Swin transformer STDAN uses twice: as the encoder ``feature_extraction`` and as the
+decoder ``feature_recon`` (one official class, ``Spatial_decoder``, with 2 or 6 stages).
 
 A SwinIR-style body: conv -> tokens -> residual Swin transformer blocks (RSTB) -> conv + skip.
 Window masks and relative-position biases are computed for the actual feature size, so any
 height and width that are multiples of the window size work. The checkpoint's fixed-size
 ``attn_mask`` buffers (made for the nominal 32x32) are kept only so official files load strictly.
+
+The blocks here are arranged for speed (tokens kept in window order, a few windows at a time);
+:mod:`stdan_cli.model.reference` states the same block as the paper does (roll, partition,
+attend, reverse, roll), and ``tests/test_model_reference.py`` holds the two equal.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active, per_size
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:
@@ -36,13 +43,17 @@ def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tens
 
 
 def shift_window_mask(h: int, w: int, ws: int, shift: int, device=None) -> torch.Tensor:
-    """(nW, N, N) additive mask (0 or -100) for the cyclically shifted windows of an (h, w) map."""
-    labels = torch.zeros(1, h, w, 1, device=device)
-    region = 0
-    for rows in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
-        for cols in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
-            labels[:, rows, cols, :] = region
-            region += 1
+    """(nW, N, N) additive mask (0 or -100) for the cyclically shifted windows of an (h, w) map.
+
+    On the rolled grid, rows fall into three regions: ``y < h - ws``, ``h - ws <= y < h - shift``
+    and ``y >= h - shift`` (columns likewise); two tokens attend to each other only if their
+    region labels ``3 * row_region + col_region`` are equal.
+    """
+    rows = torch.arange(h, device=device).view(1, h, 1, 1)
+    cols = torch.arange(w, device=device).view(1, 1, w, 1)
+    region_y = (rows >= h - ws).long() + (rows >= h - shift).long()
+    region_x = (cols >= w - ws).long() + (cols >= w - shift).long()
+    labels = (3 * region_y + region_x).float()  # (1, h, w, 1)
     win = window_partition(labels, ws).squeeze(-1)  # (nW, N)
     diff = win[:, None, :] - win[:, :, None]
     return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
@@ -106,12 +117,15 @@ def window_order(h: int, w: int, ws: int, shift: int, device=None) -> torch.Tens
 class SwinBlock(nn.Module):
     """Pre-norm Swin block; odd blocks of a layer use a cyclic shift of half a window.
 
-    Every step of the block is per token or per window, so the block gathers its tokens into
-    window order once, runs a few windows at a time (temporaries stay in cache), and scatters
-    them back; mathematically the same as roll -> partition -> attention -> reverse -> roll.
+    The paper's block (:func:`stdan_cli.model.reference.swin_block`) is
+    ``t + A(norm1(t))`` with A = roll -> partition -> attend -> reverse -> roll, then
+    ``+ mlp(norm2(.))``. Every step of it is per token or per window, so this block receives
+    its tokens already in its own (shifted) window order (:class:`BlockGroup` puts them there),
+    which replaces roll + partition and reverse + roll, and runs ``chunks.swin_windows``
+    windows at a time so that the temporaries of a step stay in cache.
     """
 
-    windows_per_step = 32
+    chunks: ChunkPolicy = CPU_CHUNKS
 
     def __init__(self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float, nominal_size: int):
         super().__init__()
@@ -126,17 +140,18 @@ class SwinBlock(nn.Module):
         self.attn = WindowAttention(dim, window_size, num_heads)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self._layout_cache: dict[tuple, tuple] = {}
+        self._layouts: dict[tuple, tuple] = {}
 
     def layout(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(order, shift mask or None) for an (h, w) map, cached per size: ``x[:, order]`` puts
-        row-major tokens into this block's (shifted) window order."""
-        key = (h, w, device)
-        if key not in self._layout_cache:
+        """(order, shift mask or None) for an (h, w) map: ``x[:, order]`` puts row-major tokens
+        into this block's (shifted) window order. Cached per size (see :func:`per_size`)."""
+
+        def build():
             order = window_order(h, w, self.window_size, self.shift, device)
             mask = shift_window_mask(h, w, self.window_size, self.shift, device) if self.shift else None
-            self._layout_cache[key] = (order, mask)
-        return self._layout_cache[key]
+            return order, mask
+
+        return per_size(self._layouts, (h, w, device), build)
 
     def forward(self, windows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """windows: (B, H*W, C) tokens in this block's window order -> the same, transformed."""
@@ -144,32 +159,45 @@ class SwinBlock(nn.Module):
         n, heads = self.window_size**2, self.attn.num_heads
         nw = length // n  # windows per image
         mask = self.layout(*size, windows.device)[1]
-        step = min(self.windows_per_step, nw)
+        step = active(self.chunks).swin_windows
+        step = nw if step is None else min(step, nw)
+        # The attention's additive term for every window: the relative-position bias plus, in
+        # shifted blocks, that window's shift mask; built once per block, not per chunk.
         bias = self.attn.position_bias().float()  # (heads, N, N)
-        if mask is not None:  # each window's shift mask plus the bias: (nW*heads, N, N)
+        if mask is not None:  # (nW*heads, N, N)
             add = (mask.unsqueeze(1) + bias).view(nw * heads, n, n)
-        else:  # the same bias for every window
+        else:  # the same bias for every window: (step*heads, N, N)
             add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
-        add = add.to(self.attn.qkv.weight.dtype)  # once per block, not per chunk
+        add = add.to(self.attn.qkv.weight.dtype)
 
         windows = windows.view(b * nw, n, c)
-        out = torch.empty_like(windows)
+        parts = []
         for image in range(b):  # the mask repeats per image
-            for w0 in range(0, nw, step):
-                cnt = min(step, nw - w0)
-                rows = slice(image * nw + w0, image * nw + w0 + cnt)
+            for w0, cnt in _spans(nw, step):
+                y = windows[image * nw + w0 : image * nw + w0 + cnt]
                 a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
-                y = windows[rows]
+                # reference: t + reverse/roll(A(partition/roll(norm1(t)))); per window here
                 y = y + self.attn(self.norm1(y), a)
-                torch.add(y, self.mlp(self.norm2(y)), out=out[rows])
+                parts.append(y + self.mlp(self.norm2(y)))  # reference: t + mlp(norm2(t))
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out.view(b, length, c)
+
+
+def _spans(total: int, step: int) -> list[tuple[int, int]]:
+    """(start, count) of consecutive chunks of ``step`` covering ``range(total)``."""
+    if step == total:  # also the traced case, where ``total`` may be symbolic
+        return [(0, total)]
+    return [(start, min(step, total - start)) for start in range(0, total, step)]
 
 
 class BlockGroup(nn.Module):
     """The blocks of one RSTB (official name ``residual_group``).
 
-    Tokens stay in window order from block to block: one gather per block moves them from one
-    block's window order straight to the next one's, instead of back to row-major and out again.
+    Reference: each block takes row-major tokens, rolls and partitions them into its windows,
+    and reverses and rolls back. Here the tokens stay in window order from block to block: one
+    gather per block moves them from one block's window order straight to the next one's
+    (the composition of the reverse + roll of one block and the roll + partition of the next),
+    and a last gather returns them to row-major order.
     """
 
     def __init__(self, dim: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float, nominal_size: int):
@@ -181,16 +209,18 @@ class BlockGroup(nn.Module):
         self._gathers: dict[tuple, list[torch.Tensor]] = {}
 
     def gathers(self, h: int, w: int, device: torch.device) -> list[torch.Tensor]:
-        """depth + 1 index vectors: row-major -> block 0's order -> block 1's ... -> row-major."""
-        key = (h, w, device)
-        if key not in self._gathers:
+        """depth + 1 index vectors: row-major -> block 0's order -> block 1's ... -> row-major.
+        Cached per size (see :func:`per_size`)."""
+
+        def build():
             orders = [block.layout(h, w, device)[0] for block in self.blocks]
-            steps, back = [orders[0]], torch.argsort(orders[0])
+            steps, back = [orders[0]], torch.argsort(orders[0])  # back: window order -> row-major
             for order in orders[1:]:  # windows_next = x[:, order] = windows[:, back][:, order]
                 steps.append(back[order])
                 back = torch.argsort(order)
-            self._gathers[key] = steps + [back]
-        return self._gathers[key]
+            return steps + [back]
+
+        return per_size(self._gathers, (h, w, device), build)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         steps = self.gathers(*size, x.device)
@@ -234,8 +264,12 @@ class PatchEmbed(nn.Module):
         return self.norm(to_tokens(x))
 
 
-class SwinEncoder(nn.Module):
-    """conv_first -> tokens -> LayerNorm -> RSTBs -> LayerNorm -> conv_after_body (+ skip) -> conv_last."""
+class SwinTransformer(nn.Module):
+    """conv_first -> tokens -> LayerNorm -> RSTBs -> LayerNorm -> conv_after_body (+ skip) -> conv_last.
+
+    The official ``Spatial_decoder``; STDAN's encoder (``feature_extraction``) and decoder
+    (``feature_recon``) are both instances, differing only in the number of RSTBs.
+    """
 
     def __init__(
         self,

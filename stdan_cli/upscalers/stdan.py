@@ -57,9 +57,10 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
 
     chosen = resolve_precision(precision, device)
     apply_tf32(chosen)
-    net = load_model(resolve_weights(weights), device=device)
+    loaded = load_model(resolve_weights(weights), device=device)
+    net = loaded.model
     fallback = None
     if chosen.matmul_dtype is not None:
         fallback = copy.deepcopy(net)
         use_low_precision_matmuls(net, chosen.matmul_dtype)
-    return StdanUpscaler(net, net.descriptor, device, chosen.name, fallback=fallback)
+    return StdanUpscaler(net, loaded.descriptor, device, chosen.name, fallback=fallback)

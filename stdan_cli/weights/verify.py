@@ -16,8 +16,6 @@ from stdan_cli.errors import CheckpointError
 from stdan_cli.weights.registry import WeightsEntry
 from stdan_cli.weights.store import human_size, sha256_file
 
-_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body")
-
 
 @dataclass(frozen=True)
 class VerifiedCheckpoint:
@@ -26,11 +24,6 @@ class VerifiedCheckpoint:
     size: int
     num_params: int
     config: object  # STDANConfig
-
-
-def looks_like_html(head: bytes) -> bool:
-    head = head.lstrip().lower()
-    return head.startswith(_HTML_MARKERS) or any(m in head[:1024] for m in _HTML_MARKERS)
 
 
 def _config_difference(found, expected) -> str:
@@ -47,7 +40,7 @@ def verify_checkpoint(path: str | Path, entry: WeightsEntry | None = None, what:
 
     ``what`` names the file in messages (e.g. the URL it came from) instead of its temporary path.
     """
-    from stdan_cli.model import describe_checkpoint, read_state_dict
+    from stdan_cli.model import describe_checkpoint, looks_like_html, read_state_dict
 
     path = Path(path)
     what = what or str(path)

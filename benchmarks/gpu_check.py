@@ -1,0 +1,203 @@
+"""The one script a person with a GPU runs: is the model right on this device, how far do the
+low precisions move it, and how fast is it?
+
+    python benchmarks/gpu_check.py                      # the first CUDA device (else MPS, else CPU)
+    python benchmarks/gpu_check.py --device cuda:1 --sizes 64x112,128x224,272x480 --runs 5
+
+1. Parity: the official fixtures (../shared/reference, or --fixtures DIR) in fp32 with TF32 off,
+   against the fixture README's tolerance.
+2. Precision: relative L2 error against fp32 on fixture case b for bf16 and fp16 (our mixed
+   precision), torch.autocast in bf16 and fp16, and the whole model cast with .to(bfloat16)
+   and .half(); non-finite outputs are reported as such.
+3. Speed: seconds per (1, 4, 3, H, W) window of the official configuration (median of --runs
+   after a warm-up) per precision, the time spent in each stage of the network, and peak
+   device memory.
+Everything ends in a Markdown table to paste into an issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from stdan_cli.model import STDAN, STDANConfig, load_model, pad_to_multiple, upscale_window
+from stdan_cli.model.precision import use_low_precision_matmuls
+from stdan_cli.upscalers.device import apply_tf32, resolve_device, resolve_precision
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "reference"
+STAGES = ("conv_first", "feature_extraction", "pcd_align_modified", "fusion_f_b", "stdfa", "feature_recon",
+          "conv_before_upsample", "upsample", "conv_last")
+LOW = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def parity_error(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, bool]:
+    """Max abs error, and the fixture README's verdict (max <= 1e-5, or a top-2 near-tie flip:
+    max <= 1e-3 with mean <= 1e-6 and at most 1% of elements above 1e-5)."""
+    diff = (out.float().cpu() - ref.float()).abs()
+    ok = diff.max() <= 1e-5 or (diff.max() <= 1e-3 and diff.mean() <= 1e-6 and (diff > 1e-5).float().mean() <= 0.01)
+    return diff.max().item(), bool(ok)
+
+
+def relative_l2(out: torch.Tensor, ref: torch.Tensor) -> str:
+    out, ref = out.float().cpu(), ref.float().cpu()
+    if not torch.isfinite(out).all():
+        return "not finite"
+    return f"{((out - ref).norm() / ref.norm()).item():.2e}"
+
+
+def check_parity(fixtures: Path, device: torch.device) -> list[tuple[str, str, str]]:
+    rows = []
+    model = load_model(fixtures / "parity_weights_fp16.pt", device=device).model
+    with torch.inference_mode():
+        case_a = torch.load(fixtures / "parity_case_a.pt", weights_only=True)
+        err, ok = parity_error(model(case_a["input"].to(device)), case_a["output"])
+        rows.append(("parity case a (fp32, TF32 off)", f"max abs {err:.2e}", "pass" if ok else "FAIL"))
+        case_b = torch.load(fixtures / "parity_case_b.pt", weights_only=True)
+        err, ok = parity_error(upscale_window(model, case_b["input"].to(device)), case_b["output"])
+        rows.append(("parity case b (fp32, TF32 off)", f"max abs {err:.2e}", "pass" if ok else "FAIL"))
+    return rows
+
+
+def check_precisions(fixtures: Path, device: torch.device) -> list[tuple[str, str, str]]:
+    fp32 = load_model(fixtures / "parity_weights_fp16.pt", device=device).model
+    x = pad_to_multiple(torch.load(fixtures / "parity_case_b.pt", weights_only=True)["input"], 8).to(device)
+    with torch.inference_mode():
+        ref = fp32(x)
+    variants = {}
+    for name, dtype in LOW.items():
+        variants[f"{name} (mixed: low-precision matmuls)"] = (use_low_precision_matmuls(copy.deepcopy(fp32), dtype), None)
+        variants[f"autocast {name}"] = (fp32, torch.autocast(device.type, dtype=dtype))
+    variants["model.to(torch.bfloat16)"] = (copy.deepcopy(fp32).to(torch.bfloat16), torch.bfloat16)
+    variants["model.half()"] = (copy.deepcopy(fp32).half(), torch.float16)
+    rows = []
+    for name, (model, how) in variants.items():
+        try:
+            with torch.inference_mode():
+                if isinstance(how, torch.dtype):
+                    out = model(x.to(how))
+                else:
+                    with how or nullcontext():
+                        out = model(x)
+            rows.append((name, "rel. L2 vs fp32", relative_l2(out, ref)))
+        except Exception as exc:  # report and go on: one precision failing must not hide the others
+            rows.append((name, "error", f"{type(exc).__name__}: {str(exc)[:80]}"))
+    return rows
+
+
+def time_window(model: torch.nn.Module, device: torch.device, h: int, w: int, runs: int) -> tuple[float, dict, float]:
+    """(median seconds per window, seconds per stage in the last run, peak device memory in MB)."""
+    x = torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(0)).to(device)
+    spent: dict[str, float] = {}
+    started: dict[str, float] = {}
+
+    def before(name):
+        def hook(module, args):
+            sync(device)
+            started[name] = time.perf_counter()
+        return hook
+
+    def after(name):
+        def hook(module, args, output):
+            sync(device)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started[name]
+        return hook
+
+    handles = []
+    for name in STAGES:
+        module = model.get_submodule(name)
+        handles += [module.register_forward_pre_hook(before(name)), module.register_forward_hook(after(name))]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    try:
+        with torch.inference_mode():
+            model(x)  # warm-up
+            for _ in range(runs):
+                spent.clear()
+                sync(device)
+                t = time.perf_counter()
+                model(x)
+                sync(device)
+                times.append(time.perf_counter() - t)
+    finally:
+        for handle in handles:
+            handle.remove()
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+    return statistics.median(times), dict(spent), peak
+
+
+def device_line(device: torch.device) -> str:
+    parts = [f"torch {torch.__version__}", f"python {platform.python_version()}", str(device)]
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        parts += [props.name, f"compute {props.major}.{props.minor}", f"{props.total_memory / 2**30:.1f} GiB",
+                  f"CUDA {torch.version.cuda}"]
+    elif device.type == "cpu":
+        parts += [platform.processor() or platform.machine(), f"{torch.get_num_threads()} threads"]
+    return ", ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    parser.add_argument("--sizes", default="64x112,128x224,272x480", help="LR window sizes HxW (default: %(default)s)")
+    parser.add_argument("--precisions", default="fp32,bf16,fp16", help="timed precisions; those the device "
+                        "cannot run are skipped with the reason (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default: %(default)s)")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="parity fixtures (default: %(default)s)")
+    parser.add_argument("--small", action="store_true", help="time STDANConfig.small() instead of the official "
+                        "configuration (a smoke test of this script)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    apply_tf32(resolve_precision("fp32", device))
+    print(f"# stdan gpu_check\n\n{device_line(device)}\n")
+
+    rows: list[tuple[str, str, str]] = []
+    if (args.fixtures / "parity_case_a.pt").is_file():
+        rows += check_parity(args.fixtures, device)
+        rows += check_precisions(args.fixtures, device)
+    else:
+        rows.append(("parity and precision checks", "skipped", f"no fixtures in {args.fixtures}"))
+    print("| check | measure | result |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+    config = STDANConfig.small() if args.small else STDANConfig()
+    print(f"\n| input | precision | s/window | peak MB | {' | '.join(STAGES)} |")
+    print("|---|---|---|---|" + "---|" * len(STAGES))
+    for size in args.sizes.split(","):
+        h, w = (int(v) for v in size.lower().split("x"))
+        for name in args.precisions.split(","):
+            try:
+                precision = resolve_precision(name, device)
+            except Exception as exc:
+                print(f"| {h}x{w} | {name} | skipped: {exc} |")
+                continue
+            model = STDAN(config).eval().to(device)
+            if precision.matmul_dtype is not None:
+                use_low_precision_matmuls(model, precision.matmul_dtype)
+            seconds, stages, peak = time_window(model, device, h, w, args.runs)
+            print(f"| {h}x{w} | {precision.name} | {seconds:.3f} | {peak:.0f} | "
+                  + " | ".join(f"{stages.get(s, 0.0):.3f}" for s in STAGES) + " |")
+    failed = any(result == "FAIL" for _, _, result in rows)
+    print("\nparity: " + ("FAILED" if failed else "ok"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""How much of a window the network processes at once, and when per-size tensors are cached.
+
+Three steps of STDAN split their work into chunks so that temporaries stay small: the Swin
+blocks attend a few windows at a time, STDFA samples the key candidates of a few frame pairs
+at a time, and the deformable convolution forms the columns of a few batch items at a time.
+The chunking never changes the result (tests hold each chunked form equal to the unchunked
+one); it only decides memory traffic and peak memory, so the best sizes depend on the device.
+:class:`ChunkPolicy` gathers the three sizes; :data:`CPU_CHUNKS` is the default, tuned on CPU
+(L2-cache-sized Swin steps, ~100 MB of sampled candidates). A caller sets another policy per
+device with :meth:`stdan_cli.model.STDAN.set_chunk_policy`.
+
+While the model is traced (``torch.jit.trace``) or compiled/exported (``torch.export``,
+``torch.compile``) nothing is chunked and nothing is cached: every size-dependent tensor is
+computed in the graph from the traced height and width, so one graph serves every size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Hashable, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """Chunk sizes of the three chunked steps; ``None`` means everything at once."""
+
+    swin_windows: int | None = 32  # Swin windows attended per step (temporaries stay in cache)
+    stdfa_bytes: int | None = 96 * 2**20  # STDFA: bytes of sampled key candidates per step
+    deform_column_bytes: int | None = 128 * 2**20  # DCNv2: bytes of deformable columns per step
+
+
+CPU_CHUNKS = ChunkPolicy()
+UNCHUNKED = ChunkPolicy(None, None, None)
+
+
+def tracing() -> bool:
+    """True while the model is traced, compiled or exported (then shapes may be symbolic)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def active(policy: ChunkPolicy) -> ChunkPolicy:
+    """The policy to apply now: unchunked while tracing (see the module docstring)."""
+    return UNCHUNKED if tracing() else policy
+
+
+def per_size(cache: dict, key: Hashable, build: Callable[[], T]) -> T:
+    """``build()`` cached under ``key`` (a size and device), except while tracing.
+
+    Built outside inference mode and without autograd, so the cached tensors can be used
+    both under ``torch.inference_mode`` and in a forward pass that is later differentiated.
+    """
+    if tracing():
+        return build()
+    if key not in cache:
+        with torch.inference_mode(False), torch.no_grad():
+            cache[key] = build()
+    return cache[key]
