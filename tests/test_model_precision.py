@@ -10,10 +10,6 @@ import torch
 from stdan_cli.model import load_model, pad_to_multiple
 from stdan_cli.model.precision import use_low_precision_matmuls
 
-pytestmark = pytest.mark.skipif(
-    not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bfloat16 support"
-)
-
 
 @pytest.fixture(scope="module")
 def models(reference_dir):
@@ -24,7 +20,7 @@ def models(reference_dir):
 def test_bf16_output_is_close_to_fp32(models, reference_dir):
     fp32, bf16 = models
     case = torch.load(reference_dir / "parity_case_b.pt", weights_only=True)
-    x = pad_to_multiple(case["input"], 8)
+    x = pad_to_multiple(case["input"][..., :16, :20], 8)  # small: bf16 is slow on CPUs without it (AVX2)
     with torch.inference_mode():
         ref, out = fp32(x), bf16(x)
     assert out.dtype == torch.float32

@@ -141,8 +141,8 @@ def test_space_mode_equals_the_input_times_of_spacetime(tmp_path):
     calls = []
     original = type(upscaler).__call__
 
-    def recording(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
-        out = original(self, frames, skip_outputs, cache_key, inputs_only)
+    def recording(self, frames, skip_outputs=0, cache_key=None, inputs_only=False, frame_indices=None):
+        out = original(self, frames, skip_outputs, cache_key, inputs_only, frame_indices)
         calls.append((inputs_only, out.shape[1]))
         return out
 
@@ -207,7 +207,7 @@ def test_no_partial_output_after_an_error_mid_run(tmp_path, bicubic):
         name, precision, device, descriptor = "x", "fp32", bicubic.device, bicubic.descriptor
         calls = 0
 
-        def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
+        def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False, frame_indices=None):
             self.calls += 1
             if self.calls == 2:
                 raise KeyboardInterrupt

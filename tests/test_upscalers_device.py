@@ -108,7 +108,7 @@ class _RunsOutOfMemoryOnLargeTiles:
     def reset(self):
         self.resets += 1
 
-    def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False):
+    def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False, frame_indices=None):
         if frames.shape[-1] * frames.shape[-2] > self.max_pixels:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         return self.inner(frames, skip_outputs, cache_key, inputs_only)
@@ -197,3 +197,18 @@ def test_frames_go_back_as_codes_made_like_the_encoder_made_them():
         assert codes.dtype == dtype
         reference = np.round(np.clip(x.numpy(), 0, 1) * scale).astype(np.uint16 if bits > 8 else np.uint8)
         np.testing.assert_array_equal(codes.numpy(), reference)
+
+
+def test_the_pipeline_names_frames_so_a_shared_frame_is_encoded_once(tmp_path):
+    """Seven identical frames: matched by content, the second window would reuse all four
+    cached frames; named by their indices, exactly the shared frame 3 is reused."""
+    from stdan_cli.model import STDAN, STDANConfig
+
+    torch.manual_seed(0)
+    path = tmp_path / "small.pth"
+    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    upscaler = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
+    src = make_video(tmp_path / "in.mkv", n_frames=7, size=(16, 16), codec="ffv1", pix_fmt="yuv444p",
+                     frames=[np.full((16, 16, 3), 100, np.uint8)] * 7)
+    upscale_video(src, tmp_path / "out.mkv", upscaler, UpscaleOptions(encoding=LOSSLESS))
+    assert [cache.encoded for cache in upscaler.caches.values()] == [7]

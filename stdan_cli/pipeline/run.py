@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -101,20 +101,21 @@ class WindowUpscaler:
         self.tiles, self.batch = plan.tiles, plan.tile_batch
         self.notices: list[str] = []
 
-    def __call__(self, frames: list[Frame], skip: int) -> torch.Tensor:
+    def __call__(self, frames: list[Frame], skip: int, indices: Sequence[int] | None = None) -> torch.Tensor:
         """(K, 3, H, W) RGB codes (uint8, or uint16 for deep output) on the host, of the outputs
-        from ``skip`` on (input times only in --mode space). Stitching, resizing and rounding
+        from ``skip`` on (input times only in --mode space); ``indices`` are the frames' numbers in
+        the video, which let the model reuse a shared frame's features. Stitching, resizing and rounding
         happen on the upscaler's device; only the finished codes are copied back."""
         x = torch.stack([f.rgb for f in frames]).unsqueeze(0)  # (1, N, 3, H, W)
-        out = resize_frames(self._tiled(self.upscaler, x, skip), self.plan.picture_size)
+        out = resize_frames(self._tiled(self.upscaler, x, skip, indices), self.plan.picture_size)
         if self.baseline is not None:
-            out = side_by_side(resize_frames(self._tiled(self.baseline, x, skip), self.plan.picture_size), out)
+            out = side_by_side(resize_frames(self._tiled(self.baseline, x, skip, indices), self.plan.picture_size), out)
         return to_host(quantize(out, self.plan.encoding.bit_depth))
 
-    def _tiled(self, upscaler: Upscaler, x: torch.Tensor, skip: int) -> torch.Tensor:
+    def _tiled(self, upscaler: Upscaler, x: torch.Tensor, skip: int, indices: Sequence[int] | None) -> torch.Tensor:
         while True:
             try:
-                return upscale_tiles(upscaler, x, self.tiles, skip, self.plan.mode.inputs_only, self.batch)
+                return upscale_tiles(upscaler, x, self.tiles, skip, self.plan.mode.inputs_only, self.batch, indices)
             except (MemoryError, RuntimeError) as exc:
                 if not is_out_of_memory(exc) or not self._use_less_memory():
                     raise
@@ -166,7 +167,7 @@ def run_plan(plan: UpscalePlan, upscaler: Upscaler, progress: ProgressFn | None 
 
             def upscale(windows: list[tuple[Window, list[Frame]]]) -> None:
                 for window, frames in windows:
-                    timeline.add_window(window, frames, window_upscaler(frames, window.skip))
+                    timeline.add_window(window, frames, window_upscaler(frames, window.skip, window.inputs))
                     if progress:
                         progress(timeline.count, plan.expected_frames)
 

@@ -75,19 +75,26 @@ def auto_tile_batch(tiles: Sequence[Tile], bytes_per_pixel: int, budget_bytes: i
 
 
 def upscale_tiles(
-    upscaler: Upscaler, x: torch.Tensor, tiles: Sequence[Tile], skip: int, inputs_only: bool = False, batch: int = 1
+    upscaler: Upscaler,
+    x: torch.Tensor,
+    tiles: Sequence[Tile],
+    skip: int,
+    inputs_only: bool = False,
+    batch: int = 1,
+    frame_indices: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """One window (1, N, 3, H, W) through the upscaler, tile by tile (``batch`` equal tiles per
     call) -> (outputs, 3, sH, sW) on the upscaler's device: the outputs from ``skip`` on (only
-    the even positions with ``inputs_only``)."""
+    the even positions with ``inputs_only``). ``frame_indices`` name the window's frames for
+    the feature caches."""
     if len(tiles) == 1:
-        return upscaler(x, skip_outputs=skip, cache_key=(0,), inputs_only=inputs_only)[0]
+        return upscaler(x, skip, (0,), inputs_only, frame_indices)[0]
     s = upscaler.descriptor.scale
     _, n, c, h, w = x.shape
     out = None
     for group in tile_batches(tiles, batch):
         crops = torch.cat([x[..., tiles[k].y0 : tiles[k].y1, tiles[k].x0 : tiles[k].x1] for k in group])
-        ys = upscaler(crops, skip_outputs=skip, cache_key=group, inputs_only=inputs_only)
+        ys = upscaler(crops, skip, group, inputs_only, frame_indices)
         if out is None:
             out = torch.empty(ys.shape[1], c, s * h, s * w, dtype=ys.dtype, device=ys.device)
         for k, y in zip(group, ys):

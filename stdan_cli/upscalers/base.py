@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Hashable, Protocol
+from typing import Hashable, Protocol, Sequence
 
 import torch
 
@@ -15,7 +15,9 @@ class Upscaler(Protocol):
 
     For a stream of overlapping windows, ``skip_outputs=k`` returns (and computes) only
     outputs k.. (the earlier ones came from the previous window), and calls with the same
-    ``cache_key`` (e.g. a tile's index) encode a frame shared with the previous window once.
+    ``cache_key`` (e.g. a tile's index) encode a frame shared with the previous window once;
+    ``frame_indices`` (the N frames' indices in the video) tells which frames are shared,
+    else they are recognised by content.
     ``inputs_only=True`` returns (and computes) only the outputs at even positions, the input
     frames' times (:func:`stdan_cli.model.output_positions`).
     """
@@ -30,5 +32,10 @@ class Upscaler(Protocol):
         """Forget state carried between windows (the tiles changed)."""
 
     def __call__(
-        self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
+        self,
+        frames: torch.Tensor,
+        skip_outputs: int = 0,
+        cache_key: Hashable = None,
+        inputs_only: bool = False,
+        frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,12 @@ class BicubicUpscaler:
         """Nothing is cached."""
 
     def __call__(
-        self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
+        self,
+        frames: torch.Tensor,
+        skip_outputs: int = 0,
+        cache_key: Hashable = None,
+        inputs_only: bool = False,
+        frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
         b, n, c, h, w = frames.shape
         s = self.descriptor.scale

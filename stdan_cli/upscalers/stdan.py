@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field
-from typing import Hashable
+from typing import Hashable, Sequence
 
 import torch
 
@@ -37,16 +37,21 @@ class StdanUpscaler:
         self.caches.clear()
 
     def __call__(
-        self, frames: torch.Tensor, skip_outputs: int = 0, cache_key: Hashable = None, inputs_only: bool = False
+        self,
+        frames: torch.Tensor,
+        skip_outputs: int = 0,
+        cache_key: Hashable = None,
+        inputs_only: bool = False,
+        frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
         cache = self.caches.setdefault(cache_key, FeatureCache())
         x = to_device(frames, self.device)
-        out = upscale_window(self.model, x, skip_outputs, cache, inputs_only=inputs_only)
+        out = upscale_window(self.model, x, skip_outputs, cache, inputs_only, frame_indices)
         if self.fallback is not None and not torch.isfinite(out).all():
             # fp16 overflows where float32 does not: this window again in float32, and its
             # features replace the cached ones for the windows that follow.
             cache = self.caches[cache_key] = FeatureCache()
-            out = upscale_window(self.fallback, x, skip_outputs, cache, inputs_only=inputs_only)
+            out = upscale_window(self.fallback, x, skip_outputs, cache, inputs_only, frame_indices)
             self.redone += 1
         return out.float()
 
