@@ -66,3 +66,18 @@ class DatasetError(StdanError):
 
 class ImageError(StdanError):
     """A frame of a dataset cannot be read, or an output frame cannot be written."""
+
+
+class SceneFileError(StdanError):
+    """A --scenes file that cannot be read."""
+
+
+class JobMismatch(StdanError):
+    """A work folder that belongs to another job (input, options or weights differ, or damaged)."""
+
+
+class JobInterrupted(StdanError, KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a job; the message says what was kept. Still a
+    KeyboardInterrupt for callers of the Python API."""
+
+    exit_code = 130

@@ -55,14 +55,20 @@ def test_out_of_memory_is_one_line_suggesting_tiles(tmp_path, monkeypatch, error
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) to make writes fail")
 def test_ffmpeg_write_failure_is_one_line_and_leaves_nothing(tmp_path):
     """The temporary output is a link to /dev/full, where every write fails with ENOSPC, as on a
-    full disk: FFmpeg's error while muxing becomes one line and the partial file is removed."""
+    full disk: FFmpeg's error while muxing becomes one line and the partial file is removed.
+    The chunks already made stay in the work folder, the line says how to continue, and the
+    same command then only redoes the assembly."""
     src = make_video(tmp_path / "in.mp4", n_frames=12)
     out = tmp_path / "out.mkv"
     temp_path(out).symlink_to("/dev/full")
     result = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
     assert result.exit_code == 1
-    assert "No space left on device" in _one_line(result)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    line = _one_line(result)
+    assert "No space left on device" in line and "run the same command again" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mkv.stdan-job", "in.mp4"]
+    again = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
+    assert again.exit_code == 0 and "resuming: 1 chunk(s)" in again.output, again.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mkv"]
 
 
 @pytest.mark.parametrize("option", [["--crf", "-5"], ["--preset", "bogus"]])

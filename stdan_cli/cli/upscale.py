@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -10,12 +13,53 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.jobs import CHUNK_SECONDS, JobOptions, check_job_options
 from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
 from stdan_cli.pipeline.batch import check_batch, is_batch, plan_batch, run_batch
+from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
+from stdan_cli.pipeline.timecode import parse_time
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
 from stdan_cli.video.logs import set_quiet
+
+
+class TimeType(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@contextmanager
+def sigterm_interrupts():
+    """SIGTERM stops a run the way Ctrl-C does (completed chunks are kept). Yields a check to
+    call at safe points: an exception raised from a signal handler is lost when it lands in
+    a finalizer, so the request is also remembered and raised again there."""
+    requested = threading.Event()
+
+    def interrupt(signum, frame):
+        requested.set()
+        raise KeyboardInterrupt
+
+    def check() -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. an embedding application)
+        yield check
+        return
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("upscale")
@@ -58,21 +102,48 @@ from stdan_cli.video.logs import set_quiet
 @click.option("--ext", default=None,
               help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
                    "can be written, else mkv.")
+@click.option("--scene-threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Cut detection: a new scene starts where the mean change of hue, saturation and luma "
+                   "between two frames (each 0-255: PySceneDetect's content score) reaches this and lasts "
+                   "(one-frame flashes, fades and pans are not cuts). Lower finds more cuts; 0 turns "
+                   "detection off. Windows never span a cut; the in-between frame at a cut repeats the "
+                   "earlier frame.")
+@click.option("--scenes", "scenes_file", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Take the scene starts from FILE instead of detecting them: one a line, a 0-based frame "
+                   "number or a time (12.5, 1:02.250: the first frame at or after it), or PySceneDetect's "
+                   "list-scenes CSV. Default: detect.")
+@click.option("--start", type=TimeType(), default=None,
+              help="Upscale only from this time on (seconds or [HH:]MM:SS[.mmm], counted from the first frame). "
+                   "Output timestamps start at 0; audio and subtitles are cut to the range packet-accurately "
+                   "(a packet is kept when it starts inside). The frames equal those of a full run. "
+                   "Default: the beginning.")
+@click.option("--end", type=TimeType(), default=None,
+              help="Upscale only frames before this time (same forms as --start). Default: the end.")
+@click.option("--chunk-frames", type=int, default=None, metavar="N",
+              help=f"Work in chunks of about N input frames (whole windows of one scene), each kept in the "
+                   f"work folder once done. Default: about {CHUNK_SECONDS} s of input, at least one window.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Where chunks wait until the output is assembled; the same command run again resumes "
+                   "from it. Default: .OUTPUT-NAME.stdan-job beside OUTPUT, removed on success.")
+@click.option("--restart", is_flag=True,
+              help="Discard the work folder of an earlier unfinished run and start over. Default: resume it.")
 @click.option("-y", "--overwrite", is_flag=True,
               help="Replace OUTPUT if it exists (several inputs: replace, instead of skip, outputs already there). "
                    "Default: refuse. The input is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, ext,
-            overwrite, quiet):
+            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
+            scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ext, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
     (img%03d.png) or a URL. Audio and subtitles are copied unchanged; colour tags, HDR
     metadata, rotation, pixel aspect, chapters, attachments and stream languages/titles are
-    kept where OUTPUT's container holds them (a notice names anything dropped). The output is
-    written to a temporary file beside OUTPUT and renamed when complete.
+    kept where OUTPUT's container holds them (a notice names anything dropped). Each scene is
+    upscaled on its own. The work is done in chunks kept in a work folder: after Ctrl-C,
+    SIGTERM or a crash, the same command continues where it stopped. The output is assembled
+    beside OUTPUT and renamed when complete.
 
     \b
     Several videos: stdan upscale IN... OUTDIR/   or   stdan upscale INDIR OUTDIR
@@ -89,6 +160,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
                                 options=parse_encoder_options(encoder_opts), quiet=quiet),
         overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare,
     )
+    job = JobOptions(scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
+                     start=start, end=end, work_dir=work_dir, restart=restart)
     set_quiet(quiet)
     def make_upscaler():
         checkpoint = weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
@@ -98,27 +171,38 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         return _batch(inputs, output, ext, options, console, quiet, make_upscaler)
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
+    check_job_options(input_path, output_path, job)
     upscaler = make_upscaler()
     plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
     fps = TextColumn("{task.fields[fps]:.2f} fps")
-    with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar:
-        task = bar.add_task("upscale", total=None, fps=0.0)
+    with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
+        task, first = None, 0
 
         def progress(done: int, total: int | None) -> None:
-            elapsed = bar.tasks[0].elapsed or 1e-9
-            bar.update(task, completed=done, total=total if total and total >= done else None, fps=done / elapsed)
+            # A resumed run's bar starts at the frames of the chunks done before, so the
+            # rate and ETA count only this run's work.
+            nonlocal task, first
+            stop_check()
+            total = total if total and total >= done else None
+            if task is None:
+                task, first = bar.add_task("upscale", total=total, completed=done, fps=0.0), done
+                return
+            elapsed = bar.tasks[task].elapsed or 1e-9
+            bar.update(task, completed=done, total=total, fps=(done - first) / elapsed)
 
-        summary = run_plan(plan, upscaler, progress)
+        summary = run_plan(plan, upscaler, progress, job, notify=lambda line: console.print(line, soft_wrap=True))
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
-    size = f"{w1}x{h1} (scale {summary.outscale:g})"
-    if summary.compare:
-        size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {summary.outscale:g})"
+    scale = plan.options.outscale
+    size = f"{w1}x{h1} (scale {scale:g})"
+    if plan.options.compare:
+        size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
         f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
-        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''})",
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_count(summary.scenes, 'scene')}, "
+        f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''})",
         soft_wrap=True,
     )
 
@@ -167,3 +251,7 @@ def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_ups
             for r in failed:
                 click.echo(f"error: {r.item.input}: {r.message}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

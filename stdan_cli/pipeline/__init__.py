@@ -4,7 +4,8 @@
 - :func:`plan_upscale` / :func:`run_plan`: the same in two steps.
 - :class:`UpscaleOptions`, :data:`MODES`: what a user chooses.
 - :mod:`~stdan_cli.pipeline.windows`, :mod:`~stdan_cli.pipeline.tiles`: temporal windows and
-  spatial tiles; :mod:`~stdan_cli.pipeline.background`: decode and encode threads.
+  spatial tiles; :mod:`~stdan_cli.pipeline.scenes`: scene cuts; :mod:`~stdan_cli.pipeline.background`:
+  decode and encode threads. A run is carried out as a job of chunks (:mod:`stdan_cli.jobs`).
 """
 
 from stdan_cli.pipeline.options import MODES, Mode, UpscaleOptions

@@ -1,0 +1,170 @@
+"""Joining a job's chunks into the output, without re-encoding.
+
+The chunks' video packets are muxed in order (each chunk starts on a keyframe and carries
+its final timestamps, so the joined stream is continuous); audio and subtitle packets and
+the container's metadata are copied from the input once, interleaved with the video by time.
+With a time range only the packets inside it are copied (packet-accurate: a packet is kept
+when its start lies in the range), shifted so that the output starts at 0.
+The result is written under a temporary name beside the output and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from stdan_cli.jobs.manifest import sync_file
+
+
+@dataclass(frozen=True)
+class CopyRange:
+    """Which input packets to copy, in seconds of the input's timeline: start <= t < end,
+    written at t - start when ``shift``. The default copies everything unchanged."""
+
+    start: float = float("-inf")
+    end: float | None = None
+    shift: bool = False
+
+
+def partial_path(output: Path) -> Path:
+    return output.with_name(f".{output.stem}.stdan-partial{output.suffix}")
+
+
+class _Copier:
+    """Audio and subtitle packets of the input, in the range, in time order."""
+
+    def __init__(self, source: Path, output: av.container.OutputContainer, keep_audio: bool, span: CopyRange):
+        self.notices: list[str] = []
+        self.span = span
+        self.input = av.open(str(source))
+        self.map: dict[int, av.stream.Stream] = {}
+        for stream in self.input.streams:
+            if stream.type not in ("audio", "subtitle"):
+                continue
+            label = f"{stream.type} stream #{stream.index} ({stream.codec_context.name})"
+            if stream.type == "audio" and not keep_audio:
+                self.notices.append(f"{label} dropped: slow motion changes the duration")
+                continue
+            if stream.codec_context.name not in output.supported_codecs:
+                self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it")
+                continue
+            try:
+                self.map[stream.index] = output.add_stream_from_template(stream)
+            except (av.error.FFmpegError, ValueError) as exc:
+                self.notices.append(f"{label} dropped: {exc}")
+        self.output = output
+        self._packets = iter(self.input.demux([self.input.streams[i] for i in self.map])) if self.map else None
+        self._pending = None
+
+    def copy_until(self, seconds: float | None) -> None:
+        """Mux the packets (in the range) whose output time is before ``seconds`` (None: all)."""
+        while self._packets is not None:
+            packet = self._pending or next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                self._packets = None
+                return
+            if packet.dts is None or packet.time_base is None:
+                continue  # flush packets carry no data
+            t = float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base)
+            if t < self.span.start or (self.span.end is not None and t >= self.span.end):
+                continue
+            shift = round(Fraction(self.span.start) / packet.time_base) if self.span.shift else 0
+            if seconds is not None and float(packet.dts * packet.time_base) - (self.span.start if self.span.shift else 0) > seconds:
+                self._pending = packet
+                return
+            if shift:
+                packet.dts -= shift
+                if packet.pts is not None:
+                    packet.pts -= shift
+            packet.stream = self.map[packet.stream.index]
+            self.output.mux(packet)
+
+    def close(self) -> None:
+        self.input.close()
+
+
+REORDER_DEPTH = 32  # packets held back to find a chunk's last frame (any codec's reorder delay is shorter)
+
+
+def assemble(
+    chunk_files: list[Path],
+    chunk_times: list[tuple[Fraction, Fraction]],
+    output: Path,
+    source: Path,
+    container_format: str,
+    keep_audio: bool = True,
+    span: CopyRange = CopyRange(),
+) -> list[str]:
+    """Join ``chunk_files`` (in order) and the input's other streams into ``output``.
+
+    ``chunk_times`` (seconds) is when each chunk's first frame starts and its last frame
+    ends: a container may round where a file starts (MP4's edit list keeps milliseconds) and
+    not keep how long a frame lasts, while the times within a chunk are exact. Returns
+    notices (streams dropped). Nothing is left behind if it fails."""
+    temp = partial_path(output)
+    notices: list[str] = []
+    try:
+        with av.open(str(source)) as src:
+            metadata = dict(src.metadata)
+        out = av.open(str(temp), "w", format=container_format)
+        try:
+            out.metadata.update(metadata)
+            first = av.open(str(chunk_files[0]))
+            template = first.streams.video[0]
+            video = out.add_stream_from_template(template)
+            first.close()
+            copier = _Copier(source, out, keep_audio, span)
+            notices = copier.notices
+            try:
+                last_dts: list = [None]
+
+                def mux(packet) -> None:
+                    # Matroska keeps presentation times only: its demuxer leaves the decode time
+                    # of a chunk's first packets unset, and the muxer needs it increasing.
+                    if packet.dts is None or (last_dts[0] is not None and packet.dts <= last_dts[0]):
+                        packet.dts = packet.pts if last_dts[0] is None else last_dts[0] + 1
+                    last_dts[0] = packet.dts
+                    copier.copy_until(float(packet.dts * packet.time_base))
+                    packet.stream = video
+                    out.mux(packet)
+
+                for path, (start, end) in zip(chunk_files, chunk_times):
+                    with av.open(str(path)) as chunk:
+                        held: deque = deque()
+                        shift = None
+                        for packet in chunk.demux(chunk.streams.video[0]):
+                            if packet.size == 0:
+                                continue  # the demuxer's end marker
+                            if shift is None and packet.pts is not None:  # the chunk's first frame (a keyframe)
+                                shift = round(start / packet.time_base) - packet.pts
+                            if packet.pts is not None:
+                                packet.pts += shift or 0
+                            if packet.dts is not None:
+                                packet.dts += shift or 0
+                            held.append(packet)
+                            if len(held) > REORDER_DEPTH:
+                                mux(held.popleft())
+                        if held and all(p.pts is not None for p in held):  # the last frame shown lasts until the chunk's end
+                            last = max(held, key=lambda p: p.pts)
+                            duration = round(end / last.time_base) - last.pts
+                            if duration > (last.duration or 0):
+                                last.duration = duration
+                        while held:
+                            mux(held.popleft())
+                copier.copy_until(None)
+            finally:
+                copier.close()
+        finally:
+            out.close()
+        sync_file(temp)
+        os.replace(temp, output)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return notices

@@ -1,0 +1,95 @@
+"""Encoding one chunk: its output frames, with the final codec settings, into one file.
+
+The file starts on a keyframe (a fresh encoder per chunk) and carries the frames' final
+timestamps. It is written under a temporary name, flushed and renamed; then its done record
+(frames, bytes, sha256) is written the same way. Encoding runs in a background thread beside
+the model, as in a single pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from stdan_cli.jobs.manifest import (
+    TEMP_SUFFIX,
+    DoneRecord,
+    chunk_name,
+    file_sha256,
+    fsync_dir,
+    sync_file,
+    write_done,
+)
+from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.pipeline.background import SerialWorker
+from stdan_cli.video.colour import ColourInfo
+from stdan_cli.video.encode import ResolvedEncoding, VideoWriter
+
+
+@dataclass(frozen=True)
+class ChunkFormat:
+    """What every chunk file of a job shares: size, timing, codec, colour, container."""
+
+    width: int
+    height: int
+    rate: Fraction
+    time_base: Fraction
+    encoding: ResolvedEncoding
+    colour: ColourInfo
+    rotation: int
+    container_format: str
+    extension: str  # of the output, e.g. ".mp4"
+
+
+class ChunkEncoder:
+    """Writes one chunk: :meth:`write` each output frame, then :meth:`finish` (or :meth:`abort`)."""
+
+    def __init__(self, work_dir: Path, index: int, fmt: ChunkFormat):
+        self.work_dir = work_dir
+        self.index = index
+        self.name = chunk_name(index, fmt.extension)
+        self.temp = work_dir / (self.name + TEMP_SUFFIX)
+        self.writer = VideoWriter(
+            self.temp, fmt.width, fmt.height, fmt.rate, fmt.time_base, fmt.encoding, fmt.colour, fmt.rotation,
+            container_format=fmt.container_format,
+        )
+        self.worker = SerialWorker()
+        self.pending: tuple[torch.Tensor, int] | None = None  # written once the next frame is known
+        self.frames = 0
+        self.start: int | None = None
+
+    def write(self, rgb: torch.Tensor, pts: int) -> None:
+        if self.start is None:
+            self.start = pts
+        if self.pending is not None:
+            self.worker.submit(self.writer.write, *self.pending)
+        self.pending = (rgb, pts)
+        self.frames += 1
+
+    def repeat(self, pts: int) -> None:
+        """The previous frame again at ``pts``."""
+        self.write(self.pending[0], pts)
+
+    def finish(self, spec: ChunkSpec, hold: int) -> DoneRecord:
+        """Encode the last frame (shown for ``hold``), close, flush, rename, record."""
+        end = self.pending[1] + hold
+        self.worker.submit(self.writer.write, *self.pending, hold=hold)
+        self.pending = None
+        self.worker.finish()
+        self.writer.close()
+        sync_file(self.temp)
+        final = self.work_dir / self.name
+        os.replace(self.temp, final)
+        fsync_dir(self.work_dir)
+        record = DoneRecord(spec, self.name, self.frames, final.stat().st_size, file_sha256(final), self.start, end)
+        write_done(self.work_dir, record)
+        return record
+
+    def abort(self) -> None:
+        self.worker.cancel()
+        self.writer.abort()
+        self.temp.unlink(missing_ok=True)

@@ -1,0 +1,344 @@
+"""Planning a job while the input is decoded: scenes, their windows, and chunks of windows.
+
+:class:`JobPlanner` is fed the decoded frames in order and answers with the work they make
+ready: model windows (with the output frames each one keeps and their timestamps), the
+repeated frame at a cut, and the end of each chunk. The plan is a deterministic function of
+the frames and :class:`PlanSettings`, so a resumed run re-derives the same chunks.
+
+- A cut (from ``stdan_cli.pipeline.scenes``) closes the current scene: its last window is
+  aligned to the scene's end (a scene shorter than a window repeats its last frame), and the
+  in-between output across the cut is the scene's last output again, never a blend. Output
+  positions and timestamps are those of a run without cuts.
+- A chunk is whole windows of one scene; it ends before the first window after it reached
+  ``chunk_frames`` input frames, at a cut (after the repeated frame), or at the end. A frame two windows share is made
+  by the first window only, so every output frame belongs to exactly one chunk.
+- A time range keeps the outputs of the input frames with start <= t < end (t from the first
+  frame); windows are those of the whole video, so a range gives exactly the whole run's
+  frames there. Timestamps of a range start at 0.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Union
+
+from stdan_cli.pipeline.options import MODES, Mode
+from stdan_cli.pipeline.windows import Window, WindowScheduler
+from stdan_cli.video.decode import Frame
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    mode: str = "spacetime"  # a key of MODES
+    window: int = 4
+    stride: int = 3
+    chunk_frames: int = 250  # input frames a chunk should cover (at least one window's worth)
+    start: float | None = None  # seconds from the first frame; None: from the start
+    end: float | None = None  # exclusive; None: to the end
+
+    @property
+    def has_range(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    @property
+    def mode_row(self) -> Mode:
+        return MODES[self.mode]
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    index: int
+    scene: int
+    first_frame: int  # first input frame its windows read
+    last_frame: int  # last input frame its windows read (repeated frames excluded)
+    first_output: int  # position (half frames, in the whole video's numbering) of its first output
+    outputs: int  # output frames it writes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ChunkSpec":
+        return cls(**{k: int(data[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class WindowTask:
+    """Run the model on ``frames`` (outputs from ``skip`` on) and keep ``keep``: pairs of
+    (index into the computed outputs, output pts)."""
+
+    chunk: int
+    first_frame: int  # the chunk's first input frame (to recognise a chunk done before)
+    window: Window  # in the whole video's frame numbering
+    frames: list[Frame]
+    skip: int
+    keep: list[tuple[int, int]]
+
+
+@dataclass
+class RepeatTask:
+    """Write the previous output frame again at ``pts`` (the in-between frame at a cut)."""
+
+    chunk: int
+    pts: int
+
+
+@dataclass
+class ChunkEnd:
+    """The chunk is complete; its last frame lasts ``hold`` (output time base)."""
+
+    spec: ChunkSpec
+    hold: int
+    final: bool
+
+
+Task = Union[WindowTask, RepeatTask, ChunkEnd]
+
+
+@dataclass
+class _OpenChunk:
+    index: int
+    scene: int
+    first_frame: int
+    last_frame: int
+    first_output: int
+    outputs: int = 0
+    frames: int = 0  # input frames whose own output (even position) it holds
+    last_position: int = -1
+    last_frame_seen: Frame | None = None  # the input frame of its last output
+
+
+@dataclass
+class JobPlanner:
+    """Feed decoded frames with :meth:`push`, then call :meth:`finish`; both return the
+    :data:`Task` list that became ready. ``cuts`` is a source from ``pipeline.scenes``."""
+
+    settings: PlanSettings
+    cuts: object
+    time_base: Fraction
+    chunks: int = 0  # chunks planned so far
+    scenes: int = 0  # scenes started so far
+    complete: bool = False  # every output of the range is planned; later frames are not needed
+    frames_seen: int = 0
+    _held: deque = field(default_factory=deque)  # (index, frame) waiting for the cut decision
+    _cuts: set = field(default_factory=set)
+    _sched: WindowScheduler | None = None
+    _scene_start: int = 0
+    _scene_frames: dict = field(default_factory=dict)  # index -> Frame of the scene's last frames
+    _chunk: _OpenChunk | None = None
+    _pts0: int | None = None
+    _first_in_range: int | None = None
+    _last_in_range: int | None = None  # known once a frame past the end (or the end) is seen
+    _next_position: int | None = None  # the next output position expected (checks continuity)
+    _origin: int = 0  # pts of the range's first frame
+
+    def __post_init__(self) -> None:
+        if self.settings.mode not in MODES:
+            raise ValueError(f"unknown mode {self.settings.mode}")
+        if self.settings.chunk_frames < 1:
+            raise ValueError("chunk_frames must be at least 1")
+
+    # --- what is known about the range ----------------------------------------------------
+
+    @property
+    def pts0(self) -> int:
+        """pts of the input's first frame (times are counted from it)."""
+        return self._pts0 or 0
+
+    @property
+    def first_in_range(self) -> int | None:
+        return self._first_in_range
+
+    @property
+    def origin_pts(self) -> int:
+        """pts of the range's first frame: time 0 of a range's output."""
+        return self._origin
+
+    @property
+    def range_frames(self) -> int:
+        """Input frames in the range (so far)."""
+        if self._first_in_range is None:
+            return 0
+        last = self._last_in_range if self._last_in_range is not None else self.frames_seen - 1
+        return last - self._first_in_range + 1
+
+    # --- frames in -------------------------------------------------------------------------
+
+    def seconds(self, frame: Frame) -> float:
+        return float((frame.pts - self._pts0) * self.time_base)
+
+    def push(self, frame: Frame) -> list[Task]:
+        if self.complete:
+            return []
+        index = self.frames_seen
+        self.frames_seen += 1
+        if self._pts0 is None:
+            self._pts0 = frame.pts
+        t = self.seconds(frame)
+        s = self.settings
+        if (s.start is None or t >= s.start) and (s.end is None or t < s.end):
+            if self._first_in_range is None:
+                self._first_in_range, self._origin = index, frame.pts
+        elif self._first_in_range is not None and self._last_in_range is None:
+            self._last_in_range = index - 1
+        self._cuts.update(self.cuts.push(index, t, frame.rgb))
+        self._held.append((index, frame))
+        tasks = self._check_complete()
+        while self._held and self._held[0][0] <= index - self.cuts.latency and not self.complete:
+            tasks += self._release(*self._held.popleft())
+        return tasks
+
+    def finish(self) -> list[Task]:
+        """The input ended: decide the last cuts, close the last scene and the last chunk."""
+        if self.complete:
+            return []
+        self._cuts.update(self.cuts.finish())
+        if self._first_in_range is not None and self._last_in_range is None:
+            self._last_in_range = self.frames_seen - 1
+        tasks: list[Task] = []
+        while self._held:
+            tasks += self._release(*self._held.popleft())
+        if self._sched is not None and not self.complete:
+            tasks += self._windows(self._sched.finish())
+        tasks += self._close_chunk(final=True)
+        self.complete = True
+        return tasks
+
+    # --- scenes and windows ----------------------------------------------------------------
+
+    def _release(self, index: int, frame: Frame) -> list[Task]:
+        tasks: list[Task] = []
+        if self.complete:
+            return tasks
+        if index in self._cuts and self._sched is not None:
+            tasks += self._windows(self._sched.finish())
+            if self.complete:
+                return tasks
+            tasks += self._repeat_at_cut(index, frame)
+            tasks += self._check_complete()
+            if self.complete:
+                return tasks
+            tasks += self._close_chunk(final=False, following={index: frame})
+            self._sched = None
+            self._cuts.discard(index)
+        if self._sched is None:
+            self._sched = WindowScheduler(self.settings.window, self.settings.stride)
+            self._scene_start = index
+            self._scene_frames = {}
+            self.scenes += 1
+        self._scene_frames[index] = frame
+        for old in [k for k in self._scene_frames if k < index - self.settings.window]:
+            del self._scene_frames[old]
+        if not self.complete:
+            tasks += self._windows(self._sched.push(frame))
+        return tasks
+
+    def _in_range(self, position: int) -> bool:
+        """Whether output ``position`` is kept (its frames lie in the range), as far as known."""
+        first = self._first_in_range
+        if first is None or position < 2 * first:
+            return False
+        last = self._last_in_range
+        return last is None or position <= 2 * last
+
+    def _windows(self, ready) -> list[Task]:
+        """Tasks for the windows the scheduler made ready."""
+        tasks: list[Task] = []
+        for local, frames in ready:
+            a = self._scene_start
+            win = Window(local.start + a, tuple(i + a for i in local.inputs), local.skip, local.emit)
+            positions = list(range(win.first_output, win.first_output + win.emit))
+            kept = [p for p in positions if self._in_range(p)]
+            inputs_only = self.settings.mode_row.inputs_only
+            if inputs_only:
+                kept = [p for p in kept if p % 2 == 0]
+            if not kept:
+                continue
+            # Outputs before the first kept one are not computed (as for the frame a previous
+            # window shares); the model's outputs do not depend on how many are skipped.
+            skip = kept[0] - 2 * win.start
+            by_index = dict(zip(win.inputs, frames))
+            if self._chunk is not None and self._chunk.frames >= self.settings.chunk_frames:
+                # closed only now, so that a scene's last chunk keeps the repeated frame at its cut
+                tasks += self._close_chunk(final=False, following=by_index)
+            chunk = self._open_chunk(win.start)
+            computed = [p for p in range(2 * win.start + skip, win.first_output + win.emit)
+                        if not (inputs_only and p % 2)]
+            keep = [(computed.index(p), self._pts(p, by_index)) for p in kept]
+            tasks.append(WindowTask(chunk.index, chunk.first_frame, win, list(frames), skip, keep))
+            for p in kept:
+                self._count(chunk, p, by_index[p // 2])
+            chunk.last_frame = max(chunk.last_frame, max(win.inputs))
+            tasks += self._check_complete()
+            if self.complete:
+                return tasks
+        return tasks
+
+    def _repeat_at_cut(self, cut: int, first_of_next: Frame) -> list[Task]:
+        """The in-between output across a cut: the earlier scene's last output again."""
+        position = 2 * cut - 1
+        if self._chunk is None or self.settings.mode_row.inputs_only or not self._in_range(position):
+            return []
+        last = self._scene_frames[cut - 1]
+        pts = self._pts(position, {cut - 1: last, cut: first_of_next})
+        self._count(self._chunk, position, last)
+        return [RepeatTask(self._chunk.index, pts)]
+
+    def _check_complete(self) -> list[Task]:
+        """Once every output of the range is planned, close the last chunk (no later frame is needed)."""
+        last = self._last_in_range
+        if self.complete or last is None or self._next_position is None or self._next_position <= 2 * last:
+            return []
+        self.complete = True
+        return self._close_chunk(final=True)
+
+    # --- chunks ----------------------------------------------------------------------------
+
+    def _open_chunk(self, first_frame: int) -> _OpenChunk:
+        if self._chunk is None:
+            self._chunk = _OpenChunk(self.chunks, self.scenes - 1, first_frame, first_frame, -1)
+            self.chunks += 1
+        return self._chunk
+
+    def _count(self, chunk: _OpenChunk, position: int, frame: Frame) -> None:
+        step = 2 if self.settings.mode_row.inputs_only else 1
+        if self._next_position is not None and position != self._next_position:
+            raise AssertionError(f"output {position} planned after {self._next_position - step}")
+        if chunk.outputs == 0:
+            chunk.first_output = position
+        self._next_position = position + step
+        chunk.outputs += 1
+        chunk.frames += position % 2 == 0
+        chunk.last_position = position
+        chunk.last_frame_seen = frame
+
+    def _close_chunk(self, final: bool, following: dict[int, Frame] | None = None) -> list[Task]:
+        """End the open chunk. Its last frame lasts until the next output (whose input frames
+        are in ``following``), or, for the final chunk, as long as the input's last frame."""
+        chunk, self._chunk = self._chunk, None
+        if chunk is None or chunk.outputs == 0:
+            return []
+        mode = self.settings.mode_row
+        if final:
+            hold = mode.hold(chunk.last_frame_seen.duration)
+        else:
+            p = chunk.last_position
+            k = p // 2
+            frames = {k: chunk.last_frame_seen, **(following or {})}
+            nxt = self._next_position
+            hold = mode.pts(nxt, lambda i: frames[i].pts) - mode.pts(p, lambda i: frames[i].pts)
+        spec = ChunkSpec(chunk.index, chunk.scene, chunk.first_frame, chunk.last_frame, chunk.first_output, chunk.outputs)
+        return [ChunkEnd(spec, hold, final)]
+
+    # --- timestamps ------------------------------------------------------------------------
+
+    def _pts(self, position: int, frames: dict[int, Frame]) -> int:
+        """pts of output ``position`` by the mode's rule; a range's output starts at 0."""
+        mode = self.settings.mode_row
+        pts = mode.pts(position, lambda k: frames[k].pts)
+        if self.settings.has_range:
+            first = 2 * self._first_in_range
+            pts -= mode.pts(first, lambda k: self._origin)
+        return pts
