@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from stdan_cli.jobs.manifest import sync_file
+from stdan_cli.video.encoders import Container
+from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
+from stdan_cli.video.sources import open_input
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,16 @@ def partial_path(output: Path) -> Path:
 
 
 class _Copier:
-    """Audio and subtitle packets of the input, in the range, in time order."""
+    """Audio and subtitle packets of the input, in the range, in time order, with each stream's
+    language, title and disposition, and the file's tags, chapters and attachments."""
 
-    def __init__(self, source: Path, output: av.container.OutputContainer, keep_audio: bool, span: CopyRange):
+    def __init__(self, source: str, output: av.container.OutputContainer, keep_audio: bool, span: CopyRange,
+                 container: Container, time_scale: Fraction):
         self.notices: list[str] = []
         self.span = span
-        self.input = av.open(str(source))
+        self.input = open_input(source)
         self.map: dict[int, av.stream.Stream] = {}
+        self.identities: dict[int, StreamIdentity] = {}
         for stream in self.input.streams:
             if stream.type not in ("audio", "subtitle"):
                 continue
@@ -54,9 +60,17 @@ class _Copier:
                 self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it")
                 continue
             try:
-                self.map[stream.index] = output.add_stream_from_template(stream)
+                copied = self.map[stream.index] = output.add_stream_from_template(stream)
             except (av.error.FFmpegError, ValueError) as exc:
                 self.notices.append(f"{label} dropped: {exc}")
+                continue
+            self.identities[copied.index] = StreamIdentity.of(stream, f"{stream.type} stream #{stream.index}")
+            self.identities[copied.index].apply(copied)
+        # After the streams, so that attachments read back after them and indices stay the same.
+        self.file = FileMetadata.of(self.input)
+        if span.shift and self.file.chapters:
+            self.file = _chapters_in_range(self.file, span)
+        self.notices += self.file.apply(output, container.attachments, time_scale)
         self.output = output
         self._packets = iter(self.input.demux([self.input.streams[i] for i in self.map])) if self.map else None
         self._pending = None
@@ -89,6 +103,20 @@ class _Copier:
         self.input.close()
 
 
+def _chapters_in_range(file: FileMetadata, span: CopyRange) -> FileMetadata:
+    """Chapters that overlap the range, clipped to it and moved to start at 0."""
+    kept = []
+    for c in file.chapters:
+        tb = c["time_base"]
+        start, end = float(c["start"] * tb), float(c["end"] * tb)
+        stop = span.end if span.end is not None else float("inf")
+        if end <= span.start or start >= stop:
+            continue
+        kept.append({**c, "start": round((max(start, span.start) - span.start) / tb),
+                     "end": round((min(end, stop) - span.start) / tb)})
+    return replace(file, chapters=tuple(kept))
+
+
 REORDER_DEPTH = 32  # packets held back to find a chunk's last frame (any codec's reorder delay is shorter)
 
 
@@ -96,30 +124,32 @@ def assemble(
     chunk_files: list[Path],
     chunk_times: list[tuple[Fraction, Fraction]],
     output: Path,
-    source: Path,
-    container_format: str,
+    source: str,
+    container: Container,
     keep_audio: bool = True,
     span: CopyRange = CopyRange(),
+    time_scale: Fraction = Fraction(1),
 ) -> list[str]:
     """Join ``chunk_files`` (in order) and the input's other streams into ``output``.
 
     ``chunk_times`` (seconds) is when each chunk's first frame starts and its last frame
     ends: a container may round where a file starts (MP4's edit list keeps milliseconds) and
     not keep how long a frame lasts, while the times within a chunk are exact. Returns
-    notices (streams dropped). Nothing is left behind if it fails."""
+    notices (whatever of the input the container did not keep, found by reading the result
+    back). Nothing is left behind if it fails."""
     temp = partial_path(output)
     notices: list[str] = []
     try:
-        with av.open(str(source)) as src:
-            metadata = dict(src.metadata)
-        out = av.open(str(temp), "w", format=container_format)
+        with open_input(source) as src:
+            video_identity = StreamIdentity.of(src.streams.video[0], f"video stream #{src.streams.video[0].index}")
+        out = av.open(str(temp), "w", format=container.format)
         try:
-            out.metadata.update(metadata)
             first = av.open(str(chunk_files[0]))
             template = first.streams.video[0]
             video = out.add_stream_from_template(template)
             first.close()
-            copier = _Copier(source, out, keep_audio, span)
+            video_identity.apply(video)
+            copier = _Copier(source, out, keep_audio, span, container, time_scale)
             notices = copier.notices
             try:
                 last_dts: list = [None]
@@ -163,6 +193,7 @@ def assemble(
         finally:
             out.close()
         sync_file(temp)
+        notices += audit(temp, container.format, copier.file, {video.index: video_identity, **copier.identities})
         os.replace(temp, output)
     except BaseException:
         temp.unlink(missing_ok=True)

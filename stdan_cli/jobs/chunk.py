@@ -27,7 +27,8 @@ from stdan_cli.jobs.manifest import (
 from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.pipeline.background import SerialWorker
 from stdan_cli.video.colour import ColourInfo
-from stdan_cli.video.encode import ResolvedEncoding, VideoWriter
+from stdan_cli.video.encode import VideoWriter
+from stdan_cli.video.encoders import Container, ResolvedEncoding
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class ChunkFormat:
     encoding: ResolvedEncoding
     colour: ColourInfo
     rotation: int
-    container_format: str
+    sar: Fraction | None  # the input's pixel aspect, kept
+    container: Container
     extension: str  # of the output, e.g. ".mp4"
 
 
@@ -54,8 +56,8 @@ class ChunkEncoder:
         self.name = chunk_name(index, fmt.extension)
         self.temp = work_dir / (self.name + TEMP_SUFFIX)
         self.writer = VideoWriter(
-            self.temp, fmt.width, fmt.height, fmt.rate, fmt.time_base, fmt.encoding, fmt.colour, fmt.rotation,
-            container_format=fmt.container_format,
+            self.temp, fmt.width, fmt.height, fmt.rate, fmt.time_base, fmt.encoding, fmt.colour, fmt.container,
+            fmt.rotation, sar=fmt.sar,
         )
         self.worker = SerialWorker()
         self.pending: tuple[torch.Tensor, int] | None = None  # written once the next frame is known

@@ -152,7 +152,7 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler, job: JobOptions = JobOpti
     settings = PlanSettings(options.mode, options.window, options.stride, chunk_frames, job.start, job.end)
     width, height = plan.size_out
     chunk_format = ChunkFormat(width, height, plan.rate_out, plan.time_base, plan.encoding, plan.colour, info.rotation,
-                               plan.container, plan.output.suffix)
+                               info.sar, plan.container, plan.output.suffix)
     tiled = len(plan.tiles) > 1
     manifest = Manifest(
         input=_input_identity(plan.input),
@@ -424,8 +424,8 @@ def _assemble(job: Job, space: Workspace) -> list[str]:
     files = [space.dir / r.file for r in records]
     tb = job.chunk_format.time_base
     times = [(r.start * tb, r.end * tb) for r in records]
-    return assemble(files, times, job.output, job.input, job.chunk_format.container_format,
-                    facts.get("keep_audio", True), span)
+    return assemble(files, times, job.output, job.input, job.chunk_format.container,
+                    facts.get("keep_audio", True), span, job.plan.mode.duration_scale)
 
 
 def run_job(

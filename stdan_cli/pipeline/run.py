@@ -65,5 +65,5 @@ def upscale_video(
     notify: Callable[[str], None] | None = None,
 ) -> UpscaleSummary:
     """``stdan upscale`` as a function: plan, then run."""
-    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options)
+    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
     return run_plan(plan, upscaler, progress, job, notify)
