@@ -146,7 +146,9 @@ def assemble(
         try:
             first = av.open(str(chunk_files[0]))
             template = first.streams.video[0]
-            video = out.add_stream_from_template(template)
+            # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV looks
+            # for an encoder named after the decoder, and AV1's (libdav1d) has none.
+            video = out.add_stream_from_template(template, opaque=True)
             first.close()
             video_identity.apply(video)
             copier = _Copier(source, out, keep_audio, span, container, time_scale)
