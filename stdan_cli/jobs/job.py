@@ -428,6 +428,36 @@ def _assemble(job: Job, space: Workspace) -> list[str]:
                     facts.get("keep_audio", True), span, job.plan.mode.duration_scale)
 
 
+def check_planned(job: Job, planner: JobPlanner) -> None:
+    """Raise the user's error when the complete plan has no chunk (nothing to make)."""
+    if not job.manifest.chunks:
+        if job.settings.has_range and planner.frames_seen:
+            raise OptionError(f"no frame of {job.input} lies in the range --start/--end; nothing was written")
+        raise InputError(f"no frame of {job.input} could be decoded; nothing was written")
+
+
+def close_after_error(space: Workspace, exc: BaseException) -> None:
+    """Close the work folder of a job that ``exc`` stopped: kept when chunks are done, removed
+    otherwise. Raises the error a user should see instead (saying what was kept), or returns
+    when ``exc`` itself should be raised."""
+    # What is on disk counts: an interrupt can land after a done record was written but
+    # before this run noted it.
+    kept = len(done_records(space.dir))
+    space.close(remove=kept == 0)
+    if kept:
+        hint = f"{kept} chunk(s) done are kept in {space.dir}; run the same command again to continue"
+    else:
+        hint = "nothing was written"
+    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, JobInterrupted):
+        raise JobInterrupted(f"interrupted; {hint}") from None
+    if isinstance(exc, StdanError) and kept and not isinstance(exc, (JobMismatch, JobInterrupted)):
+        raise type(exc)(f"{exc} ({hint})") from None
+    if isinstance(exc, (OSError, av.error.FFmpegError)) and kept:  # e.g. a full disk
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        where = getattr(exc, "filename", None)
+        raise OutputError(f"{reason}{f': {where}' if where else ''} ({hint})") from exc
+
+
 def run_job(
     plan: UpscalePlan,
     upscaler: Upscaler,
@@ -451,39 +481,28 @@ def run_job(
         planner, warnings = _plan_and_run(job, runner)
         job.manifest.planned = True
         job.manifest.save(space.dir)
-        if not job.manifest.chunks:
-            if job.settings.has_range and planner.frames_seen:
-                raise OptionError(f"no frame of {job.input} lies in the range --start/--end; nothing was written")
-            raise InputError(f"no frame of {job.input} could be decoded; nothing was written")
+        check_planned(job, planner)
         notices = _assemble(job, space)
     except BaseException as exc:
         runner.abort()
-        # What is on disk counts: an interrupt can land after a done record was written but
-        # before this run noted it.
-        kept = len(done_records(space.dir))
-        space.close(remove=kept == 0)
-        if kept:
-            hint = f"{kept} chunk(s) done are kept in {space.dir}; run the same command again to continue"
-        else:
-            hint = "nothing was written"
-        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, JobInterrupted):
-            raise JobInterrupted(f"interrupted; {hint}") from None
-        if isinstance(exc, StdanError) and kept and not isinstance(exc, (JobMismatch, JobInterrupted)):
-            raise type(exc)(f"{exc} ({hint})") from None
-        if isinstance(exc, (OSError, av.error.FFmpegError)) and kept:  # e.g. a full disk
-            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            where = getattr(exc, "filename", None)
-            raise OutputError(f"{reason}{f': {where}' if where else ''} ({hint})") from exc
+        close_after_error(space, exc)
         raise
     space.close(remove=True)
+    notices += runner.window_upscaler.notices + list(upscaler.notices)
+    return job_summary(job, planner, warnings, notices, started, resumed)
+
+
+def job_summary(job: Job, planner: JobPlanner, warnings: list[str], notices: list[str], started: float,
+                resumed: int, summary_type: type = JobSummary, **extra) -> JobSummary:
+    """What a finished job reports (``started``: its ``time.perf_counter()`` at the start)."""
+    plan = job.plan
     specs = job.manifest.chunks
     fmt = job.chunk_format
     info = plan.info
-    return JobSummary(
+    return summary_type(
         input=plan.input, output=plan.output, frames_in=planner.range_frames, frames_out=sum(c.outputs for c in specs),
         size_in=(info.width, info.height), size_out=(fmt.width, fmt.height), rate_out=Fraction(fmt.rate),
         seconds=time.perf_counter() - started, tiles=len(plan.tiles), warnings=warnings,
-        notices=list(fmt.encoding.notices) + notices + runner.window_upscaler.notices + list(upscaler.notices),
-        scenes=len({c.scene for c in specs}), chunks=len(specs),
-        resumed=resumed,
+        notices=list(fmt.encoding.notices) + notices, scenes=len({c.scene for c in specs}), chunks=len(specs),
+        resumed=resumed, **extra,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,10 @@ def sync_file(path: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part."""
-    temp = path.with_name(path.name + TEMP_SUFFIX)
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
+    The temporary name is this writer's own, so several processes (``--part`` runs sharing a
+    work folder) may write the same file at once: the last rename wins, whole."""
+    temp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
     with open(temp, "wb") as f:
         f.write(data)
         f.flush()
