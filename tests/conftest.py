@@ -48,3 +48,14 @@ def weights_env(tmp_path, monkeypatch, http_server):
     monkeypatch.setenv("STDAN_GDRIVE_URL", http_server.url + "/uc")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the downloader reads it at call time; only 127.0.0.1 is served
     return home / "weights"
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for every Ray test (starting one costs about 15 s). Its workers
+    inherit this process's environment, PYTHONPATH included, so they import this stdan_cli."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

@@ -25,7 +25,7 @@ from stdan_cli.jobs import JobOptions
 from stdan_cli.model import STDAN, STDANConfig
 from stdan_cli.pipeline import UpscaleOptions, upscale_video
 from stdan_cli.upscalers import build_upscaler
-from stdan_cli.video.encode import EncodeSettings
+from stdan_cli.video.encoders import EncodeSettings
 
 REPO = Path(__file__).resolve().parents[1]
 LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"))

@@ -156,5 +156,12 @@ def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small)
         upscale_window(small, still, cache=by_index, frame_indices=indices)
         upscale_window(small, still, cache=by_content)
     assert by_index.encoded == 7 and by_content.encoded == 4
+
+    # An index the cache knows, from another video: not reused.
+    other = torch.rand(1, 4, 3, 8, 16, generator=torch.Generator().manual_seed(7))
+    before = by_index.encoded
+    out_other = upscale_window(small, other, cache=by_index, frame_indices=[3, 4, 5, 6])
+    assert by_index.encoded == before + 4
+    torch.testing.assert_close(out_other, upscale_window(small, other), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="3 frame indices"):
         upscale_window(small, still, cache=by_index, frame_indices=[0, 1, 2])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import click
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
+from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.errors import OutputError
 from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, find_clips, write_json
@@ -85,9 +88,10 @@ def _vid4_table(result: DatasetResult) -> Table:
               help="Write every per-clip and per-frame score to this JSON file. Default: none.")
 @click.option("--save-images", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
               help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
+@ray_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the results. Default: off.")
 def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, limit,
-                 json_path, save_images, quiet):
+                 json_path, save_images, ray_address, ray_workers, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
     \b
@@ -112,16 +116,29 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     """
     _check_outputs(json_path, save_images)
     clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
+    where = Placement.of(ray_address, ray_workers)
     weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
-    upscaler = build_upscaler(model_name, weights, device, precision, threads)
-    last = TextColumn("{task.fields[last]}")
-    with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:
-        task = bar.add_task("eval", total=len(clips), last="")
+    with ExitStack() as stack:
+        if where.ray is not None:  # joined (or started) before the progress bar shows
+            from stdan_cli.cluster import WorkerSpec, evaluate_on_ray, node_cpus, plan_workers, ray_cluster
 
-        def progress(done, total, clip):
-            bar.update(task, completed=done, total=total, last=f"{clip.name}: {_fmt(clip.mean('psnr_y'), 2)} dB Y")
+            path = weights_file(model_name, weights)
+            ray = stack.enter_context(ray_cluster(where.ray))
+            layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
+            spec = WorkerSpec(model_name, layout.device, precision, layout.threads)
+            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path)
+        else:
+            upscaler = build_upscaler(model_name, weights, device, precision, threads)
+            run = partial(evaluate, dataset, data_root, upscaler)
+        last = TextColumn("{task.fields[last]}")
+        with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:
+            task = bar.add_task("eval", total=len(clips), last="")
 
-        result = evaluate(dataset, data_root, upscaler, degradation, limit, save_images, progress)
+            def progress(done, total, clip):
+                bar.update(task, completed=done, total=total,
+                           last=f"{clip.name}: {_fmt(clip.mean('psnr_y'), 2)} dB Y")
+
+            result = run(degradation=degradation, limit=limit, save_images=save_images, progress=progress)
     if json_path:
         write_json(result, json_path)
 
@@ -141,3 +158,4 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         console.print(f"per-clip and per-frame scores written to {json_path}")
     if save_images:
         console.print(f"output frames written under {save_images}")
+

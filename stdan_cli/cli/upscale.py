@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -12,7 +13,10 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
+from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cluster.parts import run_part
+from stdan_cli.errors import OptionError
 from stdan_cli.jobs import CHUNK_SECONDS, JobOptions, check_job_options
 from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
 from stdan_cli.pipeline.batch import check_batch, is_batch, plan_batch, run_batch
@@ -127,6 +131,7 @@ def sigterm_interrupts():
                    "from it. Default: .OUTPUT-NAME.stdan-job beside OUTPUT, removed on success.")
 @click.option("--restart", is_flag=True,
               help="Discard the work folder of an earlier unfinished run and start over. Default: resume it.")
+@cluster_options
 @click.option("-y", "--overwrite", is_flag=True,
               help="Replace OUTPUT if it exists (several inputs: replace, instead of skip, outputs already there). "
                    "Default: refuse. The input is never replaced.")
@@ -134,7 +139,8 @@ def sigterm_interrupts():
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
-            scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ext, overwrite, quiet):
+            scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
+            shared_input, part, ext, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
@@ -163,17 +169,54 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     job = JobOptions(scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
                      start=start, end=end, work_dir=work_dir, restart=restart)
     set_quiet(quiet)
-    def make_upscaler():
-        checkpoint = weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
-        return build_upscaler(model_name, checkpoint, device, precision, threads)
+    where = Placement.of(ray_address, ray_workers, shared_input, part, restart)
+
+    def checkpoint():
+        return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
 
     if is_batch(inputs, output):
-        return _batch(inputs, output, ext, options, console, quiet, make_upscaler)
+        if where.ray is not None or where.part is not None:
+            raise OptionError("--ray and --part take one INPUT and one OUTPUT")
+        return _batch(inputs, output, ext, options, console, quiet,
+                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     check_job_options(input_path, output_path, job)
-    upscaler = make_upscaler()
-    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
+    with ExitStack() as stack:
+        if where.ray is not None:
+            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
+                                                          precision, threads))
+            upscaler = workers.upscaler
+            run = partial(workers.run, job_options=job)
+        else:
+            upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            run = partial(run_plan, upscaler=upscaler, job=job)
+        plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
+        if where.part is not None:
+            _run_part(plan, upscaler, where.part, job, console, quiet)
+            return
+        summary = _run(plan, run, console, quiet)
+    _print_summary(console, plan, summary, upscaler)
+
+
+def _run_part(plan, upscaler, part, job, console, quiet) -> None:
+    with progress_bar(console, f"part {part}", "frames", disable=quiet) as bar, sigterm_interrupts() as stop_check:
+        task = bar.add_task("part", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            stop_check()
+            bar.update(task, completed=done, total=total)
+
+        s = run_part(plan, upscaler, part, job, progress, notify=lambda line: console.print(line, soft_wrap=True))
+    for line in s.warnings:
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+    console.print(f"part {s.part}: {s.made} chunk(s) made, {s.done_before} done before, of its {s.mine} "
+                  f"({s.chunks} in the job) in {s.seconds:.1f} s; work folder {s.work_dir}. When every part "
+                  "is done, run the same command without --part to assemble the output.", soft_wrap=True)
+
+
+def _run(plan, run, console: Console, quiet: bool):
+    """``run(plan, progress=, notify=)`` under a progress bar (frames, rate, time left)."""
     fps = TextColumn("{task.fields[fps]:.2f} fps")
     with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
         task, first = None, 0
@@ -190,7 +233,10 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
             elapsed = bar.tasks[task].elapsed or 1e-9
             bar.update(task, completed=done, total=total, fps=(done - first) / elapsed)
 
-        summary = run_plan(plan, upscaler, progress, job, notify=lambda line: console.print(line, soft_wrap=True))
+        return run(plan, progress=progress, notify=lambda line: console.print(line, soft_wrap=True))
+
+
+def _print_summary(console: Console, plan, summary, upscaler) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -202,7 +248,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
         f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_count(summary.scenes, 'scene')}, "
-        f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''})",
+        f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
+        f"{_ray_note(summary)})",
         soft_wrap=True,
     )
 
@@ -255,3 +302,11 @@ def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_ups
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _ray_note(summary) -> str:
+    workers = getattr(summary, "workers", None)
+    if workers is None:
+        return ""
+    retried = f", {summary.retried} redone after a worker died" if summary.retried else ""
+    return f"; {_count(workers, 'Ray worker')}{retried}"

@@ -279,7 +279,7 @@ def _lock(work_dir: Path):
 # --- doing chunks ---------------------------------------------------------------------------
 
 
-class _Runner:
+class ChunkRunner:
     """Carries out planned tasks: chunks already done are skipped, wanted ones are made."""
 
     def __init__(self, job: Job, space: Workspace, upscaler: Upscaler, wanted: Callable[[int], bool],
@@ -344,7 +344,7 @@ class _Runner:
             self.encoder = None
 
 
-def _plan_and_run(job: Job, runner: _Runner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
+def plan_and_run(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner``."""
     with VideoReader(job.input) as reader:
         planner = JobPlanner(job.settings, job.cut_source(), job.plan.info.time_base)
@@ -375,8 +375,8 @@ def plan_job(job: Job, notify: NotifyFn = lambda line: None) -> Manifest:
     manifest is saved in the work folder (created if needed)."""
     space = Workspace(job, restart=False, notify=notify)
     try:
-        runner = _Runner(job, space, upscaler=None, wanted=lambda k: False, progress=None, done_outputs=0)
-        _plan_and_run(job, runner)
+        runner = ChunkRunner(job, space, upscaler=None, wanted=lambda k: False, progress=None, done_outputs=0)
+        plan_and_run(job, runner)
         job.manifest.planned = True
         job.manifest.save(space.dir)
     finally:
@@ -387,9 +387,9 @@ def plan_job(job: Job, notify: NotifyFn = lambda line: None) -> Manifest:
 def run_chunk(job: Job, index: int, upscaler: Upscaler, notify: NotifyFn = lambda line: None) -> DoneRecord:
     """Make chunk ``index`` (decoding the input up to it), unless a valid one is already done."""
     space = Workspace(job, restart=False, notify=notify)
-    runner = _Runner(job, space, upscaler, wanted=lambda k: k == index, progress=None, done_outputs=0)
+    runner = ChunkRunner(job, space, upscaler, wanted=lambda k: k == index, progress=None, done_outputs=0)
     try:
-        _plan_and_run(job, runner, stop_after=index)
+        plan_and_run(job, runner, stop_after=index)
         job.manifest.save(space.dir)
     except BaseException:
         runner.abort()
@@ -408,7 +408,7 @@ def assemble_job(job: Job) -> list[str]:
         missing = [c.index for c in job.manifest.chunks if c.index not in space.done]
         if not job.manifest.planned or missing or not job.manifest.chunks:
             raise OutputError(f"the job is not complete: chunks {missing or 'not planned'} are missing")
-        notices = _assemble(job, space)
+        notices = assemble_chunks(job, space)
     except BaseException:
         space.close(remove=False)
         raise
@@ -416,7 +416,8 @@ def assemble_job(job: Job) -> list[str]:
     return notices
 
 
-def _assemble(job: Job, space: Workspace) -> list[str]:
+def assemble_chunks(job: Job, space: Workspace) -> list[str]:
+    """Join the chunks done in ``space`` into the output (see :func:`stdan_cli.jobs.assemble.assemble`)."""
     facts = job.manifest.video
     start = facts.get("start_seconds")
     span = CopyRange(float("-inf") if start is None else start, facts.get("end_seconds"), bool(facts.get("shift")))
@@ -473,16 +474,16 @@ def run_job(
     resumed = len(space.done)
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
-    runner = _Runner(job, space, upscaler, wanted=lambda k: True, progress=progress,
+    runner = ChunkRunner(job, space, upscaler, wanted=lambda k: True, progress=progress,
                      done_outputs=sum(r.spec.outputs for r in space.done.values()))
     if resumed and progress:
         progress(runner.outputs, job.expected)
     try:
-        planner, warnings = _plan_and_run(job, runner)
+        planner, warnings = plan_and_run(job, runner)
         job.manifest.planned = True
         job.manifest.save(space.dir)
         check_planned(job, planner)
-        notices = _assemble(job, space)
+        notices = assemble_chunks(job, space)
     except BaseException as exc:
         runner.abort()
         close_after_error(space, exc)

@@ -26,9 +26,9 @@ class FeatureCache:
     overlapping windows is encoded only once.
 
     One cache serves one stream of windows over the same region of a video (e.g. one tile).
-    Frames are matched by the frame indices the caller passes (their positions in the video);
-    without indices, by comparing the frames' content. The cache keeps only the last window's
-    frames.
+    A cached frame is reused when its content is equal and, where the caller passes frame
+    indices (their positions in the video), its index too: equal indices alone would trust a
+    cache left by another video or another run. The cache keeps only the last window's frames.
     """
 
     def __init__(self) -> None:
@@ -40,10 +40,9 @@ class FeatureCache:
         for known, cached, feat in self._entries:
             if cached.shape != frame.shape:
                 continue
-            if index is not None and known is not None:
-                if known == index:
-                    return feat
-            elif torch.equal(cached, frame):
+            if index is not None and known is not None and known != index:
+                continue
+            if torch.equal(cached, frame):
                 return feat
         return None
 

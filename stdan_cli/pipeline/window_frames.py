@@ -36,6 +36,7 @@ class WindowUpscaler:
         self.baseline = BicubicUpscaler(BICUBIC_DESCRIPTOR, upscaler.device) if plan.options.compare else None
         self.tiles, self.batch = plan.tiles, plan.tile_batch
         self.notices: list[str] = []
+        upscaler.reset()  # features cached by an earlier run belong to another video
 
     def __call__(self, frames: list[Frame], skip: int, indices: Sequence[int] | None = None) -> torch.Tensor:
         """(K, 3, H, W) RGB codes (uint8, or uint16 for deep output) on the host, of the outputs

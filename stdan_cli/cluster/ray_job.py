@@ -1,0 +1,169 @@
+"""``stdan upscale --ray``: a job's chunks made by Ray actors, stored and assembled by the driver.
+
+The driver does what a local run does with the work folder (same manifest, resume, checks,
+assembly); only the model runs elsewhere:
+
+1. Actors start (each builds its upscaler once) and describe it: name, precision, weights'
+   sha256, version. The manifest records that description, so a job may be started on one
+   machine and resumed on a cluster, or the other way round, when they run the same model.
+2. The driver decodes the input once without the model and completes the chunk table (scene
+   cuts are found while decoding, so the plan is complete before any chunk is handed out).
+3. Pending chunks go to the actors, at most two in flight each. An actor gets the job (the
+   plan, the manifest), decodes its own copy of the input up to the chunk, makes it, and
+   answers with the chunk file's bytes and done record. The driver checks the bytes against
+   the sha256, the chunk against its own plan, and stores it with the same atomic rename and
+   done record as a local run.
+4. When every chunk is done the driver assembles the output and removes the work folder.
+
+The input and the weights reach the workers through Ray's object store, once each
+(``shared_input``: the input path itself, when every node reads the same filesystem).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from stdan_cli import __version__
+from stdan_cli.cluster.pool import WorkerPool
+from stdan_cli.cluster.session import RayError, WorkerLayout
+from stdan_cli.cluster.workers import ChunkResult, ChunkWorker, Payload, WorkerDescription, WorkerSpec
+from stdan_cli.errors import InputError, JobMismatch
+from stdan_cli.jobs import JobOptions, JobSummary, prepare_job
+from stdan_cli.jobs.job import (
+    ChunkRunner,
+    Workspace,
+    assemble_chunks,
+    check_planned,
+    close_after_error,
+    job_summary,
+    plan_and_run,
+)
+from stdan_cli.jobs.manifest import atomic_write, chunk_name, write_done
+from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.model import ModelDescriptor
+from stdan_cli.pipeline.plan import UpscalePlan
+
+
+@dataclass
+class RayJobSummary(JobSummary):
+    workers: int = 1
+    retried: int = 0  # chunks handed out again after their worker died
+
+
+@dataclass(frozen=True)
+class RemoteUpscaler:
+    """The workers' upscaler as the driver sees it: enough to plan and to fill the manifest."""
+
+    name: str
+    descriptor: ModelDescriptor
+    device: torch.device
+    precision: str
+    weights_sha256: str | None
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("the model runs on the Ray workers, not in the driver")
+
+
+def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescription:
+    """The one description every worker gave; an error naming what differs otherwise."""
+    first = descriptions[0]
+    if first.version != __version__:
+        raise RayError(f"the Ray workers run stdan-cli {first.version}, this driver {__version__}; "
+                       "install the same version on every node")
+    for other in descriptions[1:]:
+        if other != first:
+            raise RayError(f"the Ray workers do not run the same model: {first.precision} on {first.device_type} "
+                           f"and {other.precision} on {other.device_type}; pass --precision or --device explicitly")
+    return first
+
+
+class RayUpscaler:
+    """Ray actors ready to make the chunks of jobs on one input. Use as a context manager
+    (the actors stop on exit; after an error or Ctrl-C their in-flight work is dropped)."""
+
+    def __init__(self, ray, input_path: str | Path, spec: WorkerSpec, layout: WorkerLayout,
+                 weights_path: Path | None = None, shared_input: bool = False):
+        self.ray = ray
+        src = Path(input_path)
+        try:
+            video = (Payload(src.name, path=str(src.resolve())) if shared_input
+                     else Payload(src.name, data=src.read_bytes()))
+        except OSError as exc:
+            raise InputError(f"cannot read input {src}: {exc.strerror or exc}") from None
+        weights = Payload(Path(weights_path).name, data=Path(weights_path).read_bytes()) if weights_path else None
+        self.layout = layout
+        args = (spec, ray.put(weights) if weights else None, ray.put(video))
+        self.pool = WorkerPool(ray, ChunkWorker, args, layout.workers,
+                               {"num_cpus": layout.num_cpus, "num_gpus": layout.num_gpus})
+        try:
+            d = agreed_description(self.pool.call_all("describe"))
+        except BaseException:
+            self.pool.shutdown(graceful=False)
+            raise
+        self.upscaler = RemoteUpscaler(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256)
+
+    def __enter__(self) -> "RayUpscaler":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.pool.shutdown(graceful=exc is None)
+
+    def run(self, plan: UpscalePlan, job_options: JobOptions = JobOptions(),
+            progress: Callable[[int, int | None], None] | None = None,
+            notify: Callable[[str], None] = lambda line: None) -> RayJobSummary:
+        """Carry out ``plan`` (made with ``self.upscaler.descriptor``) on the workers."""
+        started = time.perf_counter()
+        job = prepare_job(plan, self.upscaler, job_options)
+        space = Workspace(job, job_options.restart, notify)
+        resumed = len(space.done)
+        if resumed:
+            notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
+        try:
+            planning = ChunkRunner(job, space, None, wanted=lambda k: False, progress=None, done_outputs=0)
+            planner, warnings = plan_and_run(job, planning)
+            job.manifest.planned = True
+            job.manifest.save(space.dir)
+            check_planned(job, planner)
+            done = [sum(r.spec.outputs for r in space.done.values())]
+            if progress:
+                progress(done[0], job.expected)
+            job_ref = self.ray.put(job)  # sent once; every chunk call refers to it
+
+            def store(index: int, result: ChunkResult) -> None:
+                store_chunk(space, job.manifest.chunks[index], result, job.chunk_format.extension)
+                done[0] += result.record.spec.outputs
+                if progress:
+                    progress(done[0], job.expected)
+
+            pending = [c.index for c in job.manifest.chunks if c.index not in space.done]
+            self.pool.run(pending, lambda actor, index: actor.make_chunk.remote(job_ref, index), store,
+                          label=lambda index: f"chunk {index}")
+            notices = assemble_chunks(job, space)
+        except BaseException as exc:
+            close_after_error(space, exc)
+            raise
+        space.close(remove=True)
+        return job_summary(job, planner, warnings, notices, started, resumed, RayJobSummary,
+                           workers=self.layout.workers, retried=len(self.pool.retried))
+
+
+def store_chunk(space: Workspace, spec: ChunkSpec, result: ChunkResult, extension: str) -> None:
+    """Write a chunk a worker made into the work folder, as a local run would (file renamed
+    into place, then its done record). Storing the same chunk twice is harmless."""
+    record = result.record
+    if record.spec != spec:
+        raise JobMismatch(f"a Ray worker planned chunk {spec.index} differently from the driver ({record.spec} "
+                          f"instead of {spec}); every node must run the driver's stdan-cli and PyAV versions")
+    if record.file != chunk_name(spec.index, extension):
+        raise RayError(f"a Ray worker named chunk {spec.index} {record.file!r}")
+    if len(result.data) != record.bytes or hashlib.sha256(result.data).hexdigest() != record.sha256:
+        raise RayError(f"chunk {spec.index} arrived from its Ray worker damaged (size or sha256 differ)")
+    atomic_write(space.dir / record.file, result.data)
+    write_done(space.dir, record)
+    space.done[spec.index] = record
