@@ -32,6 +32,9 @@ class _RaisesOnSecondWindow:
         self.name, self.precision, self.device, self.descriptor = "x", "fp32", self.inner.device, self.inner.descriptor
         self.error, self.calls = error, 0
 
+    def reset(self):
+        self.inner.reset()
+
     def __call__(self, *args, **kwargs):
         self.calls += 1
         if self.calls == 2:

@@ -15,6 +15,7 @@ from media import make_video, read_frames
 
 from stdan_cli.cli import main
 from stdan_cli.errors import OptionError
+from stdan_cli.jobs import JobOptions
 from stdan_cli.pipeline import UpscaleOptions, upscale_video
 from stdan_cli.pipeline.outsize import output_size, resize_frames, side_by_side
 from stdan_cli.upscalers import build_upscaler
@@ -130,6 +131,26 @@ def test_tiled_equals_untiled_at_any_outscale(tmp_path, bicubic, s):
     tiled = upscale_video(src, tmp_path / "b.mkv", bicubic, UpscaleOptions(outscale=s, tile=16, encoding=LOSSLESS))
     assert whole.tiles == 1 and tiled.tiles > 1
     np.testing.assert_array_equal(np.stack(read_frames(tmp_path / "a.mkv")[0]), np.stack(read_frames(tmp_path / "b.mkv")[0]))
+
+
+@pytest.mark.parametrize("s, compare", [(2.5, False), (1, False), (2.5, True)])
+def test_chunked_and_ranged_runs_equal_one_pass_at_any_outscale(tmp_path, small_stdan, s, compare):
+    # Noise, so that any misplaced frame shows; every frame would be a cut, so detection is off.
+    frames = [np.random.default_rng(k).integers(0, 256, (16, 24, 3), dtype=np.uint8) for k in range(10)]
+    src = make_video(tmp_path / "in.mkv", frames=frames, rate=10, codec="ffv1", pix_fmt="yuv444p")
+    options = UpscaleOptions(outscale=s, compare=compare, encoding=LOSSLESS)
+    one = upscale_video(src, tmp_path / "one.mkv", small_stdan, options, job=JobOptions(chunk_frames=100, scene_threshold=0))
+    chunked = upscale_video(src, tmp_path / "chunked.mkv", small_stdan, options, job=JobOptions(chunk_frames=4, scene_threshold=0))
+    ranged = upscale_video(src, tmp_path / "ranged.mkv", small_stdan, options,
+                           job=JobOptions(chunk_frames=4, scene_threshold=0, start=0.3, end=0.8))
+    assert one.chunks == 1 and chunked.chunks > 1 and one.size_out == chunked.size_out == ranged.size_out
+    whole, times = read_frames(tmp_path / "one.mkv")
+    parts, part_times = read_frames(tmp_path / "chunked.mkv")
+    assert part_times == times and len(parts) == one.frames_out == 19
+    np.testing.assert_array_equal(np.stack(parts), np.stack(whole))
+    # input frames 3..7 (0.3 <= t < 0.8) are output frames 6..14 of the whole run
+    cut, _ = read_frames(tmp_path / "ranged.mkv")
+    np.testing.assert_array_equal(np.stack(cut), np.stack(whole[6:15]))
 
 
 def test_compare_with_the_bicubic_model_is_refused(tmp_path):

@@ -207,6 +207,9 @@ def test_no_partial_output_after_an_error_mid_run(tmp_path, bicubic):
         name, precision, device, descriptor = "x", "fp32", bicubic.device, bicubic.descriptor
         calls = 0
 
+        def reset(self):
+            bicubic.reset()
+
         def __call__(self, frames, skip_outputs=0, cache_key=None, inputs_only=False, frame_indices=None):
             self.calls += 1
             if self.calls == 2:

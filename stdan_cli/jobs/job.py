@@ -346,7 +346,7 @@ class ChunkRunner:
 
 def plan_and_run(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner``."""
-    with VideoReader(job.input) as reader:
+    with VideoReader(job.input, job.plan.options.deinterlace) as reader:
         planner = JobPlanner(job.settings, job.cut_source(), job.plan.info.time_base)
         for frame in prefetch(reader.frames()):
             for task in planner.push(frame):
