@@ -18,6 +18,7 @@ from stdan_cli.errors import OptionError, is_out_of_memory
 from stdan_cli.pipeline import UpscaleOptions, plan_upscale, upscale_video
 from stdan_cli.upscalers import StdanUpscaler, build_upscaler, memory_budget, resolve_precision
 from stdan_cli.upscalers import device as device_module
+from stdan_cli.upscalers import stdan as stdan_upscaler_module
 from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET, GiB, apply_tf32
 from stdan_cli.video.encoders import EncodeSettings
 
@@ -212,3 +213,21 @@ def test_the_pipeline_names_frames_so_a_shared_frame_is_encoded_once(tmp_path):
                      frames=[np.full((16, 16, 3), 100, np.uint8)] * 7)
     upscale_video(src, tmp_path / "out.mkv", upscaler, UpscaleOptions(encoding=LOSSLESS))
     assert [cache.encoded for cache in upscaler.caches.values()] == [7]
+
+
+def test_chunk_sizes_follow_the_device_and_its_free_memory(tmp_path, monkeypatch):
+    from stdan_cli.model.chunks import CPU_CHUNKS
+    from stdan_cli.upscalers.device import chunk_policy
+
+    assert chunk_policy(torch.device("cpu"), 64 * GiB) == CPU_CHUNKS
+    roomy = chunk_policy(CUDA0, 16 * GiB)
+    assert roomy.swin_windows is None and roomy.stdfa_bytes == roomy.deform_column_bytes == 2 * GiB
+    assert chunk_policy(CUDA0, 0).stdfa_bytes == CPU_CHUNKS.stdfa_bytes  # never below the CPU's steps
+    from stdan_cli.model import STDAN, STDANConfig
+
+    path = tmp_path / "small.pth"
+    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    seen = []
+    monkeypatch.setattr(stdan_upscaler_module, "chunk_policy", lambda device, budget: seen.append(device) or roomy)
+    stdan = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
+    assert stdan.model.chunk_policy == roomy and seen == [torch.device("cpu")]  # the model takes the device's policy

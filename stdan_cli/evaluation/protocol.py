@@ -22,7 +22,7 @@ from stdan_cli.evaluation.datasets import VIMEO_FRAMES, VIMEO_INPUTS
 from stdan_cli.evaluation.resize import bicubic_down, blur_down
 
 SCALE = 4
-N_IN, N_OUT = 4, 7
+N_OUT = 7  # outputs of one window of 4 inputs
 DEGRADATIONS = {"bi": bicubic_down, "bd": blur_down}
 
 
