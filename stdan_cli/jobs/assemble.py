@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 
 from stdan_cli.jobs.manifest import sync_file
+from stdan_cli.pipeline.output import temp_path
 from stdan_cli.video.encoders import Container
 from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
 from stdan_cli.video.sources import open_input
@@ -32,10 +33,6 @@ class CopyRange:
     start: float = float("-inf")
     end: float | None = None
     shift: bool = False
-
-
-def partial_path(output: Path) -> Path:
-    return output.with_name(f".{output.stem}.stdan-partial{output.suffix}")
 
 
 class _Copier:
@@ -137,7 +134,7 @@ def assemble(
     not keep how long a frame lasts, while the times within a chunk are exact. Returns
     notices (whatever of the input the container did not keep, found by reading the result
     back). Nothing is left behind if it fails."""
-    temp = partial_path(output)
+    temp = temp_path(output)
     notices: list[str] = []
     try:
         with open_input(source) as src:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,9 @@ def read_state_dict(source: CheckpointSource) -> StateDict:
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist")
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # e.g. about a pickle protocol: the error below says what matters
+                warnings.simplefilter("ignore", UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for bad files; all mean "unusable"
             raise CheckpointError(f"cannot use {path}: {_load_failure(path, exc)}") from None
     else:
