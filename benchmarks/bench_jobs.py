@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_upscale import cut, default_input  # noqa: E402
+from bench_upscale import cut, default_input, peak_rss_mib  # noqa: E402
 
 
 def looped(src: Path, dst: Path, seconds: float, width: int, height: int) -> None:
@@ -83,7 +82,7 @@ def memory_child(clip: Path, out: Path) -> None:
     from stdan_cli.upscalers import build_upscaler
 
     summary = upscale_video(clip, out, build_upscaler("bicubic"), UpscaleOptions(overwrite=True))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"frames_in": summary.frames_in, "chunks": summary.chunks, "peak_mib": peak}))
 
 

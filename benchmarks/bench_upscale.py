@@ -24,6 +24,19 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "reference" / "parity_weights_fp16.pt"
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: VmHWM, which starts afresh at exec (getrusage's
+    ru_maxrss keeps the parent's peak across fork and exec, so a child started by a large
+    benchmark would report the parent's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: kB on most systems
+
+
 def default_input() -> Path | None:
     import importlib.util
 
@@ -120,7 +133,7 @@ def main() -> None:
           f"{summary.size_out[0]}x{summary.size_out[1]} (outscale {args.outscale:g}); model {args.model} {args.precision}, {torch.get_num_threads()} threads")
     print(f"wall {wall:.2f} s | model {model_time:.2f} s | decode alone {decode:.2f} s | encode alone {encode:.2f} s "
           f"| wall/model {wall / max(model_time, 1e-9):.3f} | peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+          f"{peak_rss_mib():.0f} MB")
 
 
 if __name__ == "__main__":
