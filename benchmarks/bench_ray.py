@@ -48,12 +48,12 @@ def ray_run(ray, clip: Path, out: Path, spec, layout, weights, chunk_frames: int
     """(seconds to start the workers, seconds to run the job, summary)."""
     from stdan_cli.cluster import RayUpscaler
     from stdan_cli.jobs import JobOptions
-    from stdan_cli.pipeline import UpscaleOptions, plan_upscale
+    from stdan_cli.pipeline import UpscaleOptions
 
     started = time.perf_counter()
     with RayUpscaler(ray, clip, spec, layout, weights) as workers:
         ready = time.perf_counter()
-        plan = plan_upscale(clip, out, workers.upscaler.descriptor, UpscaleOptions(overwrite=True))
+        plan = workers.plan(clip, out, UpscaleOptions(overwrite=True))
         summary = workers.run(plan, JobOptions(chunk_frames=chunk_frames))
         done = time.perf_counter()
     return ready - started, done - ready, summary

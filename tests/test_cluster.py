@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,20 @@ from scene_media import shots
 from test_eval_data import make_vimeo
 from test_jobs import LOSSLESS, LOSSLESS_ARGS, same_frames, stdan_command
 
+from stdan_cli import __version__
 from stdan_cli.cli import main
 from stdan_cli.cluster import RayUpscaler, WorkerLayout, WorkerSpec, evaluate_on_ray, plan_workers
 from stdan_cli.cluster.parts import Part, SharedWorkspace, parse_part, run_part
+from stdan_cli.cluster.ray_job import agreed_description
+from stdan_cli.cluster.session import RayError
+from stdan_cli.cluster.workers import WorkerDescription
 from stdan_cli.errors import JobInterrupted, OptionError, OutputError
 from stdan_cli.evaluation import evaluate
 from stdan_cli.jobs import JobOptions, prepare_job
 from stdan_cli.model import STDAN, STDANConfig
 from stdan_cli.pipeline import plan_upscale, upscale_video
 from stdan_cli.upscalers import build_upscaler
+from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
@@ -119,7 +125,8 @@ def test_a_worker_killed_mid_job_has_its_chunks_redone_elsewhere(tmp_path, ray_s
 
         killer = threading.Thread(target=kill_a_busy_worker)
         killer.start()
-        plan = plan_upscale(clip, out, workers.upscaler.descriptor, LOSSLESS)
+        assert workers.upscaler.memory_budget == CPU_MEMORY_BUDGET  # as the workers reported it
+        plan = workers.plan(clip, out, LOSSLESS)
         summary = workers.run(plan, CHUNKS)
         killer.join()
         # the chunks in flight on the killed worker were handed out again (later ones may have
@@ -140,7 +147,7 @@ def test_ctrl_c_on_the_driver_keeps_the_stored_chunks_and_the_next_run_resumes(t
             raise KeyboardInterrupt
 
     with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
-        plan = plan_upscale(clip, out, workers.upscaler.descriptor, LOSSLESS)
+        plan = workers.plan(clip, out, LOSSLESS)
         with pytest.raises(JobInterrupted, match=r"1 chunk\(s\) done are kept .* run the same command again"):
             workers.run(plan, CHUNKS, progress=ctrl_c_after_a_chunk)
     assert len(list(work.glob("*.done.json"))) == 1 and not out.exists()
@@ -156,7 +163,7 @@ def test_shared_input_is_read_at_its_path_by_the_workers(tmp_path, ray_session, 
     spec = WorkerSpec("bicubic", "cpu", "fp32", threads=1)
     with RayUpscaler(ray_session, clip, spec, TWO_CPU_WORKERS, shared_input=True) as workers:
         assert ray_session.get(workers.pool.actors[0].input_path.remote()) == str(clip.resolve())
-        plan = plan_upscale(clip, tmp_path / "ray.mkv", workers.upscaler.descriptor, LOSSLESS)
+        plan = workers.plan(clip, tmp_path / "ray.mkv", LOSSLESS)
         summary = workers.run(plan, CHUNKS)
     assert summary.chunks == reference.chunks == 6
     assert same_frames(tmp_path / "local.mkv", tmp_path / "ray.mkv")
@@ -261,3 +268,17 @@ def test_worker_layouts():
         plan_workers({"CPU": 8}, workers=1, threads=8, largest_node=4)
     with pytest.raises(Exception, match="the Ray cluster has no GPUs"):
         plan_workers({"CPU": 8}, "cuda")
+
+
+def test_the_driver_plans_with_the_workers_memory_not_its_own(tmp_path, clip):
+    # Workers on GPUs, a driver without one: the plan must not ask this machine's CUDA.
+    base = WorkerDescription(__version__, "stdan", "fp32", "cuda", build_upscaler("bicubic").descriptor, None, 8 * 2**30)
+    agreed = agreed_description([base, replace(base, memory_budget=2 * 2**30)])
+    assert agreed.memory_budget == 2 * 2**30  # descriptions differing only in free memory agree: the smallest
+    with pytest.raises(RayError, match="do not run the same model"):
+        agreed_description([base, replace(base, precision="bf16")])
+    descriptor = replace(base.descriptor, bytes_per_pixel=2**20)  # a window of the 24x16 clip needs 384 MiB
+    cuda = torch.device("cuda")
+    small_budget = plan_upscale(clip, tmp_path / "a.mkv", descriptor, LOSSLESS, cuda, budget_bytes=2**27)
+    large_budget = plan_upscale(clip, tmp_path / "a.mkv", descriptor, LOSSLESS, cuda, budget_bytes=2**30)
+    assert len(small_budget.tiles) > 1 and len(large_budget.tiles) == 1

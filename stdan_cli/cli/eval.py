@@ -158,4 +158,3 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         console.print(f"per-clip and per-frame scores written to {json_path}")
     if save_images:
         console.print(f"output frames written under {save_images}")
-

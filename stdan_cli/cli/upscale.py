@@ -186,12 +186,13 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
                                                           precision, threads))
-            upscaler = workers.upscaler
+            upscaler, make_plan = workers.upscaler, workers.plan
             run = partial(workers.run, job_options=job)
         else:
             upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_plan, upscaler=upscaler, job=job)
-        plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
+        plan = make_plan(input_path, output_path, options=options)
         if where.part is not None:
             _run_part(plan, upscaler, where.part, job, console, quiet)
             return

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -47,7 +47,8 @@ from stdan_cli.jobs.job import (
 from stdan_cli.jobs.manifest import atomic_write, chunk_name, write_done
 from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.model import ModelDescriptor
-from stdan_cli.pipeline.plan import UpscalePlan
+from stdan_cli.pipeline.options import UpscaleOptions
+from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
 
 
 @dataclass
@@ -65,13 +66,15 @@ class RemoteUpscaler:
     device: torch.device
     precision: str
     weights_sha256: str | None
+    memory_budget: int  # bytes one window may use on the workers' devices (the smallest)
 
     def __call__(self, *args, **kwargs):
         raise RuntimeError("the model runs on the Ray workers, not in the driver")
 
 
 def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescription:
-    """The one description every worker gave; an error naming what differs otherwise."""
+    """The one description every worker gave (with the smallest memory budget); an error
+    naming what differs otherwise."""
     first = descriptions[0]
     if first.version != __version__:
         raise RayError(f"the Ray workers run stdan-cli {first.version}, this driver {__version__}; "
@@ -80,7 +83,7 @@ def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescripti
         if other != first:
             raise RayError(f"the Ray workers do not run the same model: {first.precision} on {first.device_type} "
                            f"and {other.precision} on {other.device_type}; pass --precision or --device explicitly")
-    return first
+    return replace(first, memory_budget=min(d.memory_budget for d in descriptions))
 
 
 class RayUpscaler:
@@ -106,13 +109,20 @@ class RayUpscaler:
         except BaseException:
             self.pool.shutdown(graceful=False)
             raise
-        self.upscaler = RemoteUpscaler(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256)
+        self.upscaler = RemoteUpscaler(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256,
+                                       d.memory_budget)
 
     def __enter__(self) -> "RayUpscaler":
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
         self.pool.shutdown(graceful=exc is None)
+
+    def plan(self, input_path: str | Path, output_path: str | Path, options: UpscaleOptions) -> UpscalePlan:
+        """:func:`~stdan_cli.pipeline.plan_upscale` for these workers: their model, their device,
+        their memory (this machine may have no such device)."""
+        u = self.upscaler
+        return plan_upscale(input_path, output_path, u.descriptor, options, u.device, budget_bytes=u.memory_budget)
 
     def run(self, plan: UpscalePlan, job_options: JobOptions = JobOptions(),
             progress: Callable[[int, int | None], None] | None = None,

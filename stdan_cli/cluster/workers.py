@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stdan_cli import __version__
@@ -55,6 +55,9 @@ class WorkerDescription:
     device_type: str
     descriptor: ModelDescriptor
     weights_sha256: str | None
+    # Bytes one window may use on this worker's device (its free memory now): the driver plans
+    # tiles with the smallest of these, since it may have no such device itself.
+    memory_budget: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,11 @@ class _Worker:
 
     def describe(self) -> WorkerDescription:
         from stdan_cli.jobs.job import weights_identity
+        from stdan_cli.upscalers.device import memory_budget
 
         u = self.upscaler
-        return WorkerDescription(__version__, u.name, u.precision, u.device.type, u.descriptor, weights_identity(u))
+        return WorkerDescription(__version__, u.name, u.precision, u.device.type, u.descriptor, weights_identity(u),
+                                 memory_budget(u.device))
 
     def pid(self) -> int:
         return os.getpid()

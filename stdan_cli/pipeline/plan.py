@@ -94,16 +94,21 @@ def plan_upscale(
     descriptor: ModelDescriptor,
     options: UpscaleOptions,
     device: torch.device = torch.device("cpu"),
+    budget_bytes: int | None = None,
 ) -> UpscalePlan:
-    """Check everything and fix what the run will do (for an upscaler described by ``descriptor``)."""
+    """Check everything and fix what the run will do (for an upscaler described by ``descriptor``
+    on ``device``). ``budget_bytes``: the memory one window may use when the device is not this
+    machine's (Ray workers report theirs); by default ``--memory-budget`` or the device's free
+    memory, asked here."""
     if options.compare and descriptor.architecture == "bicubic":
         raise OptionError("--compare puts the model beside bicubic; with --model bicubic both halves are the same")
     src, dst = os.fspath(input_path), Path(output_path)
     info, container, encoding = _probe(src, dst, options, descriptor.scale)
     overlap = options.tile_overlap if options.tile_overlap is not None else descriptor.tile_overlap
     multiple = max(1, descriptor.size_multiple)
-    budget = memory_budget(device, options.memory_budget)
-    tile = options.tile or auto_tile(info.height, info.width, descriptor.bytes_per_pixel, budget, overlap, multiple)
+    if budget_bytes is None or options.memory_budget is not None:
+        budget_bytes = memory_budget(device, options.memory_budget)
+    tile = options.tile or auto_tile(info.height, info.width, descriptor.bytes_per_pixel, budget_bytes, overlap, multiple)
     tiles = tuple(plan_tiles(info.height, info.width, tile, overlap, multiple))
     return UpscalePlan(
         input=src,
@@ -115,7 +120,7 @@ def plan_upscale(
         colour=output_colour(info.colour, info.height, info.pix_fmt, is_rgb_format(info.pix_fmt)),
         scale=descriptor.scale,
         tiles=tiles,
-        tile_batch=auto_tile_batch(tiles, descriptor.bytes_per_pixel, budget, device),
+        tile_batch=auto_tile_batch(tiles, descriptor.bytes_per_pixel, budget_bytes, device),
         tile_overlap=overlap,
         size_multiple=multiple,
         picture_size=picture_size(info.width, info.height, options.outscale, encoding.pix_fmt),
