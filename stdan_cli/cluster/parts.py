@@ -107,7 +107,7 @@ class SharedWorkspace:
         the one another task published first."""
         job = self.job
         planner, warnings = plan_and_run(job, ChunkRunner(job, self, None, wanted=lambda k: False, progress=None,
-                                                       done_outputs=0))
+                                                          done_outputs=0))
         check_planned(job, planner)
         job.manifest.planned = True
         target = self.dir / MANIFEST
@@ -193,7 +193,7 @@ def run_part(plan: UpscalePlan, upscaler: Upscaler, part: Part, job_options: Job
         total = sum(c.outputs for c in mine if c.index in todo)
         if todo:
             runner = ChunkRunner(job, space, upscaler, wanted=lambda k: k in todo,
-                             progress=(lambda done, _: progress(done, total)) if progress else None, done_outputs=0)
+                                 progress=(lambda done, _: progress(done, total)) if progress else None, done_outputs=0)
             _, warnings = plan_and_run(job, runner, stop_after=max(todo))
     except KeyboardInterrupt:
         if runner is not None:
