@@ -475,7 +475,7 @@ def run_job(
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
     runner = ChunkRunner(job, space, upscaler, wanted=lambda k: True, progress=progress,
-                     done_outputs=sum(r.spec.outputs for r in space.done.values()))
+                         done_outputs=sum(r.spec.outputs for r in space.done.values()))
     if resumed and progress:
         progress(runner.outputs, job.expected)
     try:
