@@ -26,7 +26,7 @@ from typing import Callable
 
 from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError
 from stdan_cli.jobs import JobOptions, prepare_job
-from stdan_cli.jobs.job import LOCK, ChunkRunner, Job, check_planned, plan_and_run
+from stdan_cli.jobs.job import ChunkRunner, Job, check_planned, lock_work_folder, plan_and_run
 from stdan_cli.jobs.manifest import (
     MANIFEST,
     TEMP_SUFFIX,
@@ -86,7 +86,7 @@ class SharedWorkspace:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create work folder {self.dir}: {exc.strerror or exc}") from None
-        self._lock = _shared_lock(self.dir)
+        self._lock = lock_work_folder(self.dir, shared=True, busy="a stdan run without --part")
         self.done: dict[int, DoneRecord] = {}
         try:
             recorded = load_manifest(self.dir)
@@ -155,21 +155,6 @@ class SharedWorkspace:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-
-
-def _shared_lock(work_dir: Path):
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks on this platform
-        return None
-    handle = open(work_dir / LOCK, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise OutputError(f"a stdan run without --part is using the work folder {work_dir}; "
-                          "wait for it or stop it") from None
-    return handle
 
 
 def run_part(plan: UpscalePlan, upscaler: Upscaler, part: Part, job_options: JobOptions = JobOptions(),

@@ -213,7 +213,7 @@ class Workspace:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create work folder {self.dir}: {exc.strerror or exc}") from None
-        self._lock = _lock(self.dir)  # before anything in the folder is read or removed
+        self._lock = lock_work_folder(self.dir)  # before anything in the folder is read or removed
         try:
             self._open(restart, notify)
         except BaseException:
@@ -262,17 +262,19 @@ class Workspace:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _lock(work_dir: Path):
+def lock_work_folder(work_dir: Path, shared: bool = False, busy: str = "another stdan run"):
+    """Lock ``work_dir`` for this run (an open file; closing it unlocks): exclusively, or shared
+    with other ``--part`` tasks. Raises the user's error, naming ``busy``, when it is taken."""
     try:
         import fcntl
     except ImportError:  # no advisory locks on this platform
         return None
     handle = open(work_dir / LOCK, "a")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise OutputError(f"another stdan run is using the work folder {work_dir}; wait for it or stop it") from None
+        raise OutputError(f"{busy} is using the work folder {work_dir}; wait for it or stop it") from None
     return handle
 
 

@@ -1,20 +1,18 @@
-"""Encoding the upscaled frames with PyAV, keeping what else the input carries.
+"""Encoding the upscaled frames with PyAV (one job chunk at a time, :mod:`stdan_cli.jobs.chunk`).
 
 - the encoder is chosen and checked beforehand (:mod:`stdan_cli.video.encoders`);
 - RGB is converted with an explicit matrix and range, and the output is tagged with them
   (plus the input's primaries and transfer) so players show the colours the input had;
-- the display rotation and the pixel aspect ratio are kept; the output is tagged progressive;
-- audio and subtitle streams are copied packet for packet (never re-encoded), interleaved
-  with the video by time; a stream the container cannot hold is dropped with a notice;
-- the file's tags, chapters and attachments and each stream's language, title and
-  disposition are kept where the container holds them (:mod:`stdan_cli.video.metadata`).
+- the display rotation and the pixel aspect ratio are kept; the output is tagged progressive.
+
+The input's other streams and metadata are copied when the chunks are joined
+(:mod:`stdan_cli.jobs.assemble`).
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -23,8 +21,6 @@ import torch
 from stdan_cli.video.colour import RANGE_FULL, SWS_MATRIX, ColourInfo
 from stdan_cli.video.deinterlace import FIELD_ORDER_PROGRESSIVE
 from stdan_cli.video.encoders import Container, ResolvedEncoding
-from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
-from stdan_cli.video.sources import open_input
 
 
 def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -> ColourInfo:
@@ -36,71 +32,8 @@ def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -
     return colour.resolved(height, pix_fmt)
 
 
-class StreamCopier:
-    """Copies the audio and subtitle packets of the input into the output, unchanged,
-    interleaved with the video by time (so memory does not grow with the video's length),
-    and what names the file and its streams (:mod:`stdan_cli.video.metadata`)."""
-
-    def __init__(self, source: str, output: av.container.OutputContainer, video: av.stream.Stream, keep_audio: bool,
-                 container: Container, time_scale: Fraction):
-        self.notices: list[str] = []
-        self.source = open_input(source)
-        self.map: dict[int, av.stream.Stream] = {}
-        self.identities: dict[int, StreamIdentity] = {}
-        src_video = self.source.streams.video[0]
-        self.identities[video.index] = StreamIdentity.of(src_video, f"video stream #{src_video.index}")
-        self.identities[video.index].apply(video)
-        for stream in self.source.streams:
-            if stream.type not in ("audio", "subtitle"):
-                continue
-            label = f"{stream.type} stream #{stream.index} ({stream.codec_context.name})"
-            if stream.type == "audio" and not keep_audio:
-                self.notices.append(f"{label} dropped: slow motion changes the duration")
-                continue
-            if stream.codec_context.name not in output.supported_codecs:
-                self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it")
-                continue
-            try:
-                copied = output.add_stream_from_template(stream)
-            except (av.error.FFmpegError, ValueError) as exc:
-                self.notices.append(f"{label} dropped: {exc}")
-                continue
-            self.map[stream.index] = copied
-            self.identities[copied.index] = StreamIdentity.of(stream, f"{stream.type} stream #{stream.index}")
-            self.identities[copied.index].apply(copied)
-        # After the streams: attachments are read back after them, so indices stay the same.
-        self.file = FileMetadata.of(self.source)
-        self.notices += self.file.apply(output, container.attachments, time_scale)
-        self._packets: Iterator | None = None
-        self._pending = None
-        if self.map:
-            self._packets = iter(self.source.demux([self.source.streams[i] for i in self.map]))
-
-    def copy_until(self, seconds: float | None) -> None:
-        """Mux copied packets whose time is before ``seconds`` (None: all remaining)."""
-        while self._packets is not None:
-            packet = self._pending or next(self._packets, None)
-            self._pending = None
-            if packet is None:
-                self._packets = None
-                break
-            if packet.dts is None:
-                continue  # flush packets carry no data
-            if seconds is not None and packet.time_base and float(packet.dts * packet.time_base) > seconds:
-                self._pending = packet
-                break
-            packet.stream = self.map[packet.stream.index]
-            self._output_mux(packet)
-
-    def attach(self, output: av.container.OutputContainer) -> None:
-        self._output_mux = output.mux
-
-    def close(self) -> None:
-        self.source.close()
-
-
 class VideoWriter:
-    """Writes RGB frames as a video stream, plus copied streams, to ``path``."""
+    """Writes RGB frames as a video stream to ``path``."""
 
     def __init__(
         self,
@@ -114,12 +47,7 @@ class VideoWriter:
         container: Container,
         rotation: int = 0,
         sar: Fraction | None = None,
-        copy_from: str | None = None,
-        keep_audio: bool = True,
-        time_scale: Fraction = Fraction(1),
     ):
-        """``copy_from``: the input, whose other streams and metadata are copied;
-        ``time_scale``: output time per input time (2 in slow motion), for chapters."""
         self.path = path
         self.time_base = time_base
         self.encoding = encoding
@@ -142,15 +70,10 @@ class VideoWriter:
                 self.stream.sample_aspect_ratio = sar
             if rotation:
                 self.stream.set_display_rotation(rotation)
-            self.copier = (
-                StreamCopier(copy_from, self.container, self.stream, keep_audio, container, time_scale) if copy_from else None
-            )
-            if self.copier:
-                self.copier.attach(self.container)
         except Exception:
             self.container.close()
             raise
-        self.notices = list(encoding.notices) + (self.copier.notices if self.copier else [])
+        self.notices = list(encoding.notices)
         self.frames = 0
         self._end: int | None = None  # where the video stream should end (time_base units)
         self._held = None  # the packet not yet muxed
@@ -198,17 +121,11 @@ class VideoWriter:
             if self._first_dts is None and packet.dts is not None:
                 self._first_dts = packet.dts
             if self._held is not None:
-                self._mux_now(self._held)
+                self.container.mux(self._held)
             self._held = packet
 
-    def _mux_now(self, packet) -> None:
-        if self.copier and packet.dts is not None:
-            self.copier.copy_until(float(packet.dts * packet.time_base))
-        self.container.mux(packet)
-
     def close(self) -> None:
-        """Flush the encoder, copy the remaining packets, finish the file, and add a notice
-        for each tag, chapter or flag the container did not keep."""
+        """Flush the encoder and finish the file."""
         try:
             self._mux(self.stream.encode(None))
             if self._held is not None:
@@ -219,21 +136,13 @@ class VideoWriter:
                     duration = (self._end - self._first_pts) - (last.dts - self._first_dts)
                     if duration > 0:
                         last.duration = duration
-                self._mux_now(self._held)
+                self.container.mux(self._held)
                 self._held = None
-            if self.copier:
-                self.copier.copy_until(None)
         finally:
-            if self.copier:
-                self.copier.close()
             self.container.close()
-        if self.copier:
-            self.notices += audit(self.path, self.format, self.copier.file, self.copier.identities)
 
     def abort(self) -> None:
         try:
-            if self.copier:
-                self.copier.close()
             self.container.close()
         except Exception:  # noqa: BLE001 - the file is deleted anyway
             pass
