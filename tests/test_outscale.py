@@ -16,7 +16,7 @@ from media import make_video, read_frames
 from stdan_cli.cli import main
 from stdan_cli.errors import OptionError
 from stdan_cli.jobs import JobOptions
-from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import MODES, UpscaleOptions, upscale_video
 from stdan_cli.pipeline.outsize import output_size, resize_frames, side_by_side
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
@@ -86,6 +86,24 @@ def test_outscale_1_keeps_the_size_and_doubles_the_rate(tmp_path, bicubic):
     assert summary.size_out == (24, 16) and summary.rate_out == Fraction(20)
     info = probe(out)
     assert (info["width"], info["height"], info["r_frame_rate"], int(info["nb_read_frames"])) == (24, 16, "20/1", 9)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_mode_gives_its_frames_at_the_outscale_size(tmp_path, bicubic, mode):
+    frames = [np.random.default_rng(k).integers(0, 256, (16, 24, 3), dtype=np.uint8) for k in range(5)]
+    src = make_video(tmp_path / "in.mkv", frames=frames, rate=10, codec="ffv1", pix_fmt="yuv444p")
+    full = upscale_video(src, tmp_path / "4x.mkv", bicubic, UpscaleOptions(mode=mode, encoding=LOSSLESS))
+    small = upscale_video(src, tmp_path / "s.mkv", bicubic, UpscaleOptions(mode=mode, outscale=2.5, encoding=LOSSLESS))
+    assert small.size_out == (60, 40) and small.frames_out == full.frames_out == MODES[mode].count(5)
+    assert small.rate_out == full.rate_out
+    big, big_times = read_frames(tmp_path / "4x.mkv")
+    got, times = read_frames(tmp_path / "s.mkv")
+    assert times == big_times
+    # each frame is its 4x frame resized (the 4x file went through 8-bit codes and clamping first)
+    want = resize_frames(torch.from_numpy(np.stack(big)).permute(0, 3, 1, 2).float() / 255, (60, 40))
+    want = (want.clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
+    error = np.abs(np.stack(got).astype(float) - want).mean(axis=(1, 2, 3))
+    assert error.max() < 1
 
 
 def test_resize_is_the_identity_at_4x_and_antialiased_below():
