@@ -248,3 +248,47 @@ def test_quiet_silences_encoder_libraries(tmp_path, codec):
     assert loud.returncode == 0 and "wrote" in loud.stderr
     quiet = subprocess.run(cmd + ["-q", "-y"], capture_output=True, text=True, env=env)
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == "", quiet.stderr
+
+
+def test_an_impossible_decode_time_from_the_encoder_is_replaced():
+    from stdan_cli.video.encode import usable_dts
+
+    # x265-like decode order: pts 0, 3, 1, 2 with dts -2, -1, 0, 1
+    assert usable_dts(0, -2, None, -1) == -2  # a usable one is kept
+    assert usable_dts(0, 71776123339407616, None, -1) == -2  # the first: before the next one
+    assert usable_dts(1, 71776123339407616, -1, 1) == 0  # between its neighbours
+    assert usable_dts(2, 71776123339407616, 0, None) == 1
+    assert usable_dts(5, 2**62, None, None) == 5
+
+
+def test_a_chunk_whose_encoder_gives_a_garbage_decode_time_is_still_written(tmp_path):
+    import av
+    import torch
+
+    from stdan_cli.video.colour import ColourInfo
+    from stdan_cli.video.encode import VideoWriter
+    from stdan_cli.video.encoders import SourceTraits, container_for, resolve_encoding
+
+    container = container_for("out.mkv")
+    encoding = resolve_encoding(EncodeSettings(codec="libx264", quiet=True), SourceTraits(), container, (32, 16), Fraction(10))
+    writer = VideoWriter(tmp_path / "out.mkv", 32, 16, Fraction(10), Fraction(1, 10), encoding,
+                         ColourInfo(matrix=1, range=1, primaries=1, transfer=1), container)
+
+    class Garbling:  # the encoder's stream, with the first packet's decode time made impossible
+        def __init__(self, stream):
+            self.stream, self.done = stream, False
+
+        def encode(self, frame):
+            packets = self.stream.encode(frame)
+            for p in packets:
+                if not self.done and p.dts is not None:
+                    p.dts, self.done = 71776123339407616, True
+            return packets
+
+    writer.stream = Garbling(writer.stream)
+    for k in range(8):
+        writer.write(torch.rand(3, 16, 32, generator=torch.Generator().manual_seed(k)), k, hold=1 if k == 7 else None)
+    writer.close()
+    assert writer.stream.done
+    with av.open(str(tmp_path / "out.mkv")) as f:
+        assert [frame.pts for frame in f.decode(video=0)] == [100 * k for k in range(8)]  # Matroska's ms

@@ -32,6 +32,19 @@ def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -
     return colour.resolved(height, pix_fmt)
 
 
+def usable_dts(pts: int, dts: int, previous: int | None, following: int | None) -> int:
+    """``dts`` when it can be a decode time (not after ``pts``), else one between the previous
+    and the following packet's. libx265 (4.2, in PyAV 18's FFmpeg) was seen to hand out a
+    garbage decode time once, which the muxer refuses ("pts < dts")."""
+    if dts <= pts:
+        return dts
+    if previous is not None:
+        return min(previous + 1, pts)
+    if following is not None and following <= pts:
+        return following - 1
+    return pts
+
+
 class VideoWriter:
     """Writes RGB frames as a video stream to ``path``."""
 
@@ -78,7 +91,8 @@ class VideoWriter:
         self._end: int | None = None  # where the video stream should end (time_base units)
         self._held = None  # the packet not yet muxed
         self._first_pts: int | None = None
-        self._first_dts: int | None = None
+        self._first_dts: int | None = None  # of the packets muxed
+        self._last_dts: int | None = None
         self._hold: int | None = None
         self._last_pts: int | None = None
 
@@ -114,15 +128,23 @@ class VideoWriter:
 
     def _mux(self, packets) -> None:
         # One packet is held back: the last one (in decode order) gets the duration that
-        # makes the stream end at ``_end``.
+        # makes the stream end at ``_end``, and a held packet's neighbours are known.
         for packet in packets:
             if self._hold and packet.pts == self._last_pts:
                 packet.duration = self._hold  # containers that time a frame by its own duration (Matroska)
-            if self._first_dts is None and packet.dts is not None:
-                self._first_dts = packet.dts
             if self._held is not None:
-                self.container.mux(self._held)
+                self._write(self._held, packet)
             self._held = packet
+
+    def _write(self, packet, following) -> None:
+        if packet.pts is not None and packet.dts is not None:
+            packet.dts = usable_dts(packet.pts, packet.dts, self._last_dts,
+                                    following.dts if following is not None else None)
+        if packet.dts is not None:
+            if self._first_dts is None:
+                self._first_dts = packet.dts
+            self._last_dts = packet.dts
+        self.container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""
@@ -130,13 +152,16 @@ class VideoWriter:
             self._mux(self.stream.encode(None))
             if self._held is not None:
                 last = self._held
-                if self._end is not None and last.dts is not None and self._first_dts is not None:
+                if last.pts is not None and last.dts is not None:
+                    last.dts = usable_dts(last.pts, last.dts, self._last_dts, None)
+                first_dts = self._first_dts if self._first_dts is not None else last.dts
+                if self._end is not None and last.dts is not None and first_dts is not None:
                     # Sample durations add up from the first dts; the encoder's reorder delay
                     # (first pts - first dts) is not shown, so it does not count.
-                    duration = (self._end - self._first_pts) - (last.dts - self._first_dts)
+                    duration = (self._end - self._first_pts) - (last.dts - first_dts)
                     if duration > 0:
                         last.duration = duration
-                self.container.mux(self._held)
+                self._write(last, None)
                 self._held = None
         finally:
             self.container.close()
