@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError
+from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError
 from stdan_cli.jobs import JobOptions, prepare_job
-from stdan_cli.jobs.job import ChunkRunner, Job, check_planned, lock_work_folder, plan_and_run
+from stdan_cli.jobs.job import ChunkRunner, Job, check_planned, lock_work_folder, make_work_folder, plan_and_run
 from stdan_cli.jobs.manifest import (
     MANIFEST,
     TEMP_SUFFIX,
@@ -35,7 +35,7 @@ from stdan_cli.jobs.manifest import (
     differences,
     done_records,
     load_manifest,
-    record_name,
+    remove_done,
 )
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.upscalers import Upscaler
@@ -80,12 +80,7 @@ class SharedWorkspace:
 
     def __init__(self, job: Job):
         self.job, self.dir = job, job.work_dir
-        if self.dir.exists() and not self.dir.is_dir():
-            raise OutputError(f"work folder {self.dir} is a file; remove it or pass another --work-dir")
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create work folder {self.dir}: {exc.strerror or exc}") from None
+        make_work_folder(self.dir)
         self._lock = lock_work_folder(self.dir, shared=True, busy="a stdan run without --part")
         self.done: dict[int, DoneRecord] = {}
         try:
@@ -146,9 +141,7 @@ class SharedWorkspace:
                 self.done[index] = record
 
     def discard(self, index: int, record: DoneRecord | None = None) -> None:
-        (self.dir / record_name(index)).unlink(missing_ok=True)
-        if record is not None:
-            (self.dir / record.file).unlink(missing_ok=True)
+        remove_done(self.dir, index, record)
         self.done.pop(index, None)
 
     def close(self, remove: bool = False) -> None:

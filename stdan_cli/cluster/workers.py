@@ -103,7 +103,7 @@ class ChunkWorker(_Worker):
         """Chunk ``index`` of ``job`` (the driver's job; its input and work folder are
         replaced by this worker's copy and private folder)."""
         from stdan_cli.jobs import run_chunk
-        from stdan_cli.jobs.manifest import record_name
+        from stdan_cli.jobs.manifest import remove_done
 
         local = replace(job, plan=replace(job.plan, input=self.input), work_dir=self.folder / "work")
         record = run_chunk(local, index, self.upscaler)
@@ -111,8 +111,7 @@ class ChunkWorker(_Worker):
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != record.sha256:
             raise OSError(f"chunk {index} changed on the worker's disk after it was written")
-        path.unlink()
-        (local.work_dir / record_name(index)).unlink(missing_ok=True)
+        remove_done(local.work_dir, index, record)
         return ChunkResult(record, data)
 
 

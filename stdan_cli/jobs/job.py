@@ -44,7 +44,7 @@ from stdan_cli.jobs.manifest import (
     file_sha256,
     input_identity,
     load_manifest,
-    record_name,
+    remove_done,
 )
 from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, PlanSettings, RepeatTask, Task, WindowTask
 from stdan_cli.pipeline.background import prefetch
@@ -206,13 +206,7 @@ class Workspace:
     def __init__(self, job: Job, restart: bool, notify: NotifyFn):
         self.job = job
         self.dir = job.work_dir
-        if self.dir.exists() and not self.dir.is_dir():
-            raise OutputError(f"work folder {self.dir} is a file; remove it or pass another --work-dir")
-        created = not self.dir.exists()
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create work folder {self.dir}: {exc.strerror or exc}") from None
+        created = make_work_folder(self.dir)
         self._lock = lock_work_folder(self.dir)  # before anything in the folder is read or removed
         try:
             self._open(restart, notify)
@@ -249,9 +243,7 @@ class Workspace:
                 self.done[index] = record
 
     def discard(self, index: int, record: DoneRecord | None = None) -> None:
-        (self.dir / record_name(index)).unlink(missing_ok=True)
-        if record is not None:
-            (self.dir / record.file).unlink(missing_ok=True)
+        remove_done(self.dir, index, record)
         self.done.pop(index, None)
 
     def close(self, remove: bool) -> None:
@@ -260,6 +252,18 @@ class Workspace:
             self._lock = None
         if remove:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def make_work_folder(work_dir: Path) -> bool:
+    """Create ``work_dir`` (and its parents) if needed; True when it did not exist."""
+    if work_dir.exists() and not work_dir.is_dir():
+        raise OutputError(f"work folder {work_dir} is a file; remove it or pass another --work-dir")
+    created = not work_dir.exists()
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create work folder {work_dir}: {exc.strerror or exc}") from None
+    return created
 
 
 def lock_work_folder(work_dir: Path, shared: bool = False, busy: str = "another stdan run"):

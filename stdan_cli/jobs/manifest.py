@@ -224,6 +224,13 @@ def check_done(work_dir: Path, record: DoneRecord, spec: ChunkSpec) -> str | Non
     return None
 
 
+def remove_done(work_dir: Path, index: int, record: DoneRecord | None = None) -> None:
+    """Remove chunk ``index``'s done record and, when ``record`` is given, its file."""
+    (work_dir / record_name(index)).unlink(missing_ok=True)
+    if record is not None:
+        (work_dir / record.file).unlink(missing_ok=True)
+
+
 def done_records(work_dir: Path) -> dict[int, DoneRecord]:
     """Readable done records whose chunk file is present (checked fully when reached)."""
     found = {}
