@@ -39,11 +39,11 @@ class _Copier:
     """Audio and subtitle packets of the input, in the range, in time order, with each stream's
     language, title and disposition, and the file's tags, chapters and attachments."""
 
-    def __init__(self, source: str, output: av.container.OutputContainer, keep_audio: bool, span: CopyRange,
-                 container: Container, time_scale: Fraction):
+    def __init__(self, source: av.container.InputContainer, output: av.container.OutputContainer, keep_audio: bool,
+                 span: CopyRange, container: Container, time_scale: Fraction):
         self.notices: list[str] = []
         self.span = span
-        self.input = open_input(source)
+        self.input = source
         self.map: dict[int, av.stream.Stream] = {}
         self.identities: dict[int, StreamIdentity] = {}
         for stream in self.input.streams:
@@ -96,9 +96,6 @@ class _Copier:
             packet.stream = self.map[packet.stream.index]
             self.output.mux(packet)
 
-    def close(self) -> None:
-        self.input.close()
-
 
 def _chapters_in_range(file: FileMetadata, span: CopyRange) -> FileMetadata:
     """Chapters that overlap the range, clipped to it and moved to start at 0."""
@@ -137,60 +134,51 @@ def assemble(
     temp = temp_path(output)
     notices: list[str] = []
     try:
-        with open_input(source) as src:
+        with open_input(source) as src, av.open(str(temp), "w", format=container.format) as out:
             video_identity = StreamIdentity.of(src.streams.video[0], f"video stream #{src.streams.video[0].index}")
-        out = av.open(str(temp), "w", format=container.format)
-        try:
-            first = av.open(str(chunk_files[0]))
-            template = first.streams.video[0]
-            # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV looks
-            # for an encoder named after the decoder, and AV1's (libdav1d) has none.
-            video = out.add_stream_from_template(template, opaque=True)
-            first.close()
+            with av.open(str(chunk_files[0])) as first:
+                # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV
+                # looks for an encoder named after the decoder, and AV1's (libdav1d) has none.
+                video = out.add_stream_from_template(first.streams.video[0], opaque=True)
             video_identity.apply(video)
-            copier = _Copier(source, out, keep_audio, span, container, time_scale)
+            copier = _Copier(src, out, keep_audio, span, container, time_scale)
             notices = copier.notices
-            try:
-                last_dts: list = [None]
+            last_dts: list = [None]
 
-                def mux(packet) -> None:
-                    # Matroska keeps presentation times only: its demuxer leaves the decode time
-                    # of a chunk's first packets unset, and the muxer needs it increasing.
-                    if packet.dts is None or (last_dts[0] is not None and packet.dts <= last_dts[0]):
-                        packet.dts = packet.pts if last_dts[0] is None else last_dts[0] + 1
-                    last_dts[0] = packet.dts
-                    copier.copy_until(float(packet.dts * packet.time_base))
-                    packet.stream = video
-                    out.mux(packet)
+            def mux(packet) -> None:
+                # Matroska keeps presentation times only: its demuxer leaves the decode time
+                # of a chunk's first packets unset, and the muxer needs it increasing.
+                if packet.dts is None or (last_dts[0] is not None and packet.dts <= last_dts[0]):
+                    packet.dts = packet.pts if last_dts[0] is None else last_dts[0] + 1
+                last_dts[0] = packet.dts
+                copier.copy_until(float(packet.dts * packet.time_base))
+                packet.stream = video
+                out.mux(packet)
 
-                for path, (start, end) in zip(chunk_files, chunk_times):
-                    with av.open(str(path)) as chunk:
-                        held: deque = deque()
-                        shift = None
-                        for packet in chunk.demux(chunk.streams.video[0]):
-                            if packet.size == 0:
-                                continue  # the demuxer's end marker
-                            if shift is None and packet.pts is not None:  # the chunk's first frame (a keyframe)
-                                shift = round(start / packet.time_base) - packet.pts
-                            if packet.pts is not None:
-                                packet.pts += shift or 0
-                            if packet.dts is not None:
-                                packet.dts += shift or 0
-                            held.append(packet)
-                            if len(held) > REORDER_DEPTH:
-                                mux(held.popleft())
-                        if held and all(p.pts is not None for p in held):  # the last frame shown lasts until the chunk's end
-                            last = max(held, key=lambda p: p.pts)
-                            duration = round(end / last.time_base) - last.pts
-                            if duration > (last.duration or 0):
-                                last.duration = duration
-                        while held:
+            for path, (start, end) in zip(chunk_files, chunk_times):
+                with av.open(str(path)) as chunk:
+                    held: deque = deque()
+                    shift = None
+                    for packet in chunk.demux(chunk.streams.video[0]):
+                        if packet.size == 0:
+                            continue  # the demuxer's end marker
+                        if shift is None and packet.pts is not None:  # the chunk's first frame (a keyframe)
+                            shift = round(start / packet.time_base) - packet.pts
+                        if packet.pts is not None:
+                            packet.pts += shift or 0
+                        if packet.dts is not None:
+                            packet.dts += shift or 0
+                        held.append(packet)
+                        if len(held) > REORDER_DEPTH:
                             mux(held.popleft())
-                copier.copy_until(None)
-            finally:
-                copier.close()
-        finally:
-            out.close()
+                    if held and all(p.pts is not None for p in held):  # the last frame shown lasts until the chunk's end
+                        last = max(held, key=lambda p: p.pts)
+                        duration = round(end / last.time_base) - last.pts
+                        if duration > (last.duration or 0):
+                            last.duration = duration
+                    while held:
+                        mux(held.popleft())
+            copier.copy_until(None)
         sync_file(temp)
         notices += audit(temp, container.format, copier.file, {video.index: video_identity, **copier.identities})
         os.replace(temp, output)
