@@ -52,8 +52,8 @@ def looped(src: Path, dst: Path, seconds: float, width: int, height: int) -> Non
 
 
 def timed_run(clip: Path, out: Path, upscaler, chunk_frames: int) -> dict:
-    from stdan_cli.jobs import JobOptions
-    from stdan_cli.pipeline import UpscaleOptions, upscale_video
+    from stdan_cli.api import upscale_video
+    from stdan_cli.pipeline import UpscaleOptions
 
     spent = [0.0]
     inner = upscaler.__call__
@@ -70,7 +70,7 @@ def timed_run(clip: Path, out: Path, upscaler, chunk_frames: int) -> dict:
                 spent[0] += time.perf_counter() - t
 
     started = time.perf_counter()
-    summary = upscale_video(clip, out, Timed(), UpscaleOptions(overwrite=True), job=JobOptions(chunk_frames=chunk_frames))
+    summary = upscale_video(clip, out, Timed(), UpscaleOptions(overwrite=True, chunk_frames=chunk_frames))
     wall = time.perf_counter() - started
     return {"wall": wall, "model": spent[0], "chunks": summary.chunks, "scenes": summary.scenes,
             "frames_out": summary.frames_out}
@@ -78,7 +78,8 @@ def timed_run(clip: Path, out: Path, upscaler, chunk_frames: int) -> dict:
 
 def memory_child(clip: Path, out: Path) -> None:
     """Run one bicubic job and print its peak RSS (MiB) as JSON."""
-    from stdan_cli.pipeline import UpscaleOptions, upscale_video
+    from stdan_cli.api import upscale_video
+    from stdan_cli.pipeline import UpscaleOptions
     from stdan_cli.upscalers import build_upscaler
 
     summary = upscale_video(clip, out, build_upscaler("bicubic"), UpscaleOptions(overwrite=True))

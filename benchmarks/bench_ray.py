@@ -34,25 +34,24 @@ from bench_upscale import add_clip_arguments, clip_size, cut, random_official_we
 
 
 def local_run(clip: Path, out: Path, upscaler, chunk_frames: int):
-    from stdan_cli.jobs import JobOptions
-    from stdan_cli.pipeline import UpscaleOptions, upscale_video
+    from stdan_cli.api import upscale_video
+    from stdan_cli.pipeline import UpscaleOptions
 
     started = time.perf_counter()
-    summary = upscale_video(clip, out, upscaler, UpscaleOptions(overwrite=True), job=JobOptions(chunk_frames=chunk_frames))
+    summary = upscale_video(clip, out, upscaler, UpscaleOptions(overwrite=True, chunk_frames=chunk_frames))
     return time.perf_counter() - started, summary
 
 
 def ray_run(ray, clip: Path, out: Path, spec, layout, weights, chunk_frames: int):
     """(seconds to start the workers, seconds to run the job, summary)."""
     from stdan_cli.cluster import RayUpscaler
-    from stdan_cli.jobs import JobOptions
     from stdan_cli.pipeline import UpscaleOptions
 
     started = time.perf_counter()
     with RayUpscaler(ray, clip, spec, layout, weights) as workers:
         ready = time.perf_counter()
-        plan = workers.plan(clip, out, UpscaleOptions(overwrite=True))
-        summary = workers.run(plan, JobOptions(chunk_frames=chunk_frames))
+        plan = workers.plan(clip, out, UpscaleOptions(overwrite=True, chunk_frames=chunk_frames))
+        summary = workers.run(plan)
         done = time.perf_counter()
     return ready - started, done - ready, summary
 

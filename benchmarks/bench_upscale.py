@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--outscale", type=float, default=4.0, help="(default: %(default)s)")
     args = parser.parse_args()
 
-    from stdan_cli.pipeline import UpscaleOptions, upscale_video
+    from stdan_cli.api import upscale_video
+    from stdan_cli.pipeline import UpscaleOptions
     from stdan_cli.upscalers import build_upscaler
     from stdan_cli.video.decode import VideoReader
 

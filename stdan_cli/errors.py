@@ -81,3 +81,7 @@ class JobInterrupted(StdanError, KeyboardInterrupt):
     KeyboardInterrupt for callers of the Python API."""
 
     exit_code = 130
+
+
+class WorkFolderError(JobMismatch):
+    """A work folder this run may not use: not ours, a link, or damaged (the message says what to do)."""

@@ -8,9 +8,9 @@ from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
 from media import make_video
 from test_weights_support import small_checkpoint_bytes
 
+from stdan_cli.api.batch import check_batch, plan_batch, run_batch
 from stdan_cli.cli import main
 from stdan_cli.pipeline import UpscaleOptions
-from stdan_cli.pipeline.batch import check_batch, plan_batch, run_batch
 from stdan_cli.upscalers import build_upscaler
 
 

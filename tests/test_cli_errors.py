@@ -13,7 +13,6 @@ from media import make_video
 import stdan_cli.cli.upscale as cli_upscale
 from stdan_cli.cli import main
 from stdan_cli.cli.main import OUT_OF_MEMORY
-from stdan_cli.pipeline.output import temp_path
 from stdan_cli.upscalers import build_upscaler
 
 
@@ -56,18 +55,25 @@ def test_out_of_memory_is_one_line_suggesting_tiles(tmp_path, monkeypatch, error
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) to make writes fail")
-def test_ffmpeg_write_failure_is_one_line_and_leaves_nothing(tmp_path):
-    """The temporary output is a link to /dev/full, where every write fails with ENOSPC, as on a
-    full disk: FFmpeg's error while muxing becomes one line and the partial file is removed.
-    The chunks already made stay in the work folder, the line says how to continue, and the
-    same command then only redoes the assembly."""
+def test_ffmpeg_write_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    """The assembly writes to /dev/full, where every write fails with ENOSPC, as on a full disk
+    (its temporary file is swapped for a link there, which the tool itself never makes):
+    FFmpeg's error while muxing becomes one line. The chunks already made stay in the work
+    folder, the line says how to continue, and the same command then only redoes the assembly."""
+    import stdan_cli.jobs.assemble as assemble
+
     src = make_video(tmp_path / "in.mp4", n_frames=12)
     out = tmp_path / "out.mkv"
-    temp_path(out).symlink_to("/dev/full")
-    result = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
+    full = tmp_path / "full-disk"
+    full.symlink_to("/dev/full")
+    with monkeypatch.context() as patch:
+        patch.setattr(assemble, "create_exclusive", lambda folder, name: full)
+        result = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
     assert result.exit_code == 1
     line = _one_line(result)
     assert "No space left on device" in line and "run the same command again" in line
+    assert full.is_symlink()  # a link is never removed, only regular files the run made
+    full.unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mkv.stdan-job", "in.mp4"]
     again = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
     assert again.exit_code == 0 and "resuming: 1 chunk(s)" in again.output, again.output

@@ -23,23 +23,25 @@ from test_eval_data import make_vimeo
 from test_jobs import LOSSLESS, LOSSLESS_ARGS, same_frames, stdan_command
 
 from stdan_cli import __version__
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.cluster import RayUpscaler, WorkerLayout, WorkerSpec, evaluate_on_ray, plan_workers
-from stdan_cli.cluster.parts import Part, SharedWorkspace, parse_part, run_part
+from stdan_cli.cluster.parts import Part, PartExecutor, parse_part, publish_plan
 from stdan_cli.cluster.ray_job import agreed_description
 from stdan_cli.cluster.session import RayError
 from stdan_cli.cluster.workers import WorkerDescription
 from stdan_cli.errors import JobInterrupted, OptionError, OutputError
 from stdan_cli.evaluation import evaluate
-from stdan_cli.jobs import JobOptions, prepare_job
+from stdan_cli.jobs import Workspace, prepare_job, run_job
+from stdan_cli.jobs.runner import ChunkRunner, decode_and_plan
 from stdan_cli.model import STDAN, STDANConfig
-from stdan_cli.pipeline import plan_upscale, upscale_video
+from stdan_cli.pipeline import plan_upscale
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
-CHUNKS = JobOptions(chunk_frames=3)
+CHUNKS = dict(chunk_frames=3)  # job options every test here uses
 TWO_CPU_WORKERS = WorkerLayout(workers=2, device="cpu", threads=1, num_cpus=1, num_gpus=0)
 SMALL_ON_CPU = WorkerSpec("stdan", "cpu", "fp32", threads=1)
 
@@ -68,7 +70,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, clip, small) -> Path:
     out = tmp_path_factory.mktemp("one") / "one.mkv"
-    summary = upscale_video(clip, out, small, LOSSLESS, job=CHUNKS)
+    summary = upscale_video(clip, out, small, replace(LOSSLESS, **CHUNKS))
     assert (summary.chunks, summary.scenes) == (6, 2)
     return out
 
@@ -126,8 +128,8 @@ def test_a_worker_killed_mid_job_has_its_chunks_redone_elsewhere(tmp_path, ray_s
         killer = threading.Thread(target=kill_a_busy_worker)
         killer.start()
         assert workers.upscaler.memory_budget == CPU_MEMORY_BUDGET  # as the workers reported it
-        plan = workers.plan(clip, out, LOSSLESS)
-        summary = workers.run(plan, CHUNKS)
+        plan = workers.plan(clip, out, replace(LOSSLESS, **CHUNKS))
+        summary = workers.run(plan)
         killer.join()
         # the chunks in flight on the killed worker were handed out again (later ones may have
         # been sent to it before the driver learnt of its death: those are redone too)
@@ -147,24 +149,24 @@ def test_ctrl_c_on_the_driver_keeps_the_stored_chunks_and_the_next_run_resumes(t
             raise KeyboardInterrupt
 
     with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
-        plan = workers.plan(clip, out, LOSSLESS)
+        plan = workers.plan(clip, out, replace(LOSSLESS, **CHUNKS))
         with pytest.raises(JobInterrupted, match=r"1 chunk\(s\) done are kept .* run the same command again"):
-            workers.run(plan, CHUNKS, progress=ctrl_c_after_a_chunk)
+            workers.run(plan, progress=ctrl_c_after_a_chunk)
     assert len(list(work.glob("*.done.json"))) == 1 and not out.exists()
     with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
-        summary = workers.run(plan, CHUNKS)
+        summary = workers.run(plan)
     assert (summary.chunks, summary.resumed) == (6, 1)
     assert same_frames(one_process, out) and not work.exists()
 
 
 def test_shared_input_is_read_at_its_path_by_the_workers(tmp_path, ray_session, clip):
     bicubic = build_upscaler("bicubic")
-    reference = upscale_video(clip, tmp_path / "local.mkv", bicubic, LOSSLESS, job=CHUNKS)
+    reference = upscale_video(clip, tmp_path / "local.mkv", bicubic, replace(LOSSLESS, **CHUNKS))
     spec = WorkerSpec("bicubic", "cpu", "fp32", threads=1)
     with RayUpscaler(ray_session, clip, spec, TWO_CPU_WORKERS, shared_input=True) as workers:
         assert ray_session.get(workers.pool.actors[0].input_path.remote()) == str(clip.resolve())
-        plan = workers.plan(clip, tmp_path / "ray.mkv", LOSSLESS)
-        summary = workers.run(plan, CHUNKS)
+        plan = workers.plan(clip, tmp_path / "ray.mkv", replace(LOSSLESS, **CHUNKS))
+        summary = workers.run(plan)
     assert summary.chunks == reference.chunks == 6
     assert same_frames(tmp_path / "local.mkv", tmp_path / "ray.mkv")
 
@@ -202,24 +204,27 @@ def test_eval_cli_with_ray(tmp_path, ray_session):
 def test_parts_share_one_manifest_and_a_requeued_part_skips_its_done_chunks(tmp_path, clip):
     bicubic = build_upscaler("bicubic")
     out = tmp_path / "out.mkv"
-    plan = plan_upscale(clip, out, bicubic.descriptor, LOSSLESS)
+    plan = plan_upscale(clip, out, bicubic.descriptor, replace(LOSSLESS, **CHUNKS))
     # two tasks plan at once: the first to publish creates the manifest, the other checks against it
-    first, second = (SharedWorkspace(prepare_job(plan, bicubic, CHUNKS)) for _ in range(2))
-    first.publish_plan()
-    second.publish_plan()
-    assert len(first.job.manifest.chunks) == 6 and second.job.manifest.chunks == first.job.manifest.chunks
+    jobs = [prepare_job(plan, bicubic) for _ in range(2)]
+    spaces = [Workspace(job.work_dir, job.chunk_format.extension, shared=True) for job in jobs]
+    for job, space in zip(jobs, spaces):
+        decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
+        job.manifest.planned = True
+        publish_plan(job, space)
+    assert len(jobs[0].manifest.chunks) == 6 and jobs[1].manifest.chunks == jobs[0].manifest.chunks
     # a run without --part cannot start while a task holds the folder
     with pytest.raises(OutputError, match="another stdan run is using the work folder"):
-        upscale_video(clip, out, bicubic, LOSSLESS, job=CHUNKS)
-    first.close()
-    second.close()
-    made = run_part(plan, bicubic, Part(2, 3), CHUNKS)
-    assert (made.chunks, made.mine, made.made, made.done_before) == (6, 2, 2, 0)
+        upscale_video(clip, out, bicubic, replace(LOSSLESS, **CHUNKS))
+    for space in spaces:
+        space.close()
+    made = run_job(plan, bicubic, PartExecutor(bicubic, Part(2, 3)))
+    assert (made.chunks, made.made, made.resumed) == (6, 2, 0)
     assert sorted(p.name for p in (tmp_path / ".out.mkv.stdan-job").glob("*.done.json")) == [
         "chunk-000001.done.json", "chunk-000004.done.json"]
-    again = run_part(plan, bicubic, Part(2, 3), CHUNKS)
-    assert (again.made, again.done_before) == (0, 2)
-    summary = upscale_video(clip, out, bicubic, LOSSLESS, job=CHUNKS)
+    again = run_job(plan, bicubic, PartExecutor(bicubic, Part(2, 3)))
+    assert (again.made, again.resumed) == (0, 2)
+    summary = upscale_video(clip, out, bicubic, replace(LOSSLESS, **CHUNKS))
     assert (summary.chunks, summary.resumed) == (6, 2)
 
 

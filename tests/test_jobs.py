@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -19,11 +20,11 @@ from click.testing import CliRunner
 from media import make_video, read_frames
 from scene_media import shots
 
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.errors import JobInterrupted, JobMismatch
-from stdan_cli.jobs import JobOptions
 from stdan_cli.model import STDAN, STDANConfig
-from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import UpscaleOptions
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
@@ -95,8 +96,8 @@ def run_until(command, work_dir: Path, done_records: int, sig: int, timeout: flo
 def test_small_chunks_sigterm_sigkill_resume_and_one_chunk_give_identical_frames(tmp_path, weights, small):
     frames, _ = shots([9, 8], size=(24, 16))
     src = make_video(tmp_path / "in.mkv", frames=frames, codec="ffv1", pix_fmt="yuv444p")
-    one = upscale_video(src, tmp_path / "one.mkv", small, LOSSLESS, job=JobOptions(chunk_frames=1000))
-    many = upscale_video(src, tmp_path / "many.mkv", small, LOSSLESS, job=JobOptions(chunk_frames=3))
+    one = upscale_video(src, tmp_path / "one.mkv", small, replace(LOSSLESS, chunk_frames=1000))
+    many = upscale_video(src, tmp_path / "many.mkv", small, replace(LOSSLESS, chunk_frames=3))
     assert (one.chunks, one.scenes, many.scenes) == (2, 2, 2) and many.chunks >= 5
     assert same_frames(tmp_path / "one.mkv", tmp_path / "many.mkv")
 
@@ -125,35 +126,35 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
     frames, _ = shots([9, 8], size=(24, 16))
     src = make_video(tmp_path / "in.mkv", frames=frames, codec="ffv1", pix_fmt="yuv444p")
     counting = InterruptAt(bicubic, at=0)  # never interrupts; counts windows
-    reference = upscale_video(src, tmp_path / "ref.mkv", counting, LOSSLESS, job=JobOptions(chunk_frames=3))
+    reference = upscale_video(src, tmp_path / "ref.mkv", counting, replace(LOSSLESS, chunk_frames=3))
     windows = counting.calls
     out = tmp_path / "out.mkv"
     work = tmp_path / ".out.mkv.stdan-job"
-    job = JobOptions(chunk_frames=3)
+    job = dict(chunk_frames=3)
     with pytest.raises(JobInterrupted, match="3 chunk.s. done are kept .* run the same command again"):
-        upscale_video(src, out, InterruptAt(bicubic, 4), LOSSLESS, job=job)
+        upscale_video(src, out, InterruptAt(bicubic, 4), replace(LOSSLESS, **job))
     assert len(list(work.glob("*.done.json"))) == 3 and not out.exists()
 
     refusals = [
         (dict(options=UpscaleOptions(encoding=EncodeSettings(codec="libx264"))), r"--codec \(ffv1 -> libx264\)"),
-        (dict(job=JobOptions(chunk_frames=3, scene_threshold=40)), r"--scene-threshold \(27.0 -> 40\)"),
-        (dict(job=JobOptions(chunk_frames=4)), r"--chunk-frames \(3 -> 4\)"),
-        (dict(job=JobOptions(chunk_frames=3, end=1.0)), r"--end \(default -> 1.0\)"),
+        (dict(job=dict(chunk_frames=3, scene_threshold=40)), r"--scene-threshold \(27.0 -> 40\)"),
+        (dict(job=dict(chunk_frames=4)), r"--chunk-frames \(3 -> 4\)"),
+        (dict(job=dict(chunk_frames=3, end=1.0)), r"--end \(default -> 1.0\)"),
         (dict(upscaler=build_upscaler("stdan", weights=weights, device="cpu")), r"--model \(bicubic -> stdan\)"),
     ]
     for change, message in refusals:
         kwargs = dict(options=LOSSLESS, job=job, upscaler=bicubic) | change
         with pytest.raises(JobMismatch, match=message + ".*pass --restart"):
-            upscale_video(src, out, kwargs["upscaler"], kwargs["options"], job=kwargs["job"])
+            upscale_video(src, out, kwargs["upscaler"], replace(kwargs["options"], **kwargs["job"]))
     torch.manual_seed(1)
     other = tmp_path / "other.pth"
     torch.save(STDAN(STDANConfig.small()).state_dict(), other)
-    stdan_job = JobOptions(chunk_frames=3, work_dir=tmp_path / "stdan-work")
+    stdan_job = dict(chunk_frames=3, work_dir=tmp_path / "stdan-work")
     with pytest.raises(JobInterrupted):
         upscale_video(src, tmp_path / "s.mkv", InterruptAt(build_upscaler("stdan", weights=weights, device="cpu"), 2),
-                      LOSSLESS, job=stdan_job)
+                      replace(LOSSLESS, **stdan_job))
     with pytest.raises(JobMismatch, match="the weights .sha256"):
-        upscale_video(src, tmp_path / "s.mkv", build_upscaler("stdan", weights=other, device="cpu"), LOSSLESS, job=stdan_job)
+        upscale_video(src, tmp_path / "s.mkv", build_upscaler("stdan", weights=other, device="cpu"), replace(LOSSLESS, **stdan_job))
 
     # The input changed (same size, new content and time): refused, naming it.
     changed = tmp_path / "changed.mkv"
@@ -162,29 +163,29 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
     backup = src.read_bytes()
     src.write_bytes(bytes(data[:-1]) + bytes([data[-1] ^ 1]))
     with pytest.raises(JobMismatch, match="the input .*content"):
-        upscale_video(src, out, bicubic, LOSSLESS, job=job)
+        upscale_video(src, out, bicubic, replace(LOSSLESS, **job))
     src.write_bytes(backup)
     os.utime(src, ns=(os.stat(changed).st_atime_ns, os.stat(changed).st_mtime_ns))
     with pytest.raises(JobMismatch, match=r"the input \(mtime changed\)"):
-        upscale_video(src, out, bicubic, LOSSLESS, job=job)
+        upscale_video(src, out, bicubic, replace(LOSSLESS, **job))
 
     # --restart discards the work folder and starts over.
     notes = []
-    fresh = upscale_video(src, out, bicubic, LOSSLESS, job=JobOptions(chunk_frames=3, restart=True), notify=notes.append)
+    fresh = upscale_video(src, out, bicubic, replace(LOSSLESS, chunk_frames=3, restart=True), notify=notes.append)
     assert fresh.resumed == 0 and not any("resuming" in n for n in notes) and same_frames(tmp_path / "ref.mkv", out)
     assert fresh.chunks == reference.chunks and not work.exists()
 
     # A damaged done chunk is made again; the others are reused.
     out.unlink()
     with pytest.raises(JobInterrupted):
-        upscale_video(src, out, InterruptAt(bicubic, 4), LOSSLESS, job=job)
+        upscale_video(src, out, InterruptAt(bicubic, 4), replace(LOSSLESS, **job))
     chunk = work / "chunk-000001.mkv"
     raw = bytearray(chunk.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     chunk.write_bytes(bytes(raw))
     notes = []
     counting = InterruptAt(bicubic, at=0)
-    repaired = upscale_video(src, out, counting, LOSSLESS, job=job, notify=notes.append)
+    repaired = upscale_video(src, out, counting, replace(LOSSLESS, **job), notify=notes.append)
     assert "chunk 1 does not match its sha256; it will be made again" in notes
     assert "resuming: 2 chunk(s) already done" in notes[-1] and repaired.resumed == 2
     assert counting.calls == windows - 2  # chunks 0 and 2 (one window each) were not made again
@@ -194,7 +195,7 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
 def test_a_run_interrupted_before_its_first_chunk_leaves_nothing(tmp_path, bicubic):
     src = make_video(tmp_path / "in.mkv", n_frames=12, codec="ffv1", pix_fmt="yuv444p")
     with pytest.raises(JobInterrupted, match="nothing was written"):
-        upscale_video(src, tmp_path / "out.mkv", InterruptAt(bicubic, 2), LOSSLESS, job=JobOptions(chunk_frames=1000))
+        upscale_video(src, tmp_path / "out.mkv", InterruptAt(bicubic, 2), replace(LOSSLESS, chunk_frames=1000))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
 
@@ -226,7 +227,7 @@ def test_each_scene_is_upscaled_as_its_own_clip_and_the_cut_repeats_a_frame(cut_
     # No output frame mixes the two shots (the bicubic baseline averages neighbours in time,
     # so a window across the cut would blend them).
     upscale_video(src, tmp_path / "bicubic.mkv", bicubic, LOSSLESS)
-    blended = upscale_video(src, tmp_path / "blended.mkv", bicubic, LOSSLESS, job=JobOptions(scene_threshold=0))
+    blended = upscale_video(src, tmp_path / "blended.mkv", bicubic, replace(LOSSLESS, scene_threshold=0))
     assert blended.scenes == 1
     shot_means = [np.mean(frames[:cut], axis=(0, 1, 2)), np.mean(frames[cut:], axis=(0, 1, 2))]
 
@@ -241,7 +242,7 @@ def test_each_scene_is_upscaled_as_its_own_clip_and_the_cut_repeats_a_frame(cut_
 def test_a_range_gives_the_full_runs_frames_from_time_zero_with_its_audio(cut_clip, small, tmp_path):
     root, src, frames, _, _ = cut_clip
     out = tmp_path / "range.mkv"
-    summary = upscale_video(src, out, small, LOSSLESS, job=JobOptions(start=0.25, end=0.85))  # frames 3..8
+    summary = upscale_video(src, out, small, replace(LOSSLESS, start=0.25, end=0.85))  # frames 3..8
     assert summary.frames_in == 6 and summary.frames_out == 11 and summary.scenes == 2
     full, _ = read_frames(root / "full.mkv")
     got, times = read_frames(out)
@@ -286,28 +287,25 @@ def test_cli_scenes_file_range_and_summary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts.txt", "in.mkv", "o.mkv", "r.mkv"]
 
 
-def test_plan_chunks_in_any_order_and_assemble_as_separate_steps(tmp_path, bicubic):
-    """The steps a scheduler of other processes uses: the complete plan first, chunks made one
-    by one in any order (each needs only the job and an upscaler), then the assembly."""
-    from stdan_cli.jobs import assemble_job, plan_job, prepare_job, run_chunk
+def test_chunks_made_by_separate_executors_in_any_order_then_assembled(tmp_path, bicubic):
+    """What array tasks do: each run makes its share of the chunks (here one chunk each, in
+    reverse order) and stops; a last run finds every chunk done and only assembles."""
+    from stdan_cli.cluster import PartExecutor, parse_part
+    from stdan_cli.jobs import run_job
     from stdan_cli.pipeline import plan_upscale
 
     frames, _ = shots([9, 8], size=(24, 16))
     src = make_video(tmp_path / "in.mkv", frames=frames, codec="ffv1", pix_fmt="yuv444p", audio=True)
-    whole = upscale_video(src, tmp_path / "whole.mkv", bicubic, LOSSLESS, job=JobOptions(chunk_frames=3))
-
-    def job():  # each step as if in a fresh process
-        return prepare_job(plan_upscale(src, tmp_path / "out.mkv", bicubic.descriptor, LOSSLESS), bicubic,
-                           JobOptions(chunk_frames=3))
-
-    manifest = plan_job(job())
-    assert manifest.planned and len(manifest.chunks) == whole.chunks
-    with pytest.raises(Exception, match="not complete"):
-        assemble_job(job())
-    for k in reversed(range(len(manifest.chunks))):
-        record = run_chunk(job(), k, bicubic)
-        assert record.spec == manifest.chunks[k] and record.frames == manifest.chunks[k].outputs
-    assemble_job(job())
+    options = replace(LOSSLESS, chunk_frames=3)
+    whole = upscale_video(src, tmp_path / "whole.mkv", bicubic, options)
+    plan = plan_upscale(src, tmp_path / "out.mkv", bicubic.descriptor, options)
+    n = whole.chunks
+    for k in reversed(range(1, n + 1)):
+        part = run_job(plan, bicubic, PartExecutor(bicubic, parse_part(f"{k}/{n}")))
+        assert part.made == 1 and not (tmp_path / "out.mkv").exists()
+    counting = InterruptAt(bicubic, at=0)
+    last = run_job(plan, counting)
+    assert last.resumed == n and last.made == 0 and counting.calls == 0
     assert same_frames(tmp_path / "whole.mkv", tmp_path / "out.mkv")
     with av.open(str(tmp_path / "whole.mkv")) as a, av.open(str(tmp_path / "out.mkv")) as b:
         assert [bytes(p) for p in a.demux(audio=0)] == [bytes(p) for p in b.demux(audio=0)]
@@ -321,8 +319,8 @@ def test_chunk_boundaries_keep_exact_times_at_ntsc_rates(tmp_path, bicubic, suff
     from fractions import Fraction
 
     src = make_video(tmp_path / "in.mp4", n_frames=14, time_base=Fraction(1001, 30000), pts=list(range(14)))
-    one = upscale_video(src, tmp_path / f"one{suffix}", bicubic, job=JobOptions(chunk_frames=1000))
-    many = upscale_video(src, tmp_path / f"many{suffix}", bicubic, job=JobOptions(chunk_frames=2))
+    one = upscale_video(src, tmp_path / f"one{suffix}", bicubic, UpscaleOptions(chunk_frames=1000))
+    many = upscale_video(src, tmp_path / f"many{suffix}", bicubic, UpscaleOptions(chunk_frames=2))
     assert one.chunks == 1 and many.chunks >= 4
     _, t_one = read_frames(tmp_path / f"one{suffix}")
     _, t_many = read_frames(tmp_path / f"many{suffix}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -13,10 +14,10 @@ import torch
 from click.testing import CliRunner
 from media import make_video, read_frames
 
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.errors import OptionError
-from stdan_cli.jobs import JobOptions
-from stdan_cli.pipeline import MODES, UpscaleOptions, upscale_video
+from stdan_cli.pipeline import MODES, UpscaleOptions
 from stdan_cli.pipeline.outsize import output_size, resize_frames, side_by_side
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
@@ -157,10 +158,10 @@ def test_chunked_and_ranged_runs_equal_one_pass_at_any_outscale(tmp_path, small_
     frames = [np.random.default_rng(k).integers(0, 256, (16, 24, 3), dtype=np.uint8) for k in range(10)]
     src = make_video(tmp_path / "in.mkv", frames=frames, rate=10, codec="ffv1", pix_fmt="yuv444p")
     options = UpscaleOptions(outscale=s, compare=compare, encoding=LOSSLESS)
-    one = upscale_video(src, tmp_path / "one.mkv", small_stdan, options, job=JobOptions(chunk_frames=100, scene_threshold=0))
-    chunked = upscale_video(src, tmp_path / "chunked.mkv", small_stdan, options, job=JobOptions(chunk_frames=4, scene_threshold=0))
-    ranged = upscale_video(src, tmp_path / "ranged.mkv", small_stdan, options,
-                           job=JobOptions(chunk_frames=4, scene_threshold=0, start=0.3, end=0.8))
+    one = upscale_video(src, tmp_path / "one.mkv", small_stdan, replace(options, chunk_frames=100, scene_threshold=0))
+    chunked = upscale_video(src, tmp_path / "chunked.mkv", small_stdan, replace(options, chunk_frames=4, scene_threshold=0))
+    ranged = upscale_video(src, tmp_path / "ranged.mkv", small_stdan,
+                           replace(options, chunk_frames=4, scene_threshold=0, start=0.3, end=0.8))
     assert one.chunks == 1 and chunked.chunks > 1 and one.size_out == chunked.size_out == ranged.size_out
     whole, times = read_frames(tmp_path / "one.mkv")
     parts, part_times = read_frames(tmp_path / "chunked.mkv")

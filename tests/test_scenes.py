@@ -8,18 +8,18 @@ import pytest
 import torch
 from scene_media import fade_through_black, pan, shot_frame, shots, with_flash
 
+from stdan_cli.errors import SceneFileError
 from stdan_cli.jobs.plan import (
     ChunkEnd,
     JobPlanner,
-    PlanSettings,
     RepeatTask,
     WindowTask,
 )
+from stdan_cli.pipeline import UpscaleOptions
 from stdan_cli.pipeline.scenes import (
     CutDetector,
     ListedCuts,
     NoCuts,
-    SceneFileError,
     SceneList,
     cut_source,
     read_scene_list,
@@ -110,7 +110,8 @@ def test_listed_times_start_a_scene_at_the_first_frame_at_or_after_them():
 
 def plan(n, cuts=(), **settings):
     source = ListedCuts(SceneList(frozenset(cuts))) if cuts else NoCuts()
-    planner = JobPlanner(PlanSettings(**settings), source, Fraction(1, 10))
+    chunk_frames = settings.pop("chunk_frames", 250)
+    planner = JobPlanner(UpscaleOptions(**settings), chunk_frames, source, Fraction(1, 10))
     tasks = []
     for i in range(n):
         tasks += planner.push(Frame(torch.zeros(3, 2, 2), i, 1))

@@ -14,8 +14,9 @@ import torch
 from click.testing import CliRunner
 from media import grey_level, make_video, packets, read_frames
 
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
-from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import UpscaleOptions
 from stdan_cli.upscalers import build_upscaler
 
 FFPROBE = shutil.which("ffprobe")

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from media import make_video, read_frames
 
 import stdan_cli.cli.upscale as cli_upscale
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.cli.main import OUT_OF_MEMORY
 from stdan_cli.errors import OptionError, is_out_of_memory
-from stdan_cli.pipeline import UpscaleOptions, plan_upscale, upscale_video
+from stdan_cli.pipeline import UpscaleOptions, plan_upscale
 from stdan_cli.upscalers import StdanUpscaler, build_upscaler, memory_budget, resolve_precision
 from stdan_cli.upscalers import device as device_module
 from stdan_cli.upscalers import stdan as stdan_upscaler_module

@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 from lavfi import ffmpeg, ffprobe, first_frame_side_data, lavfi_video, needs_ffmpeg, video
 
+from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
-from stdan_cli.pipeline import UpscaleOptions, upscale_video
+from stdan_cli.pipeline import UpscaleOptions
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 

@@ -53,15 +53,12 @@ class Placement:
     part: Part | None
 
     @classmethod
-    def of(cls, ray_address, ray_workers, shared_input=False, part=None, restart=False) -> "Placement":
+    def of(cls, ray_address, ray_workers, shared_input=False, part=None) -> "Placement":
         if ray_address is None and (ray_workers is not None or shared_input):
             raise OptionError(f"{'--ray-workers' if ray_workers is not None else '--shared-input'} needs --ray")
         parsed = parse_part(part) if part is not None else None
         if parsed is not None and ray_address is not None:
             raise OptionError("--part and --ray are two ways to share out the work; use one")
-        if parsed is not None and restart:
-            raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
-                              "run once with --restart alone, or remove the work folder")
         return cls(ray_address, ray_workers, shared_input, parsed)
 
 

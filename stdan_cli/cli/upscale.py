@@ -1,4 +1,4 @@
-"""``stdan upscale``: the command-line face of :func:`stdan_cli.pipeline.upscale_video`."""
+"""``stdan upscale``: the command-line face of :mod:`stdan_cli.api` (one driver, three executors)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
+from stdan_cli.api import check_batch, is_batch, plan_batch, run_batch
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
-from stdan_cli.cluster.parts import run_part
+from stdan_cli.cluster.parts import PartExecutor
 from stdan_cli.errors import OptionError
-from stdan_cli.jobs import CHUNK_SECONDS, JobOptions, check_job_options
-from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
-from stdan_cli.pipeline.batch import check_batch, is_batch, plan_batch, run_batch
-from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
+from stdan_cli.jobs import CHUNK_SECONDS, InProcess, default_work_dir, run_job
+from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, validate
+from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
 from stdan_cli.pipeline.timecode import parse_time
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
@@ -128,9 +128,13 @@ def sigterm_interrupts():
                    f"work folder once done. Default: about {CHUNK_SECONDS} s of input, at least one window.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Where chunks wait until the output is assembled; the same command run again resumes "
-                   "from it. Default: .OUTPUT-NAME.stdan-job beside OUTPUT, removed on success.")
+                   "from it. It must be new, empty, or a folder stdan made (it carries a marker file); stdan "
+                   "only ever removes the files it made there, and the folder if it made it. Several inputs: "
+                   "one folder per output inside DIR. Default: .OUTPUT-NAME.stdan-job beside OUTPUT, "
+                   "removed on success.")
 @click.option("--restart", is_flag=True,
-              help="Discard the work folder of an earlier unfinished run and start over. Default: resume it.")
+              help="Discard the chunks of an earlier unfinished run in the work folder and start over. "
+                   "Default: resume it.")
 @cluster_options
 @click.option("-y", "--overwrite", is_flag=True,
               help="Replace OUTPUT if it exists (several inputs: replace, instead of skip, outputs already there). "
@@ -153,8 +157,12 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
 
     \b
     Several videos: stdan upscale IN... OUTDIR/   or   stdan upscale INDIR OUTDIR
-    Each becomes OUTDIR/<input name>.<ext>; outputs already there are skipped unless -y; a
-    file that fails does not stop the others; a table sums up; exit 1 if any failed.
+    Each becomes OUTDIR/<input name>.<ext>, with every option above (ranges and scenes too);
+    outputs already there are skipped unless -y; a file that fails does not stop the others;
+    a table sums up; exit 1 if any failed.
+
+    A file name that starts with '-' (e.g. -y.mp4) would be read as an option: put -- before
+    the file names (stdan upscale --model bicubic -- -y.mp4 out.mp4) or write ./-y.mp4.
     """
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
@@ -165,11 +173,11 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
                                 options=parse_encoder_options(encoder_opts), quiet=quiet),
         overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare,
+        scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
+        start=start, end=end, work_dir=work_dir, restart=restart,
     )
-    job = JobOptions(scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
-                     start=start, end=end, work_dir=work_dir, restart=restart)
     set_quiet(quiet)
-    where = Placement.of(ray_address, ray_workers, shared_input, part, restart)
+    where = Placement.of(ray_address, ray_workers, shared_input, part)
 
     def checkpoint():
         return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
@@ -181,45 +189,39 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
                       lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
-    check_job_options(input_path, output_path, job)
     with ExitStack() as stack:
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
                                                           precision, threads))
-            upscaler, make_plan = workers.upscaler, workers.plan
-            run = partial(workers.run, job_options=job)
+            upscaler, make_plan, run = workers.upscaler, workers.plan, workers.run
         else:
             upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            executor = PartExecutor(upscaler, where.part) if where.part is not None else InProcess(upscaler)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
-            run = partial(run_plan, upscaler=upscaler, job=job)
+            run = partial(run_job, upscaler=upscaler, executor=executor)
         plan = make_plan(input_path, output_path, options=options)
-        if where.part is not None:
-            _run_part(plan, upscaler, where.part, job, console, quiet)
-            return
-        summary = _run(plan, run, console, quiet)
+        label = f"part {where.part}" if where.part is not None else "upscaling"
+        summary = _run(plan, run, console, quiet, label)
+    if where.part is not None:
+        _print_part_summary(console, summary, where.part, plan)
+        return
     _print_summary(console, plan, summary, upscaler)
 
 
-def _run_part(plan, upscaler, part, job, console, quiet) -> None:
-    with progress_bar(console, f"part {part}", "frames", disable=quiet) as bar, sigterm_interrupts() as stop_check:
-        task = bar.add_task("part", total=None)
-
-        def progress(done: int, total: int | None) -> None:
-            stop_check()
-            bar.update(task, completed=done, total=total)
-
-        s = run_part(plan, upscaler, part, job, progress, notify=lambda line: console.print(line, soft_wrap=True))
+def _print_part_summary(console: Console, s, part, plan) -> None:
     for line in s.warnings:
         console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
-    console.print(f"part {s.part}: {s.made} chunk(s) made, {s.done_before} done before, of its {s.mine} "
-                  f"({s.chunks} in the job) in {s.seconds:.1f} s; work folder {s.work_dir}. When every part "
-                  "is done, run the same command without --part to assemble the output.", soft_wrap=True)
+    mine = sum(1 for k in range(s.chunks) if part.wants(k))
+    console.print(f"part {part}: {s.made} chunk(s) made, {s.resumed} done before, of its {mine} "
+                  f"({s.chunks} in the job) in {s.seconds:.1f} s; work folder "
+                  f"{plan.options.work_dir or default_work_dir(plan.output)}. When every part is done, run the "
+                  "same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _run(plan, run, console: Console, quiet: bool):
+def _run(plan, run, console: Console, quiet: bool, label: str = "upscaling"):
     """``run(plan, progress=, notify=)`` under a progress bar (frames, rate, time left)."""
     fps = TextColumn("{task.fields[fps]:.2f} fps")
-    with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
+    with progress_bar(console, label, "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
         task, first = None, 0
 
         def progress(done: int, total: int | None) -> None:
@@ -280,7 +282,8 @@ def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_ups
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total if total and total >= done else None)
 
-        results = run_batch(items, upscaler, options, on_file, progress)
+        results = run_batch(items, upscaler, options, on_file, progress,
+                            notify=lambda line: console.print(line, soft_wrap=True))
     for result in results:
         if result.summary:
             _print_notes(console, result.summary, f"{Path(result.item.input).name}: ")

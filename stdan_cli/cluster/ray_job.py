@@ -1,7 +1,8 @@
 """``stdan upscale --ray``: a job's chunks made by Ray actors, stored and assembled by the driver.
 
-The driver does what a local run does with the work folder (same manifest, resume, checks,
-assembly); only the model runs elsewhere:
+:class:`RayUpscaler` is an executor of the one job driver (:func:`stdan_cli.jobs.run_job`):
+the work folder, manifest, resume, checks and assembly are a local run's; only the model runs
+elsewhere:
 
 1. Actors start (each builds its upscaler once) and describe it: name, precision, weights'
    sha256, version. The manifest records that description, so a job may be started on one
@@ -22,10 +23,8 @@ The input and the weights reach the workers through Ray's object store, once eac
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -34,27 +33,13 @@ from stdan_cli.cluster.pool import WorkerPool
 from stdan_cli.cluster.session import RayError, WorkerLayout
 from stdan_cli.cluster.workers import ChunkResult, ChunkWorker, Payload, WorkerDescription, WorkerSpec
 from stdan_cli.errors import InputError, JobMismatch
-from stdan_cli.jobs import JobOptions, JobSummary, prepare_job
-from stdan_cli.jobs.job import (
-    ChunkRunner,
-    Workspace,
-    assemble_chunks,
-    check_planned,
-    close_after_error,
-    job_summary,
-    plan_and_run,
-)
-from stdan_cli.jobs.manifest import atomic_write, chunk_name, write_done
+from stdan_cli.jobs import Job, JobSummary, Made, Workspace, run_job
+from stdan_cli.jobs.driver import NotifyFn, check_planned
 from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
-
-
-@dataclass
-class RayJobSummary(JobSummary):
-    workers: int = 1
-    retried: int = 0  # chunks handed out again after their worker died
 
 
 @dataclass(frozen=True)
@@ -87,8 +72,13 @@ def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescripti
 
 
 class RayUpscaler:
-    """Ray actors ready to make the chunks of jobs on one input. Use as a context manager
-    (the actors stop on exit; after an error or Ctrl-C their in-flight work is dropped)."""
+    """Ray actors ready to make the chunks of jobs on one input: an executor of
+    :func:`~stdan_cli.jobs.run_job`. Use as a context manager (the actors stop on exit; after
+    an error or Ctrl-C their in-flight work is dropped)."""
+
+    shares_folder = False
+    assembles = True
+    busy = "another stdan run"
 
     def __init__(self, ray, input_path: str | Path, spec: WorkerSpec, layout: WorkerLayout,
                  weights_path: Path | None = None, shared_input: bool = False):
@@ -112,6 +102,9 @@ class RayUpscaler:
         self.upscaler = RemoteUpscaler(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256,
                                        d.memory_budget)
 
+    def wants(self, index: int) -> bool:
+        return True
+
     def __enter__(self) -> "RayUpscaler":
         return self
 
@@ -124,56 +117,48 @@ class RayUpscaler:
         u = self.upscaler
         return plan_upscale(input_path, output_path, u.descriptor, options, u.device, budget_bytes=u.memory_budget)
 
-    def run(self, plan: UpscalePlan, job_options: JobOptions = JobOptions(),
-            progress: Callable[[int, int | None], None] | None = None,
-            notify: Callable[[str], None] = lambda line: None) -> RayJobSummary:
-        """Carry out ``plan`` (made with ``self.upscaler.descriptor``) on the workers."""
-        started = time.perf_counter()
-        job = prepare_job(plan, self.upscaler, job_options)
-        space = Workspace(job, job_options.restart, notify)
-        resumed = len(space.done)
-        if resumed:
-            notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
-        try:
-            planning = ChunkRunner(job, space, None, wanted=lambda k: False, progress=None, done_outputs=0)
-            planner, warnings = plan_and_run(job, planning)
-            job.manifest.planned = True
-            job.manifest.save(space.dir)
-            check_planned(job, planner)
-            done = [sum(r.spec.outputs for r in space.done.values())]
+    def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
+        """The executor's part of :func:`stdan_cli.jobs.run_job`: plan the whole job here (one
+        decode, no model), then hand the chunks not done to the workers and store what they send."""
+        planner, warnings = decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
+        job.manifest.planned = True
+        space.save_manifest(job.manifest)
+        check_planned(job, planner)
+        already = sum(r.spec.outputs for r in space.done.values())
+        done = [already, 0]
+        job_ref = self.ray.put(job)  # sent once; every chunk call refers to it
+
+        def store(index: int, result: ChunkResult) -> None:
+            store_chunk(space, job.manifest.chunks[index], result)
+            done[0] += result.record.spec.outputs
+            done[1] += 1
             if progress:
                 progress(done[0], job.expected)
-            job_ref = self.ray.put(job)  # sent once; every chunk call refers to it
 
-            def store(index: int, result: ChunkResult) -> None:
-                store_chunk(space, job.manifest.chunks[index], result, job.chunk_format.extension)
-                done[0] += result.record.spec.outputs
-                if progress:
-                    progress(done[0], job.expected)
+        pending = [c.index for c in job.manifest.chunks if c.index not in space.done]
+        self.pool.run(pending, lambda actor, index: actor.make_chunk.remote(job_ref, index), store,
+                      label=lambda index: f"chunk {index}")
+        return Made(planner, warnings, [], done[1], done[0] - already)
 
-            pending = [c.index for c in job.manifest.chunks if c.index not in space.done]
-            self.pool.run(pending, lambda actor, index: actor.make_chunk.remote(job_ref, index), store,
-                          label=lambda index: f"chunk {index}")
-            notices = assemble_chunks(job, space)
-        except BaseException as exc:
-            close_after_error(space, exc)
-            raise
-        space.close(remove=True)
-        return job_summary(job, planner, warnings, notices, started, resumed, RayJobSummary,
-                           workers=self.layout.workers, retried=len(self.pool.retried))
+    def run(self, plan: UpscalePlan, progress: ProgressFn | None = None,
+            notify: NotifyFn = lambda line: None) -> JobSummary:
+        """Carry out ``plan`` (made with :meth:`plan`) on the workers, with the one job driver."""
+        summary = run_job(plan, self.upscaler, self, progress, notify)
+        summary.workers, summary.retried = self.layout.workers, len(self.pool.retried)
+        return summary
 
 
-def store_chunk(space: Workspace, spec: ChunkSpec, result: ChunkResult, extension: str) -> None:
+def store_chunk(space: Workspace, spec: ChunkSpec, result: ChunkResult) -> None:
     """Write a chunk a worker made into the work folder, as a local run would (file renamed
-    into place, then its done record). Storing the same chunk twice is harmless."""
+    into place, then its done record), after checking it: the planned chunk, its derived
+    name, its bytes against the record's size and sha256. Storing the same chunk twice is harmless."""
     record = result.record
     if record.spec != spec:
         raise JobMismatch(f"a Ray worker planned chunk {spec.index} differently from the driver ({record.spec} "
                           f"instead of {spec}); every node must run the driver's stdan-cli and PyAV versions")
-    if record.file != chunk_name(spec.index, extension):
-        raise RayError(f"a Ray worker named chunk {spec.index} {record.file!r}")
+    problem = record.problem(spec, space.extension)
+    if problem:
+        raise RayError(f"chunk {spec.index} from its Ray worker {problem}")
     if len(result.data) != record.bytes or hashlib.sha256(result.data).hexdigest() != record.sha256:
         raise RayError(f"chunk {spec.index} arrived from its Ray worker damaged (size or sha256 differ)")
-    atomic_write(space.dir / record.file, result.data)
-    write_done(space.dir, record)
-    space.done[spec.index] = record
+    space.store(record, result.data)

@@ -9,7 +9,6 @@ answers each chunk with its encoded file's bytes and done record: never raw fram
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -75,15 +74,12 @@ class _Worker:
         self.upscaler = build_upscaler(spec.model, weights_path, spec.device, spec.precision, spec.threads)
 
     def describe(self) -> WorkerDescription:
-        from stdan_cli.jobs.job import weights_identity
+        from stdan_cli.upscalers import weights_identity
         from stdan_cli.upscalers.device import memory_budget
 
         u = self.upscaler
         return WorkerDescription(__version__, u.name, u.precision, u.device.type, u.descriptor, weights_identity(u),
                                  memory_budget(u.device))
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -102,16 +98,23 @@ class ChunkWorker(_Worker):
     def make_chunk(self, job, index: int) -> ChunkResult:
         """Chunk ``index`` of ``job`` (the driver's job; its input and work folder are
         replaced by this worker's copy and private folder)."""
-        from stdan_cli.jobs import run_chunk
-        from stdan_cli.jobs.manifest import remove_done
+        from stdan_cli.jobs import Workspace
+        from stdan_cli.jobs.runner import make_one_chunk
 
         local = replace(job, plan=replace(job.plan, input=self.input), work_dir=self.folder / "work")
-        record = run_chunk(local, index, self.upscaler)
-        path = local.work_dir / record.file
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != record.sha256:
-            raise OSError(f"chunk {index} changed on the worker's disk after it was written")
-        remove_done(local.work_dir, index, record)
+        space = Workspace(local.work_dir, local.chunk_format.extension)
+        try:
+            space.reset()  # a chunk left by an earlier call is made again: this folder is the worker's own
+            make_one_chunk(local, space, index, self.upscaler)
+            record = space.done.get(index)
+            if record is None:
+                raise ValueError(f"the job has no chunk {index}")
+            data = space.chunk_path(index).read_bytes()
+            if hashlib.sha256(data).hexdigest() != record.sha256:
+                raise OSError(f"chunk {index} changed on the worker's disk after it was written")
+            space.discard(index)
+        finally:
+            space.close()
         return ChunkResult(record, data)
 
 

@@ -5,12 +5,13 @@ its final timestamps, so the joined stream is continuous); audio and subtitle pa
 the container's metadata are copied from the input once, interleaved with the video by time.
 With a time range only the packets inside it are copied (packet-accurate: a packet is kept
 when its start lies in the range), shifted so that the output starts at 0.
-The result is written under a temporary name beside the output and renamed when complete.
+The result is written to a file of ours beside the output (a random name, created
+exclusively) and renamed to the output's name when complete: never over a file that appeared
+there during the run, unless the user allowed replacing the output.
 """
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import av
 
-from stdan_cli.jobs.manifest import sync_file
-from stdan_cli.pipeline.output import temp_path
+from stdan_cli.errors import OutputError
+from stdan_cli.safe_files import OutputAppeared, create_exclusive, put_in_place, remove_file, sync_file
 from stdan_cli.video.encoders import Container
 from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
 from stdan_cli.video.sources import open_input
@@ -123,6 +124,7 @@ def assemble(
     keep_audio: bool = True,
     span: CopyRange = CopyRange(),
     time_scale: Fraction = Fraction(1),
+    overwrite: bool = False,
 ) -> list[str]:
     """Join ``chunk_files`` (in order) and the input's other streams into ``output``.
 
@@ -130,8 +132,9 @@ def assemble(
     ends: a container may round where a file starts (MP4's edit list keeps milliseconds) and
     not keep how long a frame lasts, while the times within a chunk are exact. Returns
     notices (whatever of the input the container did not keep, found by reading the result
-    back). Nothing is left behind if it fails."""
-    temp = temp_path(output)
+    back). Nothing is left behind if it fails. ``overwrite``: replace whatever is at ``output``
+    at the end (else a file that appeared there meanwhile stops the assembly)."""
+    temp = create_exclusive(output.parent, output.name)
     notices: list[str] = []
     try:
         with open_input(source) as src, av.open(str(temp), "w", format=container.format) as out:
@@ -181,8 +184,12 @@ def assemble(
             copier.copy_until(None)
         sync_file(temp)
         notices += audit(temp, container.format, copier.file, {video.index: video_identity, **copier.identities})
-        os.replace(temp, output)
+        try:
+            put_in_place(temp, output, overwrite)
+        except OutputAppeared:
+            raise OutputError(f"output {output} appeared during the run; pass -y/--overwrite to replace it, or move it "
+                              "away") from None
     except BaseException:
-        temp.unlink(missing_ok=True)
+        remove_file(temp)
         raise
     return notices

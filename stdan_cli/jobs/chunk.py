@@ -1,31 +1,24 @@
 """Encoding one chunk: its output frames, with the final codec settings, into one file.
 
 The file starts on a keyframe (a fresh encoder per chunk) and carries the frames' final
-timestamps. It is written under a temporary name, flushed and renamed; then its done record
-(frames, bytes, sha256) is written the same way. Encoding runs in a background thread beside
+timestamps. It is written under a random name created exclusively in the work folder, flushed
+and renamed to its derived name; then its done record (frames, bytes, sha256, times) is
+written the same way. Encoding runs in a background thread beside
 the model, as in a single pass.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import torch
 
-from stdan_cli.jobs.manifest import (
-    TEMP_SUFFIX,
-    DoneRecord,
-    chunk_name,
-    file_sha256,
-    fsync_dir,
-    sync_file,
-    write_done,
-)
+from stdan_cli.jobs.manifest import DoneRecord, chunk_name, file_sha256
 from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.jobs.workspace import Workspace
 from stdan_cli.pipeline.background import SerialWorker
+from stdan_cli.safe_files import remove_file, sync_file
 from stdan_cli.video.colour import ColourInfo
 from stdan_cli.video.encode import VideoWriter
 from stdan_cli.video.encoders import Container, ResolvedEncoding
@@ -50,11 +43,11 @@ class ChunkFormat:
 class ChunkEncoder:
     """Writes one chunk: :meth:`write` each output frame, then :meth:`finish` (or :meth:`abort`)."""
 
-    def __init__(self, work_dir: Path, index: int, fmt: ChunkFormat):
-        self.work_dir = work_dir
+    def __init__(self, space: Workspace, index: int, fmt: ChunkFormat):
+        self.space = space
         self.index = index
         self.name = chunk_name(index, fmt.extension)
-        self.temp = work_dir / (self.name + TEMP_SUFFIX)
+        self.temp = space.new_file(self.name)
         self.writer = VideoWriter(
             self.temp, fmt.width, fmt.height, fmt.rate, fmt.time_base, fmt.encoding, fmt.colour, fmt.container,
             fmt.rotation, sar=fmt.sar,
@@ -84,14 +77,16 @@ class ChunkEncoder:
         self.worker.finish()
         self.writer.close()
         sync_file(self.temp)
-        final = self.work_dir / self.name
-        os.replace(self.temp, final)
-        fsync_dir(self.work_dir)
-        record = DoneRecord(spec, self.name, self.frames, final.stat().st_size, file_sha256(final), self.start, end)
-        write_done(self.work_dir, record)
+        if (self.frames, self.start, end) != (spec.outputs, spec.start, spec.end):
+            raise AssertionError(f"chunk {spec.index} wrote {self.frames} frames from {self.start} to {end}, "
+                                 f"planned {spec.outputs} from {spec.start} to {spec.end}")
+        record = DoneRecord(spec, self.name, self.frames, self.temp.stat().st_size, file_sha256(self.temp),
+                            self.start, end)
+        self.space.commit(self.temp, self.name)
+        self.space.store(record)
         return record
 
     def abort(self) -> None:
         self.worker.cancel()
         self.writer.abort()
-        self.temp.unlink(missing_ok=True)
+        remove_file(self.temp)

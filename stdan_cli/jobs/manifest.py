@@ -1,62 +1,32 @@
-"""The job's work folder: its manifest, done records and atomic writes.
+"""What a work folder records: the job's manifest and a done record per finished chunk.
 
 The manifest pins a job down: the input's identity (size, modification time, sha256 of its
 first and last MiB), every option that changes the output, the model and its weights' sha256,
 the package version, and the chunk table as planned so far. A run whose input, options or
 weights differ from the manifest's is refused, naming what changed.
 
-Every file is written under a temporary name, flushed to disk and renamed, so a crash (even
-``kill -9``) leaves either the old file or the new one, never half of one.
+Both are read back as untrusted data (:mod:`stdan_cli.jobs.strict_json`): a file that is not
+what this tool writes makes the manifest "damaged" (pass --restart) and a done record
+"corrupt" (its chunk is made again). Nothing read back names a file: a chunk's file name is
+derived from its index, and a done record must agree with the planned chunk in every number.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stdan_cli import __version__
 from stdan_cli.errors import JobMismatch
+from stdan_cli.jobs import strict_json
 from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.jobs.strict_json import Damaged, get, obj
 
-FORMAT = 1
+FORMAT = 2  # 2: chunks carry their start and end times; a work folder is marked as ours
 MIB = 2**20
 MANIFEST = "manifest.json"
-TEMP_SUFFIX = ".tmp"
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def sync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
-    The temporary name is this writer's own, so several processes (``--part`` runs sharing a
-    work folder) may write the same file at once: the last rename wins, whole."""
-    temp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
-    with open(temp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
-    fsync_dir(path.parent)
 
 
 def file_sha256(path: Path) -> str:
@@ -82,7 +52,7 @@ class Manifest:
     input: dict  # input_identity(), plus "path" (informative)
     options: dict  # option (as spelled on the command line) -> value, every one that changes the output
     model: dict  # "--model", "--precision", "weights sha256"
-    video: dict = field(default_factory=dict)  # facts the assembly needs: rotation, range origin...
+    video: dict = field(default_factory=dict)  # facts the assembly needs: range origin, audio kept
     chunks: list[ChunkSpec] = field(default_factory=list)  # planned so far, in order
     planned: bool = False  # the chunk table is complete
     version: str = __version__
@@ -96,18 +66,23 @@ class Manifest:
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Manifest":
-        data = json.loads(raw)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"manifest format {data.get('format')}")
-        return cls(
-            input=data["input"], options=data["options"], model=data["model"], video=data.get("video", {}),
-            chunks=[ChunkSpec.from_dict(c) for c in data["chunks"]], planned=bool(data["planned"]),
-            version=data["stdan_cli"],
-        )
-
-    def save(self, work_dir: Path) -> None:
-        atomic_write(work_dir / MANIFEST, self.to_json())
+    def from_data(cls, data: object) -> "Manifest":
+        """The manifest ``data`` (parsed JSON) describes; :class:`Damaged` when it is not one."""
+        data = obj(data, "the manifest")
+        if get(data, "format", "any") != FORMAT:
+            raise Damaged(f"format {data.get('format')!r} is not this version's ({FORMAT})")
+        chunks = get(data, "chunks", "list")
+        specs = [ChunkSpec.from_dict(c, f"chunks[{i}]") for i, c in enumerate(chunks)]
+        if any(s.index != i for i, s in enumerate(specs)):
+            raise Damaged("chunks are not numbered in order")
+        video = get(data, "video", "object")
+        for key in ("keep_audio", "shift"):
+            get(video, key, "bool", "video", optional=True)
+        for key in ("start_seconds", "end_seconds"):
+            get(video, key, "number", "video", optional=True)
+        return cls(input=get(data, "input", "object"), options=get(data, "options", "object"),
+                   model=get(data, "model", "object"), video=video, chunks=specs,
+                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"))
 
     def record(self, spec: ChunkSpec) -> None:
         """Add a newly planned chunk (or check that a re-planned one is the recorded one)."""
@@ -121,18 +96,6 @@ class Manifest:
         if spec.index != len(self.chunks):
             raise AssertionError(f"chunk {spec.index} planned after {len(self.chunks)} chunks")
         self.chunks.append(spec)
-
-
-def load_manifest(work_dir: Path) -> Manifest | None:
-    path = work_dir / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        return Manifest.from_json(path.read_bytes())
-    except (ValueError, KeyError, TypeError) as exc:
-        raise JobMismatch(
-            f"the work folder {work_dir} has an unreadable manifest ({exc}); pass --restart to discard it and start over"
-        ) from None
 
 
 def differences(recorded: Manifest, wanted: Manifest) -> list[str]:
@@ -165,6 +128,7 @@ def _show(value) -> str:
 
 
 def chunk_name(index: int, extension: str) -> str:
+    """The one name chunk ``index``'s file has (``extension``: the output's, e.g. ``.mp4``)."""
     return f"chunk-{index:06d}{extension}"
 
 
@@ -175,7 +139,7 @@ def record_name(index: int) -> str:
 @dataclass(frozen=True)
 class DoneRecord:
     spec: ChunkSpec
-    file: str  # name inside the work folder
+    file: str  # chunk_name(spec.index, extension): recorded to be checked, never used as a path
     frames: int
     bytes: int
     sha256: str
@@ -188,58 +152,35 @@ class DoneRecord:
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "DoneRecord":
-        data = json.loads(raw)
-        return cls(ChunkSpec.from_dict(data["chunk"]), str(data["file"]), int(data["frames"]),
-                   int(data["bytes"]), str(data["sha256"]), int(data["start"]), int(data["end"]))
+    def from_data(cls, data: object) -> "DoneRecord":
+        data = obj(data, "the record")
+        return cls(ChunkSpec.from_dict(get(data, "chunk", "object")), get(data, "file", "str"),
+                   get(data, "frames", "nat"), get(data, "bytes", "nat"), get(data, "sha256", "str"),
+                   get(data, "start", "int"), get(data, "end", "int"))
+
+    def problem(self, spec: ChunkSpec, extension: str) -> str | None:
+        """Why this record cannot be the done chunk ``spec`` (None: it agrees in every number)."""
+        if self.spec != spec:
+            return "was recorded for another plan"
+        if self.file != chunk_name(spec.index, extension):
+            return f"names another file ({self.file!r})"
+        if (self.frames, self.start, self.end) != (spec.outputs, spec.start, spec.end):
+            return "does not agree with the plan (frames or times)"
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            return "has no valid sha256"
+        return None
 
 
-def write_done(work_dir: Path, record: DoneRecord) -> None:
-    atomic_write(work_dir / record_name(record.spec.index), record.to_json())
-
-
-def read_done(work_dir: Path, index: int) -> DoneRecord | None:
-    """The done record of chunk ``index`` if it exists and is readable (None otherwise)."""
-    path = work_dir / record_name(index)
+def read_record(path: Path) -> DoneRecord | None:
+    """The done record at ``path``; None when it is absent; :class:`Damaged` when it is not one."""
     try:
-        return DoneRecord.from_json(path.read_bytes())
+        return DoneRecord.from_data(strict_json.load(path))
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError):
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    try:
+        return Manifest.from_data(strict_json.load(path))
+    except FileNotFoundError:
         return None
-
-
-def check_done(work_dir: Path, record: DoneRecord, spec: ChunkSpec) -> str | None:
-    """Why the recorded chunk cannot be used (None: it can): missing, wrong size or sha256,
-    or recorded for another chunk."""
-    if record.spec != spec:
-        return "was recorded for another plan"
-    path = work_dir / record.file
-    if not path.is_file():
-        return "is missing"
-    if path.stat().st_size != record.bytes:
-        return "has the wrong size"
-    if file_sha256(path) != record.sha256:
-        return "does not match its sha256"
-    return None
-
-
-def remove_done(work_dir: Path, index: int, record: DoneRecord | None = None) -> None:
-    """Remove chunk ``index``'s done record and, when ``record`` is given, its file."""
-    (work_dir / record_name(index)).unlink(missing_ok=True)
-    if record is not None:
-        (work_dir / record.file).unlink(missing_ok=True)
-
-
-def done_records(work_dir: Path) -> dict[int, DoneRecord]:
-    """Readable done records whose chunk file is present (checked fully when reached)."""
-    found = {}
-    for path in sorted(work_dir.glob("chunk-*.done.json")):
-        try:
-            index = int(path.name[len("chunk-") :].split(".")[0])
-        except ValueError:
-            continue
-        record = read_done(work_dir, index)
-        if record is not None and record.spec.index == index:
-            found[index] = record
-    return found

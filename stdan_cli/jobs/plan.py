@@ -3,7 +3,7 @@
 :class:`JobPlanner` is fed the decoded frames in order and answers with the work they make
 ready: model windows (with the output frames each one keeps and their timestamps), the
 repeated frame at a cut, and the end of each chunk. The plan is a deterministic function of
-the frames and :class:`PlanSettings`, so a resumed run re-derives the same chunks.
+the frames, the options and the chunk length, so a resumed run re-derives the same chunks.
 
 - A cut (from ``stdan_cli.pipeline.scenes``) closes the current scene: its last window is
   aligned to the scene's end (a scene shorter than a window repeats its last frame), and the
@@ -24,27 +24,10 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Union
 
-from stdan_cli.pipeline.options import MODES, Mode
+from stdan_cli.jobs import strict_json
+from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.windows import Window, WindowScheduler
 from stdan_cli.video.decode import Frame
-
-
-@dataclass(frozen=True)
-class PlanSettings:
-    mode: str = "spacetime"  # a key of MODES
-    window: int = 4
-    stride: int = 3
-    chunk_frames: int = 250  # input frames a chunk should cover (at least one window's worth)
-    start: float | None = None  # seconds from the first frame; None: from the start
-    end: float | None = None  # exclusive; None: to the end
-
-    @property
-    def has_range(self) -> bool:
-        return self.start is not None or self.end is not None
-
-    @property
-    def mode_row(self) -> Mode:
-        return MODES[self.mode]
 
 
 @dataclass(frozen=True)
@@ -55,13 +38,18 @@ class ChunkSpec:
     last_frame: int  # last input frame its windows read (repeated frames excluded)
     first_output: int  # position (half frames, in the whole video's numbering) of its first output
     outputs: int  # output frames it writes
+    start: int  # pts of its first output frame (the output's time base)
+    end: int  # where its last output frame ends: the next chunk's start
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ChunkSpec":
-        return cls(**{k: int(data[k]) for k in cls.__dataclass_fields__})
+    def from_dict(cls, data: object, where: str = "chunk") -> "ChunkSpec":
+        """A chunk as a work folder recorded it (raises ``strict_json.Damaged`` when it is not one)."""
+        data = strict_json.obj(data, where)
+        return cls(**{k: strict_json.get(data, k, "int" if k in ("start", "end") else "nat", where)
+                      for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -91,7 +79,6 @@ class ChunkEnd:
 
     spec: ChunkSpec
     hold: int
-    final: bool
 
 
 Task = Union[WindowTask, RepeatTask, ChunkEnd]
@@ -108,14 +95,18 @@ class _OpenChunk:
     frames: int = 0  # input frames whose own output (even position) it holds
     last_position: int = -1
     last_frame_seen: Frame | None = None  # the input frame of its last output
+    first_pts: int = 0
+    last_pts: int = 0
 
 
 @dataclass
 class JobPlanner:
     """Feed decoded frames with :meth:`push`, then call :meth:`finish`; both return the
-    :data:`Task` list that became ready. ``cuts`` is a source from ``pipeline.scenes``."""
+    :data:`Task` list that became ready. ``cuts`` is a source from ``pipeline.scenes``;
+    ``chunk_frames`` the input frames a chunk should cover (at least one window's worth)."""
 
-    settings: PlanSettings
+    settings: UpscaleOptions  # mode, window, stride, start, end
+    chunk_frames: int
     cuts: object
     time_base: Fraction
     chunks: int = 0  # chunks planned so far
@@ -133,12 +124,6 @@ class JobPlanner:
     _last_in_range: int | None = None  # known once a frame past the end (or the end) is seen
     _next_position: int | None = None  # the next output position expected (checks continuity)
     _origin: int = 0  # pts of the range's first frame
-
-    def __post_init__(self) -> None:
-        if self.settings.mode not in MODES:
-            raise ValueError(f"unknown mode {self.settings.mode}")
-        if self.settings.chunk_frames < 1:
-            raise ValueError("chunk_frames must be at least 1")
 
     # --- what is known about the range ----------------------------------------------------
 
@@ -260,7 +245,7 @@ class JobPlanner:
             # window shares); the model's outputs do not depend on how many are skipped.
             skip = kept[0] - 2 * win.start
             by_index = dict(zip(win.inputs, frames))
-            if self._chunk is not None and self._chunk.frames >= self.settings.chunk_frames:
+            if self._chunk is not None and self._chunk.frames >= self.chunk_frames:
                 # closed only now, so that a scene's last chunk keeps the repeated frame at its cut
                 tasks += self._close_chunk(final=False, following=by_index)
             chunk = self._open_chunk(win.start)
@@ -268,8 +253,8 @@ class JobPlanner:
                         if not (inputs_only and p % 2)]
             keep = [(computed.index(p), self._pts(p, by_index)) for p in kept]
             tasks.append(WindowTask(chunk.index, chunk.first_frame, win, list(frames), skip, keep))
-            for p in kept:
-                self._count(chunk, p, by_index[p // 2])
+            for (_, pts), p in zip(keep, kept):
+                self._count(chunk, p, by_index[p // 2], pts)
             chunk.last_frame = max(chunk.last_frame, max(win.inputs))
             tasks += self._check_complete()
             if self.complete:
@@ -283,7 +268,7 @@ class JobPlanner:
             return []
         last = self._scene_frames[cut - 1]
         pts = self._pts(position, {cut - 1: last, cut: first_of_next})
-        self._count(self._chunk, position, last)
+        self._count(self._chunk, position, last, pts)
         return [RepeatTask(self._chunk.index, pts)]
 
     def _check_complete(self) -> list[Task]:
@@ -302,12 +287,13 @@ class JobPlanner:
             self.chunks += 1
         return self._chunk
 
-    def _count(self, chunk: _OpenChunk, position: int, frame: Frame) -> None:
+    def _count(self, chunk: _OpenChunk, position: int, frame: Frame, pts: int) -> None:
         step = 2 if self.settings.mode_row.inputs_only else 1
         if self._next_position is not None and position != self._next_position:
             raise AssertionError(f"output {position} planned after {self._next_position - step}")
         if chunk.outputs == 0:
-            chunk.first_output = position
+            chunk.first_output, chunk.first_pts = position, pts
+        chunk.last_pts = pts
         self._next_position = position + step
         chunk.outputs += 1
         chunk.frames += position % 2 == 0
@@ -329,8 +315,9 @@ class JobPlanner:
             frames = {k: chunk.last_frame_seen, **(following or {})}
             nxt = self._next_position
             hold = mode.pts(nxt, lambda i: frames[i].pts) - mode.pts(p, lambda i: frames[i].pts)
-        spec = ChunkSpec(chunk.index, chunk.scene, chunk.first_frame, chunk.last_frame, chunk.first_output, chunk.outputs)
-        return [ChunkEnd(spec, hold, final)]
+        spec = ChunkSpec(chunk.index, chunk.scene, chunk.first_frame, chunk.last_frame, chunk.first_output, chunk.outputs,
+                         chunk.first_pts, chunk.last_pts + hold)
+        return [ChunkEnd(spec, hold)]
 
     # --- timestamps ------------------------------------------------------------------------
 

@@ -1,24 +1,22 @@
 """The upscale pipeline: plan a run, then decode -> windows -> tiles -> upscaler -> encode.
 
-- :func:`upscale_video`: ``stdan upscale`` as a function.
-- :func:`plan_upscale` / :func:`run_plan`: the same in two steps.
-- :class:`UpscaleOptions`, :data:`MODES`: what a user chooses.
+- :func:`plan_upscale`, :func:`validate`: every check and decision before the first frame.
+- :class:`UpscaleOptions`, :data:`MODES`: what a user chooses (the one options model).
 - :mod:`~stdan_cli.pipeline.windows`, :mod:`~stdan_cli.pipeline.tiles`: temporal windows and
   spatial tiles; :mod:`~stdan_cli.pipeline.scenes`: scene cuts; :mod:`~stdan_cli.pipeline.background`:
-  decode and encode threads. A run is carried out as a job of chunks (:mod:`stdan_cli.jobs`).
+  decode and encode threads.
+
+Layer: below the jobs (:mod:`stdan_cli.jobs`, which carry a plan out as chunks), above the
+upscalers and video I/O.
 """
 
 from stdan_cli.pipeline.options import MODES, Mode, UpscaleOptions
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale, validate
-from stdan_cli.pipeline.run import UpscaleSummary, run_plan, upscale_video
 
 __all__ = [
-    "upscale_video",
     "plan_upscale",
-    "run_plan",
     "validate",
     "UpscalePlan",
-    "UpscaleSummary",
     "UpscaleOptions",
     "MODES",
     "Mode",

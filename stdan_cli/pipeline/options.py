@@ -1,13 +1,17 @@
-"""What a user chooses for one upscale: the mode table and :class:`UpscaleOptions`."""
+"""What a user chooses for one upscale: the mode table and :class:`UpscaleOptions`, the one
+options model of a run (one input or a batch), checked in one place (:meth:`UpscaleOptions.check`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Callable
 
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.outsize import check_outscale
+from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD, read_scene_list
 from stdan_cli.pipeline.windows import check_window
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 from stdan_cli.video.encoders import EncodeSettings
@@ -68,6 +72,18 @@ class UpscaleOptions:
     outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
     compare: bool = False  # bicubic on the left, the model on the right, each at the output size
     deinterlace: str = "auto"  # auto: when the input is interlaced; on; off
+    # The job: scenes, a time range, chunks and their work folder.
+    scene_threshold: float = DEFAULT_THRESHOLD  # 0: no detection
+    scenes_file: Path | None = None  # scene starts from a file instead of detection
+    chunk_frames: int | None = None  # input frames per chunk; None: about CHUNK_SECONDS of input
+    start: float | None = None  # seconds from the first frame
+    end: float | None = None  # exclusive
+    work_dir: Path | None = None  # None: .<output name>.stdan-job beside the output
+    restart: bool = False  # discard the work folder's chunks
+
+    @property
+    def has_range(self) -> bool:
+        return self.start is not None or self.end is not None
 
     def check(self) -> None:
         """Raise :class:`OptionError` for values no run can use."""
@@ -83,6 +99,17 @@ class UpscaleOptions:
         check_outscale(self.outscale)
         if self.deinterlace not in DEINTERLACE_MODES:
             raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")
+        if self.chunk_frames is not None and self.chunk_frames < 1:
+            raise OptionError("--chunk-frames must be at least 1")
+        for name, value in (("--start", self.start), ("--end", self.end)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise OptionError(f"{name} must be a time of 0 or more")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise OptionError(f"--end ({self.end:g} s) must be after --start ({self.start:g} s)")
+        if not (math.isfinite(self.scene_threshold) and self.scene_threshold >= 0):
+            raise OptionError("--scene-threshold cannot be negative (0 turns detection off)")
+        if self.scenes_file is not None:
+            read_scene_list(self.scenes_file)
 
     @property
     def mode_row(self) -> Mode:

@@ -1,5 +1,5 @@
-"""Where the output goes: checks before any work, the container, and the temporary file
-that is renamed only when complete (so no run leaves a half-written output behind)."""
+"""Where the output goes: the checks before any work, and the container its name asks for.
+(The output is written to a file of ours and renamed when complete: :mod:`stdan_cli.jobs.assemble`.)"""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ from pathlib import Path
 from stdan_cli.errors import OutputError
 from stdan_cli.video.encoders import Container, container_for
 from stdan_cli.video.sources import same_file
-
-
-def temp_path(output: Path) -> Path:
-    """The hidden file beside ``output`` that is written and then renamed to it."""
-    return output.with_name(f".{output.stem}.stdan-partial{output.suffix}")
 
 
 def container_format(output: Path) -> Container:

@@ -1,7 +1,7 @@
 """Planning an upscale: everything decided before the first frame goes through the model.
 
 :func:`plan_upscale` checks the options, the output and the input, and fixes the encoding,
-the tiles and the output's timing in an :class:`UpscalePlan`; :func:`stdan_cli.pipeline.run.run_plan`
+the tiles and the output's timing in an :class:`UpscalePlan`; :func:`stdan_cli.jobs.run_job`
 carries it out.
 """
 
@@ -59,11 +59,6 @@ class UpscalePlan:
     @property
     def rate_out(self) -> Fraction:
         return self.mode.rate(self.info.rate)
-
-    @property
-    def expected_frames(self) -> int | None:
-        """Output frames, when the container tells the input's frame count."""
-        return self.mode.count(self.info.frame_count) if self.info.frame_count else None
 
 
 def _probe(input_path: str, output_path: Path, options: UpscaleOptions, scale: int) -> tuple[VideoInfo, Container, ResolvedEncoding]:

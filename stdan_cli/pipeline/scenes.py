@@ -1,4 +1,4 @@
-"""Where scenes start: hard cuts found in the decoded frames, or read from a file.
+"""Where scenes start: hard cuts found in the decoded frames, or listed in a file (:mod:`~stdan_cli.pipeline.scene_list`).
 
 Every source of cuts is fed the frames in order, as they are decoded, and answers with the
 indices of frames that start a new scene (never frame 0). ``latency`` says how many later
@@ -19,22 +19,18 @@ a change into or out of such a frame counts only its luma change.
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from scenedetect import ContentDetector, FrameTimecode
 
-from stdan_cli.errors import OptionError, SceneFileError
-from stdan_cli.pipeline.timecode import parse_time
+from stdan_cli.errors import OptionError
+from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD, SceneList, read_scene_list
 
-DEFAULT_THRESHOLD = 27.0  # PySceneDetect's default for ContentDetector
+__all__ = ["DEFAULT_THRESHOLD", "SceneList", "read_scene_list", "cut_source", "CutDetector", "ListedCuts", "NoCuts"]
 DETECTION_WIDTH = 256  # frames are shrunk to about this width before scoring, as PySceneDetect does
 DARK = 32.0  # mean HSV value (0-255) below which a frame's hue and saturation are ignored
 
@@ -116,15 +112,6 @@ class NoCuts:
         return []
 
 
-@dataclass(frozen=True)
-class SceneList:
-    """Scene starts read from a file: frame numbers (0-based) and times (seconds from the
-    first frame; a scene starts at the first frame at or after its time)."""
-
-    frames: frozenset[int] = frozenset()
-    times: tuple[float, ...] = ()
-
-
 @dataclass
 class ListedCuts:
     """Cuts from a :class:`SceneList`, resolved against the frames' times as they arrive."""
@@ -148,52 +135,6 @@ class ListedCuts:
 
     def finish(self) -> list[int]:
         return []
-
-
-def read_scene_list(path: str | os.PathLike) -> SceneList:
-    """Read a --scenes file: one scene start a line, a 0-based frame number or a time
-    (``12.5``, ``1:02.250``), or PySceneDetect's ``list-scenes`` CSV (its 1-based
-    "Start Frame" column). Blank lines and lines starting with # are ignored."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SceneFileError(f"scenes file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SceneFileError(f"cannot read scenes file {path}: {exc}") from None
-    if "Start Frame" in text:
-        return _read_csv(path, text)
-    frames, times = set(), []
-    for number, line in enumerate(text.splitlines(), 1):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        if entry.isdigit():
-            frames.add(int(entry))
-            continue
-        if ":" in entry or "." in entry:
-            try:
-                times.append(parse_time(entry))
-                continue
-            except ValueError:
-                pass
-        raise SceneFileError(
-            f"{path}, line {number}: '{entry}' is neither a frame number (0-based) nor a time like 12.5 or 1:02.250"
-        )
-    return SceneList(frozenset(frames), tuple(sorted(times)))
-
-
-def _read_csv(path: Path, text: str) -> SceneList:
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].startswith("Timecode List")]
-    header = next((i for i, r in enumerate(rows) if "Start Frame" in r), None)
-    column = rows[header].index("Start Frame")
-    frames = set()
-    for number, row in enumerate(rows[header + 1 :], header + 2):
-        try:
-            frames.add(int(row[column]) - 1)  # list-scenes numbers frames from 1
-        except (IndexError, ValueError):
-            raise SceneFileError(f"{path}: row {number} has no Start Frame number") from None
-    return SceneList(frozenset(f for f in frames if f > 0))
 
 
 def cut_source(threshold: float = DEFAULT_THRESHOLD, scenes: SceneList | None = None):

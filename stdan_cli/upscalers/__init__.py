@@ -5,7 +5,7 @@
 - :class:`Upscaler`: what the pipeline and the evaluation call.
 """
 
-from stdan_cli.upscalers.base import Upscaler
+from stdan_cli.upscalers.base import Upscaler, weights_identity
 from stdan_cli.upscalers.bicubic import BICUBIC_DESCRIPTOR, BicubicUpscaler
 from stdan_cli.upscalers.device import (
     PRECISIONS,
@@ -31,4 +31,5 @@ __all__ = [
     "resolve_precision",
     "memory_budget",
     "set_threads",
+    "weights_identity",
 ]

@@ -27,6 +27,7 @@ class Upscaler(Protocol):
     device: torch.device
     precision: str  # as resolved for the device: fp32, tf32, bf16 or fp16
     notices: list[str]  # what the run should tell the user (e.g. windows redone in fp32)
+    weights_sha256: str | None  # of the weights as loaded (see upscalers.stdan.state_dict_sha256); None: none
 
     def reset(self) -> None:
         """Forget state carried between windows (the tiles changed)."""
@@ -39,3 +40,8 @@ class Upscaler(Protocol):
         inputs_only: bool = False,
         frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor: ...
+
+
+def weights_identity(upscaler: Upscaler) -> str | None:
+    """What identifies the weights an upscaler runs (a job's manifest records it)."""
+    return upscaler.weights_sha256

@@ -34,6 +34,7 @@ class BicubicUpscaler:
     precision: str = "fp32"
     name: str = "bicubic"
     notices: tuple[str, ...] = ()
+    weights_sha256: str | None = None  # no weights
 
     def reset(self) -> None:
         """Nothing is cached."""

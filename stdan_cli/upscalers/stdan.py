@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
@@ -25,6 +26,11 @@ class StdanUpscaler:
     fallback: torch.nn.Module | None = None  # the float32 model, for windows low precision cannot represent
     caches: dict = field(default_factory=dict)  # cache key (a tile's index) -> FeatureCache
     redone: int = 0  # windows redone in float32
+    weights_sha256: str | None = None  # of the weights as loaded; computed from ``model`` when not given
+
+    def __post_init__(self) -> None:
+        if self.weights_sha256 is None:
+            self.weights_sha256 = state_dict_sha256(self.model)
 
     @property
     def notices(self) -> list[str]:
@@ -56,6 +62,16 @@ class StdanUpscaler:
         return out.float()
 
 
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 of a network's weights: the names, dtypes, shapes and bytes of its state_dict."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def build_stdan(weights: str | os.PathLike | None, device: torch.device, precision: str) -> StdanUpscaler:
     """Load the checkpoint ``weights`` (a path, a registry name, or None for the default)."""
     from stdan_cli.weights import resolve_weights
@@ -65,8 +81,9 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
     loaded = load_model(resolve_weights(weights), device=device)
     net = loaded.model
     net.set_chunk_policy(chunk_policy(device, memory_budget(device)))
+    sha256 = state_dict_sha256(net)  # before any precision change
     fallback = None
     if chosen.matmul_dtype is not None:
         fallback = copy.deepcopy(net)
         use_low_precision_matmuls(net, chosen.matmul_dtype)
-    return StdanUpscaler(net, loaded.descriptor, device, chosen.name, fallback=fallback)
+    return StdanUpscaler(net, loaded.descriptor, device, chosen.name, fallback=fallback, weights_sha256=sha256)

@@ -3,23 +3,26 @@
 Each video becomes ``OUTDIR/<input stem>.<ext>``: the input's extension when it names a
 container we write, else ``.mkv`` (``ext`` overrides). An output already there is skipped
 unless ``overwrite``; a file that fails does not stop the others; every file gets a
-:class:`BatchResult` (done, skipped or failed, with the reason).
+:class:`BatchResult` (done, skipped or failed, with the reason). Every option of a single run
+applies to each file (a time range, scenes, chunk length, ``--restart``); each file's work
+folder is its own (``--work-dir`` names the folder that holds them, one per output name).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import av
 
 from stdan_cli.errors import OutputError, StdanError
+from stdan_cli.jobs import JobSummary, run_job
+from stdan_cli.jobs.runner import ProgressFn
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.plan import plan_upscale, validate
-from stdan_cli.pipeline.run import ProgressFn, UpscaleSummary, run_plan
 from stdan_cli.upscalers import Upscaler
 from stdan_cli.video.encoders import CONTAINERS, FALLBACK_EXTENSION
 from stdan_cli.video.sources import display, is_local_file
@@ -30,6 +33,7 @@ class BatchItem:
     input: str
     output: Path
     skip: str | None = None  # why it is skipped before any work (None: it runs)
+    failed: bool = False  # the skip is a failure found by the checks (not an output already there)
 
 
 @dataclass
@@ -37,8 +41,15 @@ class BatchResult:
     item: BatchItem
     status: str  # "done", "skipped" or "failed"
     message: str = ""
-    summary: UpscaleSummary | None = None
+    summary: JobSummary | None = None
     seconds: float = 0.0
+
+
+def item_options(options: UpscaleOptions, item: BatchItem) -> UpscaleOptions:
+    """The options of one file: ``--work-dir`` holds one work folder per output name."""
+    if options.work_dir is None:
+        return options
+    return replace(options, work_dir=Path(options.work_dir) / f"{item.output.name}.stdan-job")
 
 
 def is_batch(inputs: list[str], output: str | os.PathLike) -> bool:
@@ -119,33 +130,33 @@ def check_batch(items: list[BatchItem], options: UpscaleOptions) -> list[BatchIt
         if item.skip is None:
             try:
                 item.output.parent.mkdir(parents=True, exist_ok=True)
-                validate(item.input, item.output, options)
+                validate(item.input, item.output, item_options(options, item))
             except StdanError as exc:
                 if exc.exit_code == 2 and not checked:  # OptionError on the first file: the options are wrong
                     raise
-                item = BatchItem(item.input, item.output, f"failed: {exc}")
+                item = BatchItem(item.input, item.output, str(exc), failed=True)
             except OSError as exc:
-                item = BatchItem(item.input, item.output, f"failed: {exc.strerror or exc}")
+                item = BatchItem(item.input, item.output, exc.strerror or str(exc), failed=True)
         checked.append(item)
     return checked
 
 
 def run_batch(items: list[BatchItem], upscaler: Upscaler, options: UpscaleOptions,
-              on_file: FileFn | None = None, progress: ProgressFn | None = None) -> list[BatchResult]:
+              on_file: FileFn | None = None, progress: ProgressFn | None = None,
+              notify: Callable[[str], None] = lambda line: None) -> list[BatchResult]:
     """Upscale each item in turn with one upscaler; a failing file is recorded, not raised."""
     results = []
     for index, item in enumerate(items):
         if item.skip is not None:
-            failed = item.skip.startswith("failed: ")
-            status, message = ("failed", item.skip[len("failed: "):]) if failed else ("skipped", item.skip)
-            results.append(BatchResult(item, status, message))
+            results.append(BatchResult(item, "failed" if item.failed else "skipped", item.skip))
             continue
         if on_file:
             on_file(index, item)
         started = time.perf_counter()
         try:
-            plan = plan_upscale(item.input, item.output, upscaler.descriptor, options, upscaler.device)
-            summary = run_plan(plan, upscaler, progress)
+            plan = plan_upscale(item.input, item.output, upscaler.descriptor, item_options(options, item),
+                                upscaler.device)
+            summary = run_job(plan, upscaler, progress=progress, notify=notify)
         except StdanError as exc:
             results.append(BatchResult(item, "failed", str(exc), seconds=time.perf_counter() - started))
         except (av.error.FFmpegError, OSError) as exc:  # the world's errors (a full disk...), one file's problem
