@@ -45,6 +45,8 @@ def open_input(source: str | os.PathLike) -> av.container.InputContainer:
             raise InputError(f"input {name} does not exist")
         if path.is_dir():
             raise InputError(f"input {name} is a directory, not a video")
+        if not path.is_file():  # read more than once (probe, decode, stream copy): a pipe would hang
+            raise InputError(f"input {name} is not a regular file (a pipe or a device); save it to a file first")
         if not os.access(path, os.R_OK):
             raise InputError(f"input {name} is not readable")
     options = {"rw_timeout": "30000000"} if is_url(source) else {}  # 30 s without data ends a network read
