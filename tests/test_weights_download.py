@@ -241,3 +241,29 @@ def test_dir_option(weights_env, http_server, tmp_path):
     download_weights(url=url, directory=tmp_path / "elsewhere", **FAST)
     assert_installed(tmp_path / "elsewhere", data)
     assert not weights_env.exists()
+
+
+def test_processes_starting_together_download_once_and_share_the_file(weights_env, http_server):
+    """Array tasks started at once with an empty cache used to append to the same .part file.
+    The cache lock makes the others wait and then reuse the verified file."""
+    import threading
+
+    data = small_checkpoint_bytes()
+    http_server.add("/drive-file", data)
+    results, errors = [], []
+
+    def fetch():
+        try:
+            results.append(download_weights(**FAST))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 3
+    assert sorted(r.already_present for r in results) == [False, True, True]
+    assert_installed(weights_env, data)
+    assert [p.split("?")[0] for _, p, _ in http_server.requests].count("/download") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -55,15 +56,24 @@ def sigterm_interrupts():
         if requested.is_set():
             raise KeyboardInterrupt
 
+    def unraisable(report) -> None:
+        # The interrupt raised inside a finalizer (a weakref callback, __del__) is lost there and
+        # Python prints it as "Exception ignored ... Traceback"; it is raised again at the next
+        # check, so that report is noise for the user.
+        if not (requested.is_set() and issubclass(report.exc_type, KeyboardInterrupt)):
+            previous_hook(report)
+
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread (e.g. an embedding application)
         yield check
         return
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield check
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 @click.command("upscale")

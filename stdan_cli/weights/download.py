@@ -9,6 +9,7 @@ name only after :func:`verify_checkpoint` accepted it. A dropped HTTP transfer r
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -21,7 +22,15 @@ from stdan_cli.weights import gdrive
 from stdan_cli.weights.http import make_client, stream_to_part
 from stdan_cli.weights.progress import DownloadProgress
 from stdan_cli.weights.registry import WeightsEntry, get_entry
-from stdan_cli.weights.store import install_file, part_path, read_sidecar, sha256_file, weights_dir, write_sidecar
+from stdan_cli.weights.store import (
+    cache_lock,
+    install_file,
+    part_path,
+    read_sidecar,
+    sha256_file,
+    weights_dir,
+    write_sidecar,
+)
 from stdan_cli.weights.verify import verify_checkpoint
 
 
@@ -183,6 +192,21 @@ def _fetch_file(source: Source, part: Path) -> None:
 # --- the whole operation ------------------------------------------------------------------------
 
 
+def holds_the_cache_lock(fn):
+    """Run ``fn`` (:func:`download_weights`) holding the cache's lock for its file: several
+    processes starting at once with an empty cache (array tasks) download it once; the others
+    wait, then find it present and verified."""
+
+    @functools.wraps(fn)
+    def locked(name: str | None = None, *, directory: str | os.PathLike | None = None, **kwargs):
+        target = weights_dir(directory) / get_entry(name).filename
+        with cache_lock(target):
+            return fn(name, directory=directory, **kwargs)
+
+    return locked
+
+
+@holds_the_cache_lock
 def download_weights(
     name: str | None = None,
     *,

@@ -2,7 +2,8 @@
 
 ``<dir>/<filename>`` is only ever a complete, verified file (it is moved into place atomically);
 ``<dir>/<filename>.part`` holds a download in progress (kept so the next run can resume);
-``<dir>/<filename>.sha256`` records its sha256 in ``sha256sum`` format.
+``<dir>/<filename>.sha256`` records its sha256 in ``sha256sum`` format; ``<dir>/.<filename>.lock``
+is held while one process fetches the file (:func:`cache_lock`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+from stdan_cli.errors import DownloadError
 
 HOME_ENV = "STDAN_HOME"
 
@@ -81,3 +85,26 @@ def human_size(n: int | float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+@contextmanager
+def cache_lock(target: Path):
+    """Hold the lock of the cache file ``target`` (``.NAME.lock`` beside it; a second holder waits)."""
+    from stdan_cli.safe_files import NotRegular, open_lock_file
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.with_name(f".{target.name}.lock")
+    try:
+        handle = open_lock_file(path)
+    except NotRegular:
+        raise DownloadError(f"{path} is not a regular file; remove it") from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
