@@ -29,6 +29,7 @@ class _RaisesOnSecondWindow:
     def __init__(self, error: BaseException):
         self.inner = build_upscaler("bicubic")
         self.name, self.precision, self.device, self.descriptor = "x", "fp32", self.inner.device, self.inner.descriptor
+        self.notices, self.weights_sha256 = [], None
         self.error, self.calls = error, 0
 
     def reset(self):

@@ -81,6 +81,9 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
     describes the model (name, precision, weights) for the manifest and the plan."""
     started = time.perf_counter()
     executor = executor or InProcess(upscaler)
+    if executor.shares_folder and plan.options.restart:
+        raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
+                          "run once with --restart alone, or remove the work folder")
     job = prepare_job(plan, upscaler)
     space = Workspace(job.work_dir, job.chunk_format.extension, shared=executor.shares_folder, busy=executor.busy)
     try:
@@ -112,9 +115,6 @@ def resume(job: Job, space: Workspace, executor: Executor, notify: NotifyFn) -> 
     """Take over what the work folder holds for this job: its plan so far and the chunks done
     (each checked); refuse a folder of another job. ``--restart`` first discards it."""
     if job.options.restart:
-        if space.shared:
-            raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
-                              "run once with --restart alone, or remove the work folder")
         space.reset()
     recorded = space.load_manifest()
     if recorded is not None:

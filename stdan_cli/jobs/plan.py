@@ -26,6 +26,7 @@ from typing import Union
 
 from stdan_cli.jobs import strict_json
 from stdan_cli.pipeline.options import UpscaleOptions
+from stdan_cli.pipeline.scenes import CutSource
 from stdan_cli.pipeline.windows import Window, WindowScheduler
 from stdan_cli.video.decode import Frame
 
@@ -107,7 +108,7 @@ class JobPlanner:
 
     settings: UpscaleOptions  # mode, window, stride, start, end
     chunk_frames: int
-    cuts: object
+    cuts: CutSource
     time_base: Fraction
     chunks: int = 0  # chunks planned so far
     scenes: int = 0  # scenes started so far

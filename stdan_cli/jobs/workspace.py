@@ -252,8 +252,6 @@ class Workspace:
 
     def reset(self) -> None:
         """``--restart``: remove the manifest and every chunk file and record (ours by name)."""
-        if self.shared:
-            raise AssertionError("a shared work folder is not reset")
         for name in [MANIFEST, *self._names(_OURS), *self._names(_TEMP)]:
             remove_file(self.dir / name)
         self.done.clear()
@@ -261,6 +259,8 @@ class Workspace:
     def close(self, remove: bool = False) -> None:
         """Unlock; with ``remove`` also remove every file of the job (and the folder, if this job
         made it and nothing else is in it)."""
+        if remove and self.shared:  # other tasks' files stay; the folder goes only if nothing else is in it
+            remove = set(os.listdir(self.dir)) <= {LOCK, MARKER}
         if remove:
             self.reset()
         if self._lock is not None:

@@ -32,8 +32,8 @@ _SIGNATURE_KEYS = ("conv_first.weight", "pcd_align_modified.fusion.weight", "std
 @dataclass(frozen=True)
 class ModelDescriptor:
     """What the pipeline needs to know about a network: every field is read by a caller
-    (``config`` and ``num_params`` by weights verification, the rest by the upscaling pipeline;
-    ``architecture`` tells the planner which model it plans for)."""
+    (``config`` and ``num_params`` by weights verification, the rest by the upscaling pipeline
+    and the upscaler builders: scale, tiling advice, memory, and the capabilities below)."""
 
     architecture: str  # "STDAN", or "bicubic" for the baseline
     config: STDANConfig | None  # None for models that are not STDAN (the bicubic baseline)
@@ -45,6 +45,9 @@ class ModelDescriptor:
     # peak memory of one window per LR pixel (measured: 1.17 GB at 128x224, 3.9 GB at 272x480).
     tile_overlap: int = 24
     bytes_per_pixel: int = 28_000
+    # Capabilities the pipeline and the upscaler builders read (instead of checking the name):
+    precisions: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16")  # what --precision may ask of it
+    is_bicubic_baseline: bool = False  # --compare puts the model beside this baseline: not beside itself
 
 
 @dataclass(frozen=True)

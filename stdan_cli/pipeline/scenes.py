@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -30,7 +31,19 @@ from scenedetect import ContentDetector, FrameTimecode
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD, SceneList, read_scene_list
 
-__all__ = ["DEFAULT_THRESHOLD", "SceneList", "read_scene_list", "cut_source", "CutDetector", "ListedCuts", "NoCuts"]
+__all__ = ["DEFAULT_THRESHOLD", "CutSource", "SceneList", "read_scene_list", "cut_source", "CutDetector", "ListedCuts",
+           "NoCuts"]
+
+
+class CutSource(Protocol):
+    """Fed the decoded frames in order; answers with the frames that start a new scene."""
+
+    latency: int  # later frames it needs before it can answer for a frame
+
+    def push(self, index: int, seconds: float, rgb: torch.Tensor) -> list[int]: ...
+
+    def finish(self) -> list[int]:
+        """The input ended: the cuts still undecided."""
 DETECTION_WIDTH = 256  # frames are shrunk to about this width before scoring, as PySceneDetect does
 DARK = 32.0  # mean HSV value (0-255) below which a frame's hue and saturation are ignored
 
@@ -137,7 +150,7 @@ class ListedCuts:
         return []
 
 
-def cut_source(threshold: float = DEFAULT_THRESHOLD, scenes: SceneList | None = None):
+def cut_source(threshold: float = DEFAULT_THRESHOLD, scenes: SceneList | None = None) -> CutSource:
     """The source of cuts for the options: a scene list if given, else detection
     (``threshold`` 0 turns it off)."""
     if scenes is not None:

@@ -21,6 +21,8 @@ BICUBIC_DESCRIPTOR = ModelDescriptor(
     size_multiple=1,
     tile_overlap=2,  # the bicubic kernel reaches 2 LR pixels
     bytes_per_pixel=7 * 16 * 3 * 4 * 2,  # 7 outputs at 16x the pixels, float32, plus a copy
+    precisions=("fp32",),
+    is_bicubic_baseline=True,
 )
 
 
@@ -58,6 +60,6 @@ class BicubicUpscaler:
 
 
 def build_bicubic(weights: str | os.PathLike | None, device: torch.device, precision: str) -> BicubicUpscaler:
-    if precision not in ("auto", "fp32"):
-        raise OptionError("--model bicubic runs in fp32 only")
+    if precision != "auto" and precision not in BICUBIC_DESCRIPTOR.precisions:
+        raise OptionError(f"--model bicubic runs in {', '.join(BICUBIC_DESCRIPTOR.precisions)} only")
     return BicubicUpscaler(BICUBIC_DESCRIPTOR, device)
