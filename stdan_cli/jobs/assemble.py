@@ -125,6 +125,7 @@ def assemble(
     span: CopyRange = CopyRange(),
     time_scale: Fraction = Fraction(1),
     overwrite: bool = False,
+    rate: Fraction | None = None,
 ) -> list[str]:
     """Join ``chunk_files`` (in order) and the input's other streams into ``output``.
 
@@ -133,7 +134,8 @@ def assemble(
     not keep how long a frame lasts, while the times within a chunk are exact. Returns
     notices (whatever of the input the container did not keep, found by reading the result
     back). Nothing is left behind if it fails. ``overwrite``: replace whatever is at ``output``
-    at the end (else a file that appeared there meanwhile stops the assembly)."""
+    at the end (else a file that appeared there meanwhile stops the assembly). ``rate``: the
+    video's nominal frame rate."""
     temp = create_exclusive(output.parent, output.name)
     notices: list[str] = []
     try:
@@ -143,6 +145,10 @@ def assemble(
                 # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV
                 # looks for an encoder named after the decoder, and AV1's (libdav1d) has none.
                 video = out.add_stream_from_template(first.streams.video[0], opaque=True)
+            if rate is not None:
+                # The nominal rate: Matroska then records a default frame duration, and a frame
+                # lasting otherwise (the last one) gets its own BlockDuration instead of none.
+                video.codec_context.framerate = rate
             video_identity.apply(video)
             copier = _Copier(src, out, keep_audio, span, container, time_scale)
             notices = copier.notices

@@ -140,7 +140,8 @@ def assemble_chunks(job: Job, space: Workspace) -> list[str]:
     files = [space.chunk_path(c.index) for c in job.manifest.chunks]
     times = [(c.start * tb, c.end * tb) for c in job.manifest.chunks]
     return assemble(files, times, job.output, job.input, job.chunk_format.container,
-                    facts.get("keep_audio", True), span, job.plan.mode.duration_scale, job.options.overwrite)
+                    facts.get("keep_audio", True), span, job.plan.mode.duration_scale, job.options.overwrite,
+                    job.chunk_format.rate)
 
 
 def check_planned(job: Job, planner: JobPlanner) -> None:
