@@ -206,6 +206,7 @@ def test_no_partial_output_after_an_error_mid_run(tmp_path, bicubic):
 
     class Failing:
         name, precision, device, descriptor = "x", "fp32", bicubic.device, bicubic.descriptor
+        notices, weights_sha256 = [], None
         calls = 0
 
         def reset(self):

@@ -105,6 +105,7 @@ class _RunsOutOfMemoryOnLargeTiles:
         self.inner = build_upscaler("bicubic")
         self.name, self.precision, self.descriptor = "bicubic", "fp32", self.inner.descriptor
         self.device, self.notices, self.max_pixels = torch.device("cpu"), [], max_pixels
+        self.weights_sha256 = None
         self.resets = 0
 
     def reset(self):
