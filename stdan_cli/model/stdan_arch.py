@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stdan_cli.model.chunks import ChunkPolicy
-from stdan_cli.model.pcd import LSTFIStep, PyramidMixin, conv3, lrelu
+from stdan_cli.model.pcd import LSTFIStep, PointwiseConv, PyramidMixin, conv3, lrelu
 from stdan_cli.model.stdfa import STDFA
 from stdan_cli.model.swin import SwinTransformer
 
@@ -81,7 +81,7 @@ class STDAN(PyramidMixin, nn.Module):
             stages += [conv3(nf, 4 * nf), nn.PixelShuffle(2)]
         self.upsample = nn.Sequential(*stages)
         self.conv_last = conv3(nf, 3)
-        self.fusion_f_b = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion_f_b = PointwiseConv(2 * nf, nf)
 
     def set_chunk_policy(self, policy: ChunkPolicy) -> None:
         """Use ``policy`` for every chunked step (default :data:`~stdan_cli.model.chunks.CPU_CHUNKS`).
