@@ -165,3 +165,27 @@ def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small)
     torch.testing.assert_close(out_other, upscale_window(small, other), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="3 frame indices"):
         upscale_window(small, still, cache=by_index, frame_indices=[0, 1, 2])
+
+
+def test_pointwise_conv_equals_conv2d():
+    from stdan_cli.model.pcd import PointwiseConv
+
+    torch.manual_seed(0)
+    conv = PointwiseConv(32, 16)
+    x = torch.rand(2, 32, 24, 40)
+    assert isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (1, 1)
+    assert torch.allclose(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias), atol=1e-5)
+
+
+def test_one_and_two_threads_give_the_same_output(small):
+    """A Ray worker of one thread and a process of two make the same frames: PyTorch would run a
+    plain 1x1 Conv2d natively on one thread and with oneDNN on two (different rounding);
+    at 32x32 its input is large enough for oneDNN."""
+    from stdan_cli.upscalers import intra_op_threads
+
+    x = torch.rand(1, 2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    outputs = []
+    for threads in (1, 2):
+        with intra_op_threads(threads), torch.inference_mode():
+            outputs.append(small(x))
+    assert torch.equal(outputs[0], outputs[1])

@@ -231,3 +231,21 @@ def test_chunk_sizes_follow_the_device_and_its_free_memory(tmp_path, monkeypatch
     monkeypatch.setattr(stdan_upscaler_module, "chunk_policy", lambda device, budget: seen.append(device) or roomy)
     stdan = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
     assert stdan.model.chunk_policy == roomy and seen == [torch.device("cpu")]  # the model takes the device's policy
+
+
+def test_threads_apply_to_the_upscalers_calls_only_and_are_restored(monkeypatch):
+    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.upscalers.bicubic import BicubicUpscaler
+
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    upscaler = build_upscaler("bicubic", threads=wanted)
+    assert torch.get_num_threads() == before  # building it changes nothing
+    seen = []
+    original = BicubicUpscaler._upscale
+    monkeypatch.setattr(BicubicUpscaler, "_upscale", lambda self, *a: seen.append(torch.get_num_threads()) or original(self, *a))
+    upscaler(torch.rand(1, 2, 3, 4, 4))
+    assert seen == [wanted] and torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), intra_op_threads(wanted):
+        raise RuntimeError("a failing block restores the count too")
+    assert torch.get_num_threads() == before

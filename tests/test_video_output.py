@@ -327,3 +327,20 @@ def test_short_libx265_chunks_have_monotonic_times_and_last_as_long_as_asked(tmp
     assert end == pytest.approx(frames * 0.04, abs=1e-3)  # ffprobe agrees: the video lasts exactly the frames
     if suffix == ".mp4":  # MP4 keeps decode times: they are what the encoder's would have been, or the times shown
         assert all(-2 * 512 <= p.dts <= p.pts for p in packets)
+
+
+def test_probing_an_encoder_and_a_quiet_run_leave_ffmpegs_log_and_svt_log_as_they_were(tmp_path, monkeypatch):
+    import logging
+
+    import av.logging
+
+    from stdan_cli.video.encoders import SourceTraits, container_for, resolve_encoding
+
+    monkeypatch.delenv("SVT_LOG", raising=False)
+    level, logger_level = av.logging.get_level(), logging.getLogger("libav").level
+    for quiet in (True, False):
+        resolve_encoding(EncodeSettings(codec="libx264", quiet=quiet), SourceTraits(), container_for("o.mkv"))
+    src = lavfi_video(tmp_path / "in.mp4", "32x24", 25, 2)
+    assert cli(src, tmp_path / "o.mkv", "--model", "bicubic", "-q").exit_code == 0
+    assert av.logging.get_level() == level and logging.getLogger("libav").level == logger_level
+    assert "SVT_LOG" not in os.environ

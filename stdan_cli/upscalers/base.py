@@ -27,6 +27,7 @@ class Upscaler(Protocol):
     device: torch.device
     precision: str  # as resolved for the device: fp32, tf32, bf16 or fp16
     notices: list[str]  # what the run should tell the user (e.g. windows redone in fp32)
+    threads: int | None  # PyTorch's intra-op threads during a call (None: PyTorch's choice), restored after it
 
     def reset(self) -> None:
         """Forget state carried between windows (the tiles changed)."""

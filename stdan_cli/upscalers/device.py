@@ -7,7 +7,9 @@ the current CUDA device).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -144,9 +146,23 @@ def chunk_policy(device: torch.device, budget_bytes: int) -> ChunkPolicy:
     return ChunkPolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
 
 
-def set_threads(threads: int | None) -> None:
-    """``--threads``: PyTorch's intra-op threads (None leaves PyTorch's choice, all cores)."""
-    if threads is not None:
-        if threads < 1:
-            raise OptionError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+def check_threads(threads: int | None) -> None:
+    """``--threads``: PyTorch's intra-op threads for the model's work (None: PyTorch's choice, all cores)."""
+    if threads is not None and threads < 1:
+        raise OptionError("--threads must be at least 1")
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``threads`` for the block, and the previous count
+    restored after it (the count is process-wide: it must not leak into later work)."""
+    if threads is None:
+        yield
+        return
+    check_threads(threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

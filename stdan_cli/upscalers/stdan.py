@@ -11,7 +11,7 @@ import torch
 
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
-from stdan_cli.upscalers.device import apply_tf32, chunk_policy, memory_budget, resolve_precision
+from stdan_cli.upscalers.device import apply_tf32, chunk_policy, intra_op_threads, memory_budget, resolve_precision
 from stdan_cli.upscalers.transfer import to_device
 
 
@@ -25,6 +25,7 @@ class StdanUpscaler:
     fallback: torch.nn.Module | None = None  # the float32 model, for windows low precision cannot represent
     caches: dict = field(default_factory=dict)  # cache key (a tile's index) -> FeatureCache
     redone: int = 0  # windows redone in float32
+    threads: int | None = None  # PyTorch's intra-op threads during a call (None: PyTorch's choice)
 
     @property
     def notices(self) -> list[str]:
@@ -44,6 +45,10 @@ class StdanUpscaler:
         inputs_only: bool = False,
         frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
+        with intra_op_threads(self.threads):
+            return self._upscale(frames, skip_outputs, cache_key, inputs_only, frame_indices)
+
+    def _upscale(self, frames, skip_outputs, cache_key, inputs_only, frame_indices) -> torch.Tensor:
         cache = self.caches.setdefault(cache_key, FeatureCache())
         x = to_device(frames, self.device)
         out = upscale_window(self.model, x, skip_outputs, cache, inputs_only, frame_indices)
