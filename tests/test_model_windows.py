@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stdan_cli.model import STDAN, STDANConfig, pad_to_multiple, upscale_window
-from stdan_cli.model.chunks import ChunkPolicy
+from stdan_cli.model.slicing import SlicePolicy
 from stdan_cli.model.swin import (
     relative_position_index,
     shift_window_mask,
@@ -123,9 +123,9 @@ def test_inputs_only_decodes_only_the_input_times(small, skip):
 
 
 @pytest.mark.parametrize("keys_per_call", [1, 4])
-def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatch, keys_per_call):
-    """STDFA takes the T-1 key frames of each query in chunks bounded by ``stdfa_bytes``
-    (one at a time for large frames); the chunks, including an uneven last one, must
+def test_stdfa_gives_the_same_result_whatever_its_key_slicing(small, monkeypatch, keys_per_call):
+    """STDFA takes the T-1 key frames of each query in slices bounded by ``stdfa_bytes``
+    (one at a time for large frames); the slices, including an uneven last one, must
     assemble into the same result as all keys at once."""
     b, t, h, w = 1, 7, 16, 24
     feats = torch.rand(b, t, small.config.nf, h, w, generator=torch.Generator().manual_seed(5))
@@ -133,9 +133,9 @@ def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatc
     with torch.inference_mode():
         whole = stdfa(feats)
         per_pair = b * small.config.embed_dim * 9 * h * w * 4  # bytes of one key frame's candidates
-        monkeypatch.setattr(stdfa, "chunks", ChunkPolicy(stdfa_bytes=keys_per_call * per_pair))
-        chunked = stdfa(feats)
-    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+        monkeypatch.setattr(stdfa, "slices", SlicePolicy(stdfa_bytes=keys_per_call * per_pair))
+        sliced = stdfa(feats)
+    torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-6)
 
 
 def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small):

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 
 from stdan_cli.errors import OptionError, StdanError
-from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy
 
 GiB = 2**30
 CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (README)
@@ -136,14 +136,14 @@ def memory_budget(device: torch.device, gib: float | None = None) -> int:
     return CPU_MEMORY_BUDGET
 
 
-def chunk_policy(device: torch.device, budget_bytes: int) -> ChunkPolicy:
+def slice_policy(device: torch.device, budget_bytes: int) -> SlicePolicy:
     """How much of a window the network processes at once on ``device``: the CPU policy keeps
     temporaries cache-sized; a GPU takes every Swin window at once and lets STDFA and the
     deformable columns use an eighth of the memory budget each (the rest holds the features)."""
     if device.type == "cpu":
-        return CPU_CHUNKS
-    share = max(CPU_CHUNKS.stdfa_bytes, budget_bytes // 8)
-    return ChunkPolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
+        return CPU_SLICES
+    share = max(CPU_SLICES.stdfa_bytes, budget_bytes // 8)
+    return SlicePolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
 
 
 def check_threads(threads: int | None) -> None:

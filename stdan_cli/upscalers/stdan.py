@@ -11,7 +11,7 @@ import torch
 
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
-from stdan_cli.upscalers.device import apply_tf32, chunk_policy, intra_op_threads, memory_budget, resolve_precision
+from stdan_cli.upscalers.device import apply_tf32, intra_op_threads, memory_budget, resolve_precision, slice_policy
 from stdan_cli.upscalers.transfer import to_device
 
 
@@ -69,7 +69,7 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
     apply_tf32(chosen)
     loaded = load_model(resolve_weights(weights), device=device)
     net = loaded.model
-    net.set_chunk_policy(chunk_policy(device, memory_budget(device)))
+    net.set_slice_policy(slice_policy(device, memory_budget(device)))
     fallback = None
     if chosen.matmul_dtype is not None:
         fallback = copy.deepcopy(net)
