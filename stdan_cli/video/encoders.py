@@ -5,7 +5,8 @@ default codec (one table, :data:`CONTAINERS`); the codecs this project knows get
 defaults (:data:`KNOWN_CODECS`). Every choice is checked by opening the encoder with the
 exact settings (size, pixel format, rate, options) so a bad ``--crf``, ``--preset``,
 ``--encoder-opt`` or an encoder this machine cannot run fails in one line, before the model
-loads. Refusals are :class:`~stdan_cli.errors.OptionError` (exit 2): they name the option to change.
+loads. A refused option is an :class:`~stdan_cli.errors.OptionError` (exit 2) naming the option to
+change; an output name that says no container is an :class:`~stdan_cli.errors.OutputError`.
 """
 
 from __future__ import annotations
