@@ -83,6 +83,7 @@ def test_small_model_equals_reference(small):
         close(small(x), ref.stdan_forward(small, x))
 
 
+@pytest.mark.slow
 def test_reference_matches_the_official_fixture(official, reference_dir):
     """The reference is the official network: it reproduces case a's deformable attention and
     reconstruction Swin outputs, and the fast modules equal it there."""
@@ -101,6 +102,7 @@ def test_reference_matches_the_official_fixture(official, reference_dir):
         close(official.feature_recon(recon_in), out)
 
 
+@pytest.mark.slow
 def test_fixture_model_equals_reference(official, reference_dir):
     case = torch.load(reference_dir / "parity_case_a.pt", weights_only=True)
     with torch.no_grad():

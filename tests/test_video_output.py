@@ -237,6 +237,7 @@ def test_encoder_mistakes_are_one_line_before_the_model_loads(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
 def test_quiet_silences_encoder_libraries(tmp_path, codec):
     src = lavfi_video(tmp_path / "in.mp4", "32x24", 25, 2)
