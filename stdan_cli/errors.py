@@ -1,7 +1,7 @@
 """Every error a user can cause or meet, in one place (and how to recognise running out of memory).
 
 The CLI prints a :class:`StdanError` as one line (``error: <message>``) and exits with its
-``exit_code``; :func:`stdan_cli.cli.main.report_errors` is the one place that does so, and it
+``exit_code``; :func:`stdan_cli.cli.main.error_line` is the one place that words them, and it
 also turns out-of-memory and FFmpeg write errors into one line.
 """
 
@@ -70,6 +70,10 @@ class ImageError(StdanError):
 
 class SceneFileError(StdanError):
     """A --scenes file that cannot be read."""
+
+
+class RayError(StdanError):
+    """Ray is missing, the cluster cannot be reached, or its workers cannot do the work."""
 
 
 class JobMismatch(StdanError):

@@ -1,4 +1,7 @@
-"""Shared test fixtures. Tests never reach the network: downloads go to a server on 127.0.0.1."""
+"""Shared test fixtures. Tests never reach the network: downloads go to a server on 127.0.0.1.
+
+Tests marked ``slow`` (Ray clusters, child processes, the full network) are left out by
+``python -m pytest -m "not slow"``; CI runs everything (.ci/run)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_weights_support import Server, _handler, write_registry
+import torch
+from weights_server import Server, _handler, write_registry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -16,12 +20,43 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO.parent / "shared" / "reference"
 
 
+def pytest_collection_modifyitems(items):
+    """Every test on the Ray cluster is slow (its start-up alone takes about 15 s)."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """../shared/reference (official parity fixtures); skips visibly when absent."""
+    """../shared/reference (official parity fixtures); skips visibly when absent, and fails
+    under CI (CI=true), where a missing folder must not pass as skipped parity tests."""
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"parity fixtures not found at {REFERENCE_DIR} (the ../shared/reference folder is absent)")
+        message = f"parity fixtures not found at {REFERENCE_DIR} (the ../shared/reference folder is absent)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + "; CI=true needs them")
+        pytest.skip(message)
     return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> Path:
+    """A checkpoint of the small configuration (STDANConfig.small()) with seeded random weights."""
+    from stdan_cli.model import STDAN, STDANConfig
+
+    path = tmp_path_factory.mktemp("weights") / "small.pth"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(weights):
+    """The small checkpoint as an upscaler on the CPU, one thread during its calls (restored after)."""
+    from stdan_cli.upscalers import build_upscaler
+
+    return build_upscaler("stdan", weights=weights, device="cpu", threads=1)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
 from media import make_video
-from test_weights_support import small_checkpoint_bytes
+from weights_server import small_checkpoint_bytes
 
 from stdan_cli.api.batch import check_batch, plan_batch, run_batch
 from stdan_cli.cli import main

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from stdan_cli import __version__
@@ -20,6 +21,7 @@ def test_version_and_help():
     assert result.exit_code == 0 and "STDAN" in result.output
 
 
+@pytest.mark.slow
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "stdan_cli", "--version"], capture_output=True, text=True, check=True)
     assert __version__ in out.stdout

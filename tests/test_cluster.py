@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from eval_data import make_vimeo
+from job_runs import LOSSLESS, LOSSLESS_ARGS, same_frames, stdan_command
 from media import make_video
 from scene_media import shots
-from test_eval_data import make_vimeo
-from test_jobs import LOSSLESS, LOSSLESS_ARGS, same_frames, stdan_command
 
 from stdan_cli import __version__
 from stdan_cli.api import upscale_video
@@ -34,7 +34,6 @@ from stdan_cli.errors import JobInterrupted, OptionError, OutputError
 from stdan_cli.evaluation import evaluate
 from stdan_cli.jobs import Workspace, prepare_job, run_job
 from stdan_cli.jobs.runner import ChunkRunner, decode_and_plan
-from stdan_cli.model import STDAN, STDANConfig
 from stdan_cli.pipeline import plan_upscale
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET
@@ -44,20 +43,6 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
 CHUNKS = dict(chunk_frames=3)  # job options every test here uses
 TWO_CPU_WORKERS = WorkerLayout(workers=2, device="cpu", threads=1, num_cpus=1, num_gpus=0)
 SMALL_ON_CPU = WorkerSpec("stdan", "cpu", "fp32", threads=1)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "small.pth"
-    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def small(weights):
-    torch.set_num_threads(1)
-    return build_upscaler("stdan", weights=weights, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +60,7 @@ def one_process(tmp_path_factory, clip, small) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_ray_two_workers_parts_and_one_process_give_identical_frames(tmp_path, ray_session, clip, weights,
                                                                       one_process):
     # two array tasks at the same time on one work folder, then the run that assembles

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from job_runs import InterruptAt
 from media import make_video, read_frames
 
 import stdan_cli.jobs.assemble as assemble_module
@@ -57,22 +58,6 @@ def snapshot(folder: Path) -> dict[str, bytes | str]:
         elif path.is_dir():
             found[key] = "dir"
     return found
-
-
-class InterruptAt:
-    """The bicubic upscaler, interrupted (Ctrl-C) at window ``at``."""
-
-    def __init__(self, inner, at: int):
-        self.inner, self.at, self.calls = inner, at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
 
 
 def interrupted_job(src: Path, out: Path, bicubic, options=LOSSLESS) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_eval_data import make_vid4, make_vimeo
+from eval_data import make_vid4, make_vimeo, scene
 
 from stdan_cli.cli import main
 from stdan_cli.evaluation import DatasetError, evaluate, find_clips
@@ -139,3 +139,9 @@ def test_api_rejects_unknown_dataset_and_degradation(tmp_path):
         find_clips("reds4", tmp_path)
     with pytest.raises(DatasetError, match="unknown degradation"):
         evaluate("vid4", tmp_path, build_upscaler("bicubic"), degradation="gauss")
+
+
+def test_scene_has_texture_and_motion():
+    a, b = scene(0, 64, 96, 0), scene(1, 64, 96, 1)
+    assert a.std() > 20 and len(np.unique(a.reshape(-1, 3), axis=0)) > 1000
+    assert np.abs(a.astype(int) - b).mean() > 5

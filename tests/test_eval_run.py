@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_eval_data import make_vid4, make_vimeo, small_weights
+from eval_data import make_vid4, make_vimeo
 
 from stdan_cli.cli import main
 from stdan_cli.evaluation import evaluate, write_json
@@ -29,8 +29,7 @@ LAYOUTS = {  # name -> (dataset, writer)
 
 
 @pytest.fixture(scope="module")
-def upscalers(tmp_path_factory):
-    weights = small_weights(tmp_path_factory.mktemp("w") / "small.pth")
+def upscalers(weights):
     return {"bicubic": build_upscaler("bicubic"), "small": build_upscaler("stdan", weights, "cpu")}
 
 
@@ -116,8 +115,7 @@ def test_black_clip_is_left_out_of_the_means_and_counted(tmp_path, upscalers):
     assert data["clips"][1]["in_means"] is False and data["clips"][1]["frames"][0]["psnr"] is None
 
 
-def test_cli_small_model_vimeo_json_and_images(tmp_path, upscalers):
-    weights = small_weights(tmp_path / "small.pth")
+def test_cli_small_model_vimeo_json_and_images(tmp_path, upscalers, weights):
     ids = make_vimeo(tmp_path / "data", 2, "test", "inputs")
     out_json, images = tmp_path / "scores.json", tmp_path / "images"
     r = CliRunner().invoke(main, [

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from job_runs import LOSSLESS, LOSSLESS_ARGS, InterruptAt, run_until, same_frames, stdan_command
 from media import make_video, read_frames
 from scene_media import shots
 
@@ -29,22 +28,6 @@ from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 REPO = Path(__file__).resolve().parents[1]
-LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"))
-LOSSLESS_ARGS = ["--codec", "ffv1", "--pix-fmt", "yuv444p"]
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "small.pth"
-    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def small(weights):
-    torch.set_num_threads(1)
-    return build_upscaler("stdan", weights=weights, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -52,47 +35,7 @@ def bicubic():
     return build_upscaler("bicubic")
 
 
-def same_frames(a: Path, b: Path) -> bool:
-    fa, ta = read_frames(a)
-    fb, tb = read_frames(b)
-    return len(fa) == len(fb) and ta == tb and all(np.array_equal(x, y) for x, y in zip(fa, fb))
-
-
-class InterruptAt:
-    """An upscaler that raises KeyboardInterrupt (as Ctrl-C would) on its ``at``-th window."""
-
-    def __init__(self, inner, at: int):
-        self.inner, self.at, self.calls = inner, at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
-
-
-def stdan_command(src, out, weights, *extra):
-    return [sys.executable, "-m", "stdan_cli", "upscale", str(src), str(out), "--weights", str(weights),
-            "--device", "cpu", "--threads", "1", *LOSSLESS_ARGS, *extra]
-
-
-def run_until(command, work_dir: Path, done_records: int, sig: int, timeout: float = 240) -> subprocess.CompletedProcess:
-    """Start ``command``, wait until ``work_dir`` holds ``done_records`` done records, send ``sig``."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
-        if len(list(work_dir.glob("*.done.json"))) >= done_records:
-            proc.send_signal(sig)
-            break
-        time.sleep(0.01)
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
-
-
+@pytest.mark.slow
 def test_small_chunks_sigterm_sigkill_resume_and_one_chunk_give_identical_frames(tmp_path, weights, small):
     frames, _ = shots([9, 8], size=(24, 16))
     src = make_video(tmp_path / "in.mkv", frames=frames, codec="ffv1", pix_fmt="yuv444p")

@@ -90,6 +90,7 @@ def test_case_a_intermediates(case_a_run):
     assert_parity(calls["feature_recon"][0][1], case["feature_recon"], "feature_recon")
 
 
+@pytest.mark.slow
 def test_case_a_deformable_correlation(official, case_a_run):
     case = case_a_run[0]
     q, k, v = (case[f"stdfa.deformable_corr:call0:in{i}"] for i in range(3))
@@ -99,6 +100,7 @@ def test_case_a_deformable_correlation(official, case_a_run):
     assert_parity(v_hat, case["stdfa.deformable_corr:call0:out1"], "corr value")
 
 
+@pytest.mark.slow
 def test_case_b_through_upscale_window(official, reference_dir):
     case = torch.load(reference_dir / "parity_case_b.pt", weights_only=True)
     assert case["input"].shape[-2:] == (30, 44)  # not multiples of 8: exercises pad and crop

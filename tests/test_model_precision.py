@@ -17,6 +17,7 @@ def models(reference_dir):
     return fp32, use_low_precision_matmuls(copy.deepcopy(fp32))
 
 
+@pytest.mark.slow
 def test_bf16_output_is_close_to_fp32(models, reference_dir):
     fp32, bf16 = models
     case = torch.load(reference_dir / "parity_case_b.pt", weights_only=True)

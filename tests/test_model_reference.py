@@ -7,7 +7,7 @@ import torch
 
 from stdan_cli.model import STDAN, STDANConfig, load_model
 from stdan_cli.model import reference as ref
-from stdan_cli.model.chunks import ChunkPolicy
+from stdan_cli.model.slicing import SlicePolicy
 from stdan_cli.model.swin import to_image, to_tokens
 
 TOL = 1e-5
@@ -44,7 +44,7 @@ def test_swin_blocks_equal_roll_partition_attend_reverse_roll(small, hw, windows
     h, w = hw
     layer = small.feature_recon.layers[0]
     x = torch.randn(2, h * w, small.config.embed_dim, generator=torch.Generator().manual_seed(1))
-    small.set_chunk_policy(ChunkPolicy(swin_windows=windows_per_step))
+    small.set_slice_policy(SlicePolicy(swin_windows=windows_per_step))
     try:
         with torch.no_grad():
             fast = layer.residual_group(x, hw)
@@ -52,7 +52,7 @@ def test_swin_blocks_equal_roll_partition_attend_reverse_roll(small, hw, windows
             for block in layer.residual_group.blocks:
                 plain = ref.swin_block(block, plain, hw)
     finally:
-        small.set_chunk_policy(ChunkPolicy())
+        small.set_slice_policy(SlicePolicy())
     assert any(b.shift for b in layer.residual_group.blocks)
     close(fast, plain)
 
@@ -67,12 +67,12 @@ def test_swin_transformer_equals_reference(small):
 @pytest.mark.parametrize("stdfa_bytes", [96 * 2**20, 1])
 def test_stdfa_equals_the_loop_over_frame_pairs(small, stdfa_bytes):
     feats = torch.randn(1, 7, small.config.nf, 16, 24, generator=torch.Generator().manual_seed(3))
-    small.set_chunk_policy(ChunkPolicy(stdfa_bytes=stdfa_bytes))
+    small.set_slice_policy(SlicePolicy(stdfa_bytes=stdfa_bytes))
     try:
         with torch.no_grad():
             fast = small.stdfa(feats)
     finally:
-        small.set_chunk_policy(ChunkPolicy())
+        small.set_slice_policy(SlicePolicy())
     with torch.no_grad():
         close(fast, ref.stdfa(small.stdfa, feats))
 
@@ -83,6 +83,7 @@ def test_small_model_equals_reference(small):
         close(small(x), ref.stdan_forward(small, x))
 
 
+@pytest.mark.slow
 def test_reference_matches_the_official_fixture(official, reference_dir):
     """The reference is the official network: it reproduces case a's deformable attention and
     reconstruction Swin outputs, and the fast modules equal it there."""
@@ -101,6 +102,7 @@ def test_reference_matches_the_official_fixture(official, reference_dir):
         close(official.feature_recon(recon_in), out)
 
 
+@pytest.mark.slow
 def test_fixture_model_equals_reference(official, reference_dir):
     case = torch.load(reference_dir / "parity_case_a.pt", weights_only=True)
     with torch.no_grad():

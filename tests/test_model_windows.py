@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stdan_cli.model import STDAN, STDANConfig, pad_to_multiple, upscale_window
-from stdan_cli.model.chunks import ChunkPolicy
+from stdan_cli.model.slicing import SlicePolicy
 from stdan_cli.model.swin import (
     relative_position_index,
     shift_window_mask,
@@ -123,9 +123,9 @@ def test_inputs_only_decodes_only_the_input_times(small, skip):
 
 
 @pytest.mark.parametrize("keys_per_call", [1, 4])
-def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatch, keys_per_call):
-    """STDFA takes the T-1 key frames of each query in chunks bounded by ``stdfa_bytes``
-    (one at a time for large frames); the chunks, including an uneven last one, must
+def test_stdfa_gives_the_same_result_whatever_its_key_slicing(small, monkeypatch, keys_per_call):
+    """STDFA takes the T-1 key frames of each query in slices bounded by ``stdfa_bytes``
+    (one at a time for large frames); the slices, including an uneven last one, must
     assemble into the same result as all keys at once."""
     b, t, h, w = 1, 7, 16, 24
     feats = torch.rand(b, t, small.config.nf, h, w, generator=torch.Generator().manual_seed(5))
@@ -133,9 +133,9 @@ def test_stdfa_gives_the_same_result_whatever_its_key_chunking(small, monkeypatc
     with torch.inference_mode():
         whole = stdfa(feats)
         per_pair = b * small.config.embed_dim * 9 * h * w * 4  # bytes of one key frame's candidates
-        monkeypatch.setattr(stdfa, "chunks", ChunkPolicy(stdfa_bytes=keys_per_call * per_pair))
-        chunked = stdfa(feats)
-    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+        monkeypatch.setattr(stdfa, "slices", SlicePolicy(stdfa_bytes=keys_per_call * per_pair))
+        sliced = stdfa(feats)
+    torch.testing.assert_close(sliced, whole, rtol=0, atol=1e-6)
 
 
 def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small):
@@ -165,3 +165,27 @@ def test_feature_cache_matches_frames_by_index_when_the_caller_gives_them(small)
     torch.testing.assert_close(out_other, upscale_window(small, other), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="3 frame indices"):
         upscale_window(small, still, cache=by_index, frame_indices=[0, 1, 2])
+
+
+def test_pointwise_conv_equals_conv2d():
+    from stdan_cli.model.pcd import PointwiseConv
+
+    torch.manual_seed(0)
+    conv = PointwiseConv(32, 16)
+    x = torch.rand(2, 32, 24, 40)
+    assert isinstance(conv, torch.nn.Conv2d) and conv.kernel_size == (1, 1)
+    assert torch.allclose(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias), atol=1e-5)
+
+
+def test_one_and_two_threads_give_the_same_output(small):
+    """A Ray worker of one thread and a process of two make the same frames: PyTorch would run a
+    plain 1x1 Conv2d natively on one thread and with oneDNN on two (different rounding);
+    at 32x32 its input is large enough for oneDNN."""
+    from stdan_cli.upscalers import intra_op_threads
+
+    x = torch.rand(1, 2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    outputs = []
+    for threads in (1, 2):
+        with intra_op_threads(threads), torch.inference_mode():
+            outputs.append(small(x))
+    assert torch.equal(outputs[0], outputs[1])

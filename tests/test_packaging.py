@@ -33,6 +33,7 @@ def wheel(tmp_path_factory) -> Path:
     return next(tmp.glob("stdan_cli-*.whl"))
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_registry(wheel, tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())

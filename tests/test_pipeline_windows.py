@@ -6,7 +6,14 @@ import pytest
 
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.tiles import auto_tile, plan_tiles
-from stdan_cli.pipeline.windows import WindowScheduler, plan_windows
+from stdan_cli.pipeline.windows import Window, WindowScheduler
+
+
+def plan_windows(n_frames: int, window: int = 4, stride: int = 3) -> list[Window]:
+    """All windows the streaming scheduler yields for a video of ``n_frames`` frames."""
+    sched: WindowScheduler[int] = WindowScheduler(window, stride)
+    wins = [w for i in range(n_frames) for w, _ in sched.push(i)]
+    return wins + [w for w, _ in sched.finish()]
 
 
 def outputs_covered(n, window=4, stride=3):

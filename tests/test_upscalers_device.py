@@ -217,19 +217,37 @@ def test_the_pipeline_names_frames_so_a_shared_frame_is_encoded_once(tmp_path):
     assert [cache.encoded for cache in upscaler.caches.values()] == [7]
 
 
-def test_chunk_sizes_follow_the_device_and_its_free_memory(tmp_path, monkeypatch):
-    from stdan_cli.model.chunks import CPU_CHUNKS
-    from stdan_cli.upscalers.device import chunk_policy
+def test_slice_sizes_follow_the_device_and_its_free_memory(tmp_path, monkeypatch):
+    from stdan_cli.model.slicing import CPU_SLICES
+    from stdan_cli.upscalers.device import slice_policy
 
-    assert chunk_policy(torch.device("cpu"), 64 * GiB) == CPU_CHUNKS
-    roomy = chunk_policy(CUDA0, 16 * GiB)
+    assert slice_policy(torch.device("cpu"), 64 * GiB) == CPU_SLICES
+    roomy = slice_policy(CUDA0, 16 * GiB)
     assert roomy.swin_windows is None and roomy.stdfa_bytes == roomy.deform_column_bytes == 2 * GiB
-    assert chunk_policy(CUDA0, 0).stdfa_bytes == CPU_CHUNKS.stdfa_bytes  # never below the CPU's steps
+    assert slice_policy(CUDA0, 0).stdfa_bytes == CPU_SLICES.stdfa_bytes  # never below the CPU's steps
     from stdan_cli.model import STDAN, STDANConfig
 
     path = tmp_path / "small.pth"
     torch.save(STDAN(STDANConfig.small()).state_dict(), path)
     seen = []
-    monkeypatch.setattr(stdan_upscaler_module, "chunk_policy", lambda device, budget: seen.append(device) or roomy)
+    monkeypatch.setattr(stdan_upscaler_module, "slice_policy", lambda device, budget: seen.append(device) or roomy)
     stdan = build_upscaler("stdan", weights=path, device="cpu", precision="fp32")
-    assert stdan.model.chunk_policy == roomy and seen == [torch.device("cpu")]  # the model takes the device's policy
+    assert stdan.model.slice_policy == roomy and seen == [torch.device("cpu")]  # the model takes the device's policy
+
+
+def test_threads_apply_to_the_upscalers_calls_only_and_are_restored(monkeypatch):
+    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.upscalers.bicubic import BicubicUpscaler
+
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    upscaler = build_upscaler("bicubic", threads=wanted)
+    assert torch.get_num_threads() == before  # building it changes nothing
+    seen = []
+    original = BicubicUpscaler._upscale
+    monkeypatch.setattr(BicubicUpscaler, "_upscale", lambda self, *a: seen.append(torch.get_num_threads()) or original(self, *a))
+    upscaler(torch.rand(1, 2, 3, 4, 4))
+    assert seen == [wanted] and torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), intra_op_threads(wanted):
+        raise RuntimeError("a failing block restores the count too")
+    assert torch.get_num_threads() == before

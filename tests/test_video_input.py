@@ -94,6 +94,29 @@ def test_every_frame_ffmpeg_decodes_from_a_cut_mp4_is_used(tmp_path):
     assert len(frames_of(tmp_path / "out.mkv")) == expected
 
 
+@pytest.mark.parametrize("suffix, codec, announced", [
+    (".mkv", ("-c:v", "ffv1"), "where its container announces 1.08 s (about 27 frames)"),
+    (".webm", ("-c:v", "libvpx-vp9", "-crf", "4", "-b:v", "0", "-deadline", "realtime"),
+     "where its container announces 1.08 s (about 27 frames)"),
+    (".avi", ("-c:v", "ffv1"), "of the 27 frames its header announces"),
+])
+def test_a_cut_file_of_any_container_says_it_ended_early(tmp_path, suffix, codec, announced):
+    """FFmpeg's demuxers stop quietly at a cut. Matroska and WebM announce no frame count:
+    their duration tells (27 frames at 25 fps: 1.08 s); AVI's header counts its frames."""
+    full = lavfi_video(tmp_path / f"full{suffix}", "160x120", 25, 27, "", codec)
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) * 55 // 100])
+    expected = _decoded_by_ffprobe(cut)
+    assert 5 < expected < 27
+    result = cli(cut, tmp_path / "out.mkv", "--mode", "space", "--codec", "ffv1")
+    assert result.exit_code == 0, result.output
+    assert f"input ended early: {expected} " in result.output and announced in result.output, result.output
+    assert len(frames_of(tmp_path / "out.mkv")) == expected
+    whole = cli(full, tmp_path / "whole.mkv", "--mode", "space", "--codec", "ffv1")
+    assert whole.exit_code == 0 and "ended early" not in whole.output, whole.output
+
+
 def test_transparency_dropped_with_a_notice(tmp_path):
     png = tmp_path / "a.png"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=16x12,format=rgba", "-frames:v", 1, png)

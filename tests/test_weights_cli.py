@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from test_weights_support import HTML_PAGE, small_checkpoint_bytes, wrong_shape_bytes
+from weights_server import HTML_PAGE, small_checkpoint_bytes, wrong_shape_bytes
 
 from stdan_cli.cli import main
 

@@ -1,13 +1,13 @@
 """Downloading: Google Drive confirmation, plain URLs, resume, and rejection of bad files.
 
-Every case runs against the 127.0.0.1 server of test_weights_support; the final file must exist
+Every case runs against the 127.0.0.1 server of weights_server; the final file must exist
 only when it was verified, and a rejected download leaves neither it nor a ``.part`` behind.
 """
 
 from __future__ import annotations
 
 import pytest
-from test_weights_support import (
+from weights_server import (
     HTML_PAGE,
     QUOTA_PAGE,
     code_pickle_bytes,
@@ -187,7 +187,7 @@ def test_small_model_is_not_the_official_checkpoint(weights_env, http_server):
 
 
 def test_registry_sha256_is_enforced(weights_env, http_server, monkeypatch, tmp_path):
-    from test_weights_support import write_registry
+    from weights_server import write_registry
 
     data = small_checkpoint_bytes()
     url = http_server.add("/tiny.pth", data)
@@ -267,3 +267,13 @@ def test_processes_starting_together_download_once_and_share_the_file(weights_en
     assert sorted(r.already_present for r in results) == [False, True, True]
     assert_installed(weights_env, data)
     assert [p.split("?")[0] for _, p, _ in http_server.requests].count("/download") == 1
+
+
+def test_server_serves_ranges(http_server):
+    """The test server itself: a Range request gets 206 and the tail of the body."""
+    import urllib.request
+
+    url = http_server.add("/f", b"0123456789")
+    request = urllib.request.Request(url, headers={"Range": "bytes=4-"})
+    with urllib.request.urlopen(request) as r:
+        assert r.status == 206 and r.read() == b"456789"

@@ -9,7 +9,7 @@ server stopped: a cached file works, a missing one fails fast.
 from __future__ import annotations
 
 import pytest
-from test_weights_support import small_checkpoint_bytes
+from weights_server import small_checkpoint_bytes
 
 from stdan_cli.errors import StdanError
 from stdan_cli.weights import download_weights
@@ -40,7 +40,7 @@ def test_hub_download_through_hf_hub_download(weights_env, http_server, hub_onli
 
 def test_hub_registry_entry_and_revision(weights_env, http_server, hub_online, tmp_path, monkeypatch):
     """A registry entry naming a Hub repo is tried first; --filename/--revision reach the URL."""
-    from test_weights_support import write_registry
+    from weights_server import write_registry
 
     data = small_checkpoint_bytes()
     http_server.add("/hub/org/repo/sub/w.pth", data)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_weights_support import small_checkpoint_bytes, write_registry
+from weights_server import small_checkpoint_bytes, write_registry
 
 from stdan_cli.errors import WeightsNotFound
 from stdan_cli.weights import (

@@ -26,7 +26,7 @@ from stdan_cli.pipeline.timecode import parse_time
 from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
-from stdan_cli.video.logs import set_quiet
+from stdan_cli.video.logs import quieted
 
 
 class TimeType(click.ParamType):
@@ -186,7 +186,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
         start=start, end=end, work_dir=work_dir, restart=restart,
     )
-    set_quiet(quiet)
+    click.get_current_context().with_resource(quieted(quiet))  # until the command ends
     where = Placement.of(ray_address, ray_workers, shared_input, part)
 
     def checkpoint():

@@ -13,14 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from stdan_cli.errors import OptionError, StdanError
+from stdan_cli.errors import OptionError, RayError  # noqa: F401 - RayError: imported from here too
 
 INSTALL = 'pip install "stdan-cli[ray]"'
 LOCAL = "local"  # --ray without an address: a cluster of this machine's CPUs and GPUs
-
-
-class RayError(StdanError):
-    """Ray is missing, the cluster cannot be reached, or its workers cannot do the work."""
 
 
 def import_ray():

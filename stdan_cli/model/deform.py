@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy, active
 
 KERNEL_POINTS = 9  # 3x3
 
@@ -96,7 +96,7 @@ def modulated_deform_conv2d(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     groups: int,
-    column_bytes: int | None = CPU_CHUNKS.deform_column_bytes,
+    column_bytes: int | None = CPU_SLICES.deform_column_bytes,
 ) -> torch.Tensor:
     """DCNv2: a 3x3 convolution (stride 1, padding 1) of ``x`` sampled at deformed positions.
 
@@ -134,7 +134,7 @@ class DCNv2Pack(nn.Module):
     State-dict layout of the official ``DCNv2Pack``: ``weight``, ``bias``, ``conv_offset.*``.
     """
 
-    chunks: ChunkPolicy = CPU_CHUNKS
+    slices: SlicePolicy = CPU_SLICES
 
     def __init__(self, channels: int, deformable_groups: int):
         super().__init__()
@@ -148,5 +148,5 @@ class DCNv2Pack(nn.Module):
 
     def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
         offset, mask = split_offset_mask(self.conv_offset(feat))
-        column_bytes = active(self.chunks).deform_column_bytes
+        column_bytes = active(self.slices).deform_column_bytes
         return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias, self.deformable_groups, column_bytes)

@@ -29,6 +29,28 @@ def conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride, 1)
 
 
+class PointwiseConv(nn.Conv2d):
+    """A 1x1 convolution (an ``nn.Conv2d``, same parameters) computed as one matrix product
+    per image, whose sums run in the same order whatever the number of CPU threads.
+
+    PyTorch runs a plain 1x1 ``nn.Conv2d`` on the CPU with its native kernel (a matrix product)
+    on one thread and with oneDNN on several (``use_mkldnn`` in ATen's Convolution.cpp), and the
+    two round differently: a Ray worker of one thread would make other frames than a process of
+    two. tests/test_model_windows.py holds it equal to ``F.conv2d`` and the same on 1 and 2 threads.
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        weight = self.weight.view(self.out_channels, c)
+        y = torch.matmul(weight, x.reshape(b, c, h * w))
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1)
+        return y.view(b, self.out_channels, h, w)
+
+
 class PyramidMixin:
     """Adds ``fea_L2_conv1/2`` and ``fea_L3_conv1/2``: level 2 and 3 features from level 1."""
 
@@ -96,7 +118,7 @@ class EasyPCD(PyramidMixin, nn.Module):
         super().__init__()
         self._init_pyramid(nf)
         self.pcd_align = PCDAlign(nf, deformable_groups)
-        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion = PointwiseConv(2 * nf, nf)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         y1, y2 = self.pcd_align(self.pyramid(x1), self.pyramid(x2))
@@ -112,10 +134,10 @@ class LSTFIStep(PCDAlign):
 
     def __init__(self, nf: int, deformable_groups: int):
         super().__init__(nf, deformable_groups)
-        self.fusion = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion = PointwiseConv(2 * nf, nf)
         self.conv_h1 = conv3(nf, nf)
         self.conv_h2 = conv3(nf, nf)
-        self.fusion_1x1 = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion_1x1 = PointwiseConv(2 * nf, nf)
         self.pcd_h = EasyPCD(nf, deformable_groups)
 
     def forward(self, h: torch.Tensor, feats1: Pyramid, feats2: Pyramid) -> tuple[torch.Tensor, torch.Tensor]:

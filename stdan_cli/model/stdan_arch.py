@@ -19,8 +19,8 @@ from math import gcd
 import torch
 from torch import nn
 
-from stdan_cli.model.chunks import ChunkPolicy
-from stdan_cli.model.pcd import LSTFIStep, PyramidMixin, conv3, lrelu
+from stdan_cli.model.pcd import LSTFIStep, PointwiseConv, PyramidMixin, conv3, lrelu
+from stdan_cli.model.slicing import SlicePolicy
 from stdan_cli.model.stdfa import STDFA
 from stdan_cli.model.swin import SwinTransformer
 
@@ -81,18 +81,18 @@ class STDAN(PyramidMixin, nn.Module):
             stages += [conv3(nf, 4 * nf), nn.PixelShuffle(2)]
         self.upsample = nn.Sequential(*stages)
         self.conv_last = conv3(nf, 3)
-        self.fusion_f_b = nn.Conv2d(2 * nf, nf, 1)
+        self.fusion_f_b = PointwiseConv(2 * nf, nf)
 
-    def set_chunk_policy(self, policy: ChunkPolicy) -> None:
-        """Use ``policy`` for every chunked step (default :data:`~stdan_cli.model.chunks.CPU_CHUNKS`).
-        Chunking bounds temporaries only; outputs do not depend on it."""
+    def set_slice_policy(self, policy: SlicePolicy) -> None:
+        """Use ``policy`` for every sliced step (default :data:`~stdan_cli.model.slicing.CPU_SLICES`).
+        Slicing bounds temporaries only; outputs do not depend on it."""
         for module in self.modules():
-            if "chunks" in type(module).__dict__:
-                module.chunks = policy
+            if "slices" in type(module).__dict__:
+                module.slices = policy
 
     @property
-    def chunk_policy(self) -> ChunkPolicy:
-        return self.stdfa.chunks
+    def slice_policy(self) -> SlicePolicy:
+        return self.stdfa.slices
 
     def interpolate_features(self, pyramids: list) -> torch.Tensor:
         """LSTFI: features (B, N-1, nf, H, W) of the frames between consecutive inputs, from

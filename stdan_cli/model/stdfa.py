@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active
 from stdan_cli.model.deform import KERNEL_POINTS, kernel_grid, sample, split_offset_mask
 from stdan_cli.model.pcd import conv3, lrelu
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy, active
 
 TOP_K = 2
 
@@ -123,11 +123,11 @@ class DeformableCorrelation(nn.Module):
 class STDFA(nn.Module):
     """Official ``stdfa``: ``forward(feats)`` with feats (B, T, nf, H, W).
 
-    ``chunks.stdfa_bytes`` bounds the sampled key candidates of one :meth:`DeformableCorrelation.attend`
+    ``slices.stdfa_bytes`` bounds the sampled key candidates of one :meth:`DeformableCorrelation.attend`
     call (several key frames of a query are batched into one call up to that size).
     """
 
-    chunks: ChunkPolicy = CPU_CHUNKS
+    slices: SlicePolicy = CPU_SLICES
 
     def __init__(self, nf: int, embed_dim: int, deformable_groups: int):
         super().__init__()
@@ -154,7 +154,7 @@ class STDFA(nn.Module):
         conv_k = corr.offset_conv1_key(k).view(b, t, c, h, w)
         q, k, v = (m.view(b, t, c, h, w) for m in (q, k, v))
 
-        budget = active(self.chunks).stdfa_bytes
+        budget = active(self.slices).stdfa_bytes
         per_pair = b * c * KERNEL_POINTS * h * w * q.element_size()  # one key frame's candidates
         step = t - 1 if budget is None else max(1, budget // per_pair)  # key frames per attend call
         u = []

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy, active, per_size
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy, active, per_size
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:
@@ -121,11 +121,11 @@ class SwinBlock(nn.Module):
     ``t + A(norm1(t))`` with A = roll -> partition -> attend -> reverse -> roll, then
     ``+ mlp(norm2(.))``. Every step of it is per token or per window, so this block receives
     its tokens already in its own (shifted) window order (:class:`BlockGroup` puts them there),
-    which replaces roll + partition and reverse + roll, and runs ``chunks.swin_windows``
+    which replaces roll + partition and reverse + roll, and runs ``slices.swin_windows``
     windows at a time so that the temporaries of a step stay in cache.
     """
 
-    chunks: ChunkPolicy = CPU_CHUNKS
+    slices: SlicePolicy = CPU_SLICES
 
     def __init__(self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float, nominal_size: int):
         super().__init__()
@@ -159,10 +159,10 @@ class SwinBlock(nn.Module):
         n, heads = self.window_size**2, self.attn.num_heads
         nw = length // n  # windows per image
         mask = self.layout(*size, windows.device)[1]
-        step = active(self.chunks).swin_windows
+        step = active(self.slices).swin_windows
         step = nw if step is None else min(step, nw)
         # The attention's additive term for every window: the relative-position bias plus, in
-        # shifted blocks, that window's shift mask; built once per block, not per chunk.
+        # shifted blocks, that window's shift mask; built once per block, not per slice.
         bias = self.attn.position_bias().float()  # (heads, N, N)
         if mask is not None:  # (nW*heads, N, N)
             add = (mask.unsqueeze(1) + bias).view(nw * heads, n, n)
@@ -184,7 +184,7 @@ class SwinBlock(nn.Module):
 
 
 def _spans(total: int, step: int) -> list[tuple[int, int]]:
-    """(start, count) of consecutive chunks of ``step`` covering ``range(total)``."""
+    """(start, count) of consecutive slices of ``step`` covering ``range(total)``."""
     if step == total:  # also the traced case, where ``total`` may be symbolic
         return [(0, total)]
     return [(start, min(step, total - start)) for start in range(0, total, step)]

@@ -76,9 +76,3 @@ class WindowScheduler(Generic[T]):
             return []
         return [self._make(max(0, n - self.window), n)]
 
-
-def plan_windows(n_frames: int, window: int = 4, stride: int = 3) -> list[Window]:
-    """All windows for a video of ``n_frames`` frames (what the streaming scheduler yields)."""
-    sched: WindowScheduler[int] = WindowScheduler(window, stride)
-    wins = [w for i in range(n_frames) for w, _ in sched.push(i)]
-    return wins + [w for w, _ in sched.finish()]

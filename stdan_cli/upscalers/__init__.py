@@ -10,10 +10,10 @@ from stdan_cli.upscalers.bicubic import BICUBIC_DESCRIPTOR, BicubicUpscaler
 from stdan_cli.upscalers.device import (
     PRECISIONS,
     Precision,
+    intra_op_threads,
     memory_budget,
     resolve_device,
     resolve_precision,
-    set_threads,
 )
 from stdan_cli.upscalers.registry import UPSCALERS, build_upscaler
 from stdan_cli.upscalers.stdan import StdanUpscaler
@@ -30,6 +30,6 @@ __all__ = [
     "Precision",
     "resolve_precision",
     "memory_budget",
-    "set_threads",
+    "intra_op_threads",
     "weights_identity",
 ]

@@ -28,6 +28,7 @@ class Upscaler(Protocol):
     precision: str  # as resolved for the device: fp32, tf32, bf16 or fp16
     notices: list[str]  # what the run should tell the user (e.g. windows redone in fp32)
     weights_sha256: str | None  # of the weights as loaded (see upscalers.stdan.state_dict_sha256); None: none
+    threads: int | None  # PyTorch's intra-op threads during a call (None: PyTorch's choice), restored after it
 
     def reset(self) -> None:
         """Forget state carried between windows (the tiles changed)."""

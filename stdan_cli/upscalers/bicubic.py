@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor, output_positions
+from stdan_cli.upscalers.device import intra_op_threads
 from stdan_cli.upscalers.transfer import to_device
 
 BICUBIC_DESCRIPTOR = ModelDescriptor(
@@ -37,6 +38,7 @@ class BicubicUpscaler:
     name: str = "bicubic"
     notices: tuple[str, ...] = ()
     weights_sha256: str | None = None  # no weights
+    threads: int | None = None  # PyTorch's intra-op threads during a call (None: PyTorch's choice)
 
     def reset(self) -> None:
         """Nothing is cached."""
@@ -49,6 +51,10 @@ class BicubicUpscaler:
         inputs_only: bool = False,
         frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
+        with intra_op_threads(self.threads):
+            return self._upscale(frames, skip_outputs, inputs_only)
+
+    def _upscale(self, frames: torch.Tensor, skip_outputs: int, inputs_only: bool) -> torch.Tensor:
         b, n, c, h, w = frames.shape
         s = self.descriptor.scale
         x = to_device(frames, self.device).reshape(b * n, c, h, w)

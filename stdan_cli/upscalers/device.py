@@ -7,12 +7,14 @@ the current CUDA device).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
 from stdan_cli.errors import OptionError, StdanError
-from stdan_cli.model.chunks import CPU_CHUNKS, ChunkPolicy
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy
 
 GiB = 2**30
 CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (README)
@@ -134,19 +136,33 @@ def memory_budget(device: torch.device, gib: float | None = None) -> int:
     return CPU_MEMORY_BUDGET
 
 
-def chunk_policy(device: torch.device, budget_bytes: int) -> ChunkPolicy:
+def slice_policy(device: torch.device, budget_bytes: int) -> SlicePolicy:
     """How much of a window the network processes at once on ``device``: the CPU policy keeps
     temporaries cache-sized; a GPU takes every Swin window at once and lets STDFA and the
     deformable columns use an eighth of the memory budget each (the rest holds the features)."""
     if device.type == "cpu":
-        return CPU_CHUNKS
-    share = max(CPU_CHUNKS.stdfa_bytes, budget_bytes // 8)
-    return ChunkPolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
+        return CPU_SLICES
+    share = max(CPU_SLICES.stdfa_bytes, budget_bytes // 8)
+    return SlicePolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
 
 
-def set_threads(threads: int | None) -> None:
-    """``--threads``: PyTorch's intra-op threads (None leaves PyTorch's choice, all cores)."""
-    if threads is not None:
-        if threads < 1:
-            raise OptionError("--threads must be at least 1")
-        torch.set_num_threads(threads)
+def check_threads(threads: int | None) -> None:
+    """``--threads``: PyTorch's intra-op threads for the model's work (None: PyTorch's choice, all cores)."""
+    if threads is not None and threads < 1:
+        raise OptionError("--threads must be at least 1")
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``threads`` for the block, and the previous count
+    restored after it (the count is process-wide: it must not leak into later work)."""
+    if threads is None:
+        yield
+        return
+    check_threads(threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -16,7 +16,7 @@ import torch
 from stdan_cli.errors import OptionError
 from stdan_cli.upscalers.base import Upscaler
 from stdan_cli.upscalers.bicubic import build_bicubic
-from stdan_cli.upscalers.device import resolve_device, set_threads
+from stdan_cli.upscalers.device import check_threads, resolve_device
 from stdan_cli.upscalers.stdan import build_stdan
 
 
@@ -47,5 +47,7 @@ def build_upscaler(
     """The upscaler behind ``--model/--weights/--device/--precision/--threads``."""
     if model not in UPSCALERS:
         raise OptionError(f"unknown model '{model}'; use one of {', '.join(UPSCALERS)}")
-    set_threads(threads)
-    return UPSCALERS[model].build(weights, resolve_device(device), precision)
+    check_threads(threads)
+    upscaler = UPSCALERS[model].build(weights, resolve_device(device), precision)
+    upscaler.threads = threads  # used for its calls only (stdan_cli.upscalers.device.intra_op_threads)
+    return upscaler

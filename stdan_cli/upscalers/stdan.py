@@ -12,7 +12,7 @@ import torch
 
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
-from stdan_cli.upscalers.device import apply_tf32, chunk_policy, memory_budget, resolve_precision
+from stdan_cli.upscalers.device import apply_tf32, intra_op_threads, memory_budget, resolve_precision, slice_policy
 from stdan_cli.upscalers.transfer import to_device
 
 
@@ -26,6 +26,7 @@ class StdanUpscaler:
     fallback: torch.nn.Module | None = None  # the float32 model, for windows low precision cannot represent
     caches: dict = field(default_factory=dict)  # cache key (a tile's index) -> FeatureCache
     redone: int = 0  # windows redone in float32
+    threads: int | None = None  # PyTorch's intra-op threads during a call (None: PyTorch's choice)
     weights_sha256: str | None = None  # of the weights as loaded; computed from ``model`` when not given
 
     def __post_init__(self) -> None:
@@ -50,6 +51,10 @@ class StdanUpscaler:
         inputs_only: bool = False,
         frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
+        with intra_op_threads(self.threads):
+            return self._upscale(frames, skip_outputs, cache_key, inputs_only, frame_indices)
+
+    def _upscale(self, frames, skip_outputs, cache_key, inputs_only, frame_indices) -> torch.Tensor:
         cache = self.caches.setdefault(cache_key, FeatureCache())
         x = to_device(frames, self.device)
         out = upscale_window(self.model, x, skip_outputs, cache, inputs_only, frame_indices)
@@ -80,7 +85,7 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
     apply_tf32(chosen)
     loaded = load_model(resolve_weights(weights), device=device)
     net = loaded.model
-    net.set_chunk_policy(chunk_policy(device, memory_budget(device)))
+    net.set_slice_policy(slice_policy(device, memory_budget(device)))
     sha256 = state_dict_sha256(net)  # before any precision change
     fallback = None
     if chosen.matmul_dtype is not None:

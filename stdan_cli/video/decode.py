@@ -170,6 +170,7 @@ class VideoReader:
         self.peek()
         step = max(1, round(1 / (self.info.rate * self.info.time_base)))
         last_pts: int | None = None
+        end: int | None = None  # where the last frame decoded ends
         repaired = count = 0
         raw = self._first
         frames = self._iter
@@ -181,12 +182,50 @@ class VideoReader:
             last_pts = pts
             duration = raw.duration if raw.duration and raw.duration > 0 else step
             yield Frame(rgb=to_rgb_tensor(raw), pts=pts, duration=duration)
+            end = pts + duration
             count += 1
             raw = next(frames, None)
         if repaired:
             self.warnings.append(f"repaired {repaired} missing or non-monotonic timestamp(s) of the input")
-        if not self._ended_early and self.stream.frames and count < self.stream.frames:
-            self.warnings.append(f"input ended early: {count} of the {self.stream.frames} frames its header announces decoded")
+        if not self._ended_early:
+            shortfall = self._shortfall(count, end)
+            if shortfall:
+                self.warnings.append(shortfall)
+
+    def _shortfall(self, count: int, end: int | None) -> str | None:
+        """What the container announces and did not decode (a file cut short: FFmpeg's demuxers
+        stop quietly at the cut), from its frame count (MP4, MOV) or else its video's duration
+        (any container that states one: Matroska, WebM, AVI, image sequences...)."""
+        if self.stream.frames:
+            if count < self.stream.frames:
+                return f"input ended early: {count} of the {self.stream.frames} frames its header announces decoded"
+            return None
+        announced = self._announced_duration()
+        if announced is None or end is None:
+            return None
+        start = self.stream.start_time or 0
+        decoded = float((end - start) * self.info.time_base)
+        if announced - decoded > 1.5 / float(self.info.rate):  # more than a frame missing (a margin for rounding)
+            expected = round(announced * float(self.info.rate))
+            return (f"input ended early: {count} frames ({decoded:.2f} s) decoded, where its container announces "
+                    f"{announced:.2f} s (about {expected} frames); truncated or damaged? kept every frame that decoded")
+        return None
+
+    def _announced_duration(self) -> float | None:
+        """Seconds the video stream should last, as the container states it: the stream's own
+        duration, its DURATION tag (Matroska), or the file's when the video is its only stream."""
+        if self.stream.duration and self.stream.time_base:
+            return float(self.stream.duration * self.stream.time_base)
+        tag = self.stream.metadata.get("DURATION") or self.stream.metadata.get("duration")
+        if tag:
+            try:
+                hours, minutes, seconds = tag.split(":")
+                return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            except ValueError:
+                pass
+        if self.container.duration and len(self.container.streams) == 1:
+            return self.container.duration / 1_000_000
+        return None
 
     def close(self) -> None:
         self.container.close()

@@ -32,17 +32,26 @@ def output_colour(colour: ColourInfo, height: int, pix_fmt: str, is_rgb: bool) -
     return colour.resolved(height, pix_fmt)
 
 
-def usable_dts(pts: int, dts: int, previous: int | None, following: int | None) -> int:
-    """``dts`` when it can be a decode time (not after ``pts``), else one between the previous
-    and the following packet's. libx265 (4.2, in PyAV 18's FFmpeg) was seen to hand out a
-    garbage decode time once, which the muxer refuses ("pts < dts")."""
-    if dts <= pts:
+def usable_dts(pts: int, dts: int, previous: int | None, following: int | None, earliest: int) -> int:
+    """``dts`` when it can be this packet's decode time: not after its ``pts``, after the
+    ``previous`` packet's, and not before ``earliest`` (see :meth:`VideoWriter._earliest_dts`).
+    Otherwise its ``pts`` (the latest it may be decoded), moved before the ``following``
+    packet's (a usable decode time, or None) and after the previous one's.
+
+    The cause: x265 leaves its B-frame delay uninitialised when fewer frames than that delay
+    reach the encoder (x265 issue 781), which a job's short chunks do (a 1-2 frame scene, the
+    edge of a range): libx265 4.2 then hands out decode times offset by garbage in either
+    direction (seen for pts 0: 71776123339407616, -1157442765409226768, -193273528365).
+    A late one is refused by the muxer ("pts < dts"); an early one would make the last frame's
+    duration, which is computed from the decode times, wrong."""
+    if earliest <= dts <= pts and (previous is None or dts > previous):
         return dts
+    usable = pts
+    if following is not None:
+        usable = min(usable, following - 1)
     if previous is not None:
-        return min(previous + 1, pts)
-    if following is not None and following <= pts:
-        return following - 1
-    return pts
+        usable = max(usable, previous + 1)
+    return usable
 
 
 class VideoWriter:
@@ -63,6 +72,7 @@ class VideoWriter:
     ):
         self.path = path
         self.time_base = time_base
+        self.step = max(1, round(1 / (Fraction(rate) * Fraction(time_base))))  # one frame, in time_base units
         self.encoding = encoding
         self.colour = colour
         self.format = container.format
@@ -91,6 +101,7 @@ class VideoWriter:
         self._end: int | None = None  # where the video stream should end (time_base units)
         self._held = None  # the packet not yet muxed
         self._first_pts: int | None = None
+        self._max_pts: int | None = None  # of the frames given to the encoder
         self._first_dts: int | None = None  # of the packets muxed
         self._last_dts: int | None = None
         self._hold: int | None = None
@@ -121,6 +132,7 @@ class VideoWriter:
         frame.time_base = self.time_base
         if self._first_pts is None:
             self._first_pts = pts
+        self._max_pts = pts if self._max_pts is None else max(self._max_pts, pts)
         if hold:
             self._end, self._hold, self._last_pts = pts + hold, hold, pts
         self._mux(self.stream.encode(frame))
@@ -136,10 +148,27 @@ class VideoWriter:
                 self._write(self._held, packet)
             self._held = packet
 
+    def _earliest_dts(self) -> int:
+        """The earliest decode time an encoder can give: its reorder delay holds back at most
+        the frames it was given, so decoding starts no earlier than the first frame's time
+        less the time those frames span (and one frame more, as a margin)."""
+        return self._first_pts - (self._max_pts - self._first_pts) - self.step
+
+    def _dts(self, packet, following) -> None:
+        """Give ``packet`` a usable decode time (see :func:`usable_dts`), once, before it is muxed."""
+        if packet.pts is None or packet.dts is None:
+            return
+        earliest = self._earliest_dts()
+        after = None
+        if following is not None and following.pts is not None and following.dts is not None:
+            after = following.dts if earliest <= following.dts <= following.pts else None
+        packet.dts = usable_dts(packet.pts, packet.dts, self._last_dts, after, earliest)
+
     def _write(self, packet, following) -> None:
-        if packet.pts is not None and packet.dts is not None:
-            packet.dts = usable_dts(packet.pts, packet.dts, self._last_dts,
-                                    following.dts if following is not None else None)
+        self._dts(packet, following)
+        self._mux_one(packet)
+
+    def _mux_one(self, packet) -> None:
         if packet.dts is not None:
             if self._first_dts is None:
                 self._first_dts = packet.dts
@@ -152,8 +181,7 @@ class VideoWriter:
             self._mux(self.stream.encode(None))
             if self._held is not None:
                 last = self._held
-                if last.pts is not None and last.dts is not None:
-                    last.dts = usable_dts(last.pts, last.dts, self._last_dts, None)
+                self._dts(last, None)
                 first_dts = self._first_dts if self._first_dts is not None else last.dts
                 if self._end is not None and last.dts is not None and first_dts is not None:
                     # Sample durations add up from the first dts; the encoder's reorder delay
@@ -161,7 +189,7 @@ class VideoWriter:
                     duration = (self._end - self._first_pts) - (last.dts - first_dts)
                     if duration > 0:
                         last.duration = duration
-                self._write(last, None)
+                self._mux_one(last)
                 self._held = None
         finally:
             self.container.close()

@@ -5,7 +5,8 @@ default codec (one table, :data:`CONTAINERS`); the codecs this project knows get
 defaults (:data:`KNOWN_CODECS`). Every choice is checked by opening the encoder with the
 exact settings (size, pixel format, rate, options) so a bad ``--crf``, ``--preset``,
 ``--encoder-opt`` or an encoder this machine cannot run fails in one line, before the model
-loads. Refusals are :class:`~stdan_cli.errors.OptionError` (exit 2): they name the option to change.
+loads. A refused option is an :class:`~stdan_cli.errors.OptionError` (exit 2) naming the option to
+change; an output name that says no container is an :class:`~stdan_cli.errors.OutputError`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import av
 
 from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.video.colour import HdrMetadata, HdrParamNames, bit_depth
-from stdan_cli.video.logs import captured_errors, set_quiet, silenced_stderr
+from stdan_cli.video.logs import captured_errors, quieted, silenced_stderr
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,8 @@ def _try_open(name: str, pix_fmt: str, options: dict, size: tuple[int, int], rat
     ctx.time_base = 1 / Fraction(rate)
     ctx.framerate = Fraction(rate)
     ctx.options = dict(options)
-    set_quiet(quiet)
     try:
-        with silenced_stderr(), captured_errors() as errors:
+        with quieted(quiet), silenced_stderr(), captured_errors() as errors:
             ctx.open()
     except Exception as exc:  # noqa: BLE001 - every refusal of the encoder becomes one line
         reason = errors[-1].rstrip(".") if errors else _reason(exc)

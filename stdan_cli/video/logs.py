@@ -9,17 +9,33 @@ import os
 import av.logging
 
 
-def set_quiet(quiet: bool) -> None:
-    """``quiet``: FFmpeg's log (damaged-input complaints...) is dropped instead of printed.
-    SVT-AV1, which prints by itself and reads SVT_LOG when an encoder opens, reports errors
-    only (unless the user set SVT_LOG; always with ``quiet``); x265's level is one of its
-    parameters (:func:`stdan_cli.video.encoders.resolve_encoding`)."""
+@contextlib.contextmanager
+def quieted(quiet: bool):
+    """For the block, and restored after it: with ``quiet``, FFmpeg's log (damaged-input
+    complaints...) is dropped instead of printed. SVT-AV1, which prints by itself and reads
+    SVT_LOG when an encoder opens, reports errors only (unless the user set SVT_LOG; always
+    with ``quiet``); x265's level is one of its parameters
+    (:func:`stdan_cli.video.encoders.resolve_encoding`). FFmpeg's level, the ``libav`` logger's
+    and the environment are process-wide: nothing outlives the block."""
+    level = av.logging.get_level()
+    logger = logging.getLogger("libav")
+    logger_level = logger.level
+    svt_log = os.environ.get("SVT_LOG")
     if quiet:
         av.logging.set_level(av.logging.PANIC)  # routed to Python logging, where it is discarded
-        logging.getLogger("libav").setLevel(logging.CRITICAL + 1)
+        logger.setLevel(logging.CRITICAL + 1)
         os.environ["SVT_LOG"] = "1"
     else:
         os.environ.setdefault("SVT_LOG", "1")
+    try:
+        yield
+    finally:
+        av.logging.set_level(level)
+        logger.setLevel(logger_level)
+        if svt_log is None:
+            os.environ.pop("SVT_LOG", None)
+        else:
+            os.environ["SVT_LOG"] = svt_log
 
 
 @contextlib.contextmanager

@@ -256,6 +256,7 @@ def download_weights(
         )
 
     errors = []
+    resumable = False  # whether the last source tried stopped part-way (its .part is kept)
     with DownloadProgress(quiet) as progress:
         for source in sources:
             try:
@@ -268,10 +269,12 @@ def download_weights(
                 verified = verify_checkpoint(part, entry, what=f"the file from {source.describe()}")
             except DownloadInterrupted as exc:  # keep the .part: the next run resumes it
                 errors.append(str(exc))
+                resumable = True
                 continue
             except (DownloadError, CheckpointError) as exc:
                 part.unlink(missing_ok=True)
                 errors.append(str(exc))
+                resumable = False
                 continue
             except BaseException:
                 if source.kind != "gdrive" and source.kind != "url":
@@ -282,7 +285,7 @@ def download_weights(
                                   source.describe())
 
     message = " | ".join(errors)
-    if message.endswith("run the same command again to resume"):
+    if resumable:  # the last source stopped part-way: its message says to run again
         raise DownloadError(message)
     advice = manual_advice(entry) if from_file is None else f"check that it is the '{entry.name}' checkpoint"
     raise DownloadError(f"{message}; {advice}")

@@ -1,16 +1,16 @@
 """How much of a window the network processes at once, and when per-size tensors are cached.
 
-Three steps of STDAN split their work into chunks so that temporaries stay small: the Swin
+Three steps of STDAN split their work into slices so that temporaries stay small: the Swin
 blocks attend a few windows at a time, STDFA samples the key candidates of a few frame pairs
 at a time, and the deformable convolution forms the columns of a few batch items at a time.
-The chunking never changes the result (tests hold each chunked form equal to the unchunked
+The slicing never changes the result (tests hold each sliced form equal to the unsliced
 one); it only decides memory traffic and peak memory, so the best sizes depend on the device.
-:class:`ChunkPolicy` gathers the three sizes; :data:`CPU_CHUNKS` is the default, tuned on CPU
+:class:`SlicePolicy` gathers the three sizes; :data:`CPU_SLICES` is the default, tuned on CPU
 (L2-cache-sized Swin steps, ~100 MB of sampled candidates). A caller sets another policy per
-device with :meth:`stdan_cli.model.STDAN.set_chunk_policy`.
+device with :meth:`stdan_cli.model.STDAN.set_slice_policy`.
 
 While the model is traced (``torch.jit.trace``) or compiled/exported (``torch.export``,
-``torch.compile``) nothing is chunked and nothing is cached: every size-dependent tensor is
+``torch.compile``) nothing is sliced and nothing is cached: every size-dependent tensor is
 computed in the graph from the traced height and width, so one graph serves every size.
 """
 
@@ -25,16 +25,16 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class ChunkPolicy:
-    """Chunk sizes of the three chunked steps; ``None`` means everything at once."""
+class SlicePolicy:
+    """Slice sizes of the three sliced steps; ``None`` means everything at once."""
 
     swin_windows: int | None = 32  # Swin windows attended per step (temporaries stay in cache)
     stdfa_bytes: int | None = 96 * 2**20  # STDFA: bytes of sampled key candidates per step
     deform_column_bytes: int | None = 128 * 2**20  # DCNv2: bytes of deformable columns per step
 
 
-CPU_CHUNKS = ChunkPolicy()
-UNCHUNKED = ChunkPolicy(None, None, None)
+CPU_SLICES = SlicePolicy()
+UNCHUNKED = SlicePolicy(None, None, None)
 
 
 def tracing() -> bool:
@@ -42,8 +42,8 @@ def tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
-def active(policy: ChunkPolicy) -> ChunkPolicy:
-    """The policy to apply now: unchunked while tracing (see the module docstring)."""
+def active(policy: SlicePolicy) -> SlicePolicy:
+    """The policy to apply now: unsliced while tracing (see the module docstring)."""
     return UNCHUNKED if tracing() else policy
 
 

@@ -219,13 +219,3 @@ def write_registry(path: Path, **tiny_fields) -> Path:
     official = {"filename": "official.pth", "description": "official-shaped", "config": {}, "num_params": 8292843}
     path.write_text(json.dumps({"default": "tiny", "checkpoints": {"tiny": tiny, "official": official}}))
     return path
-
-
-def test_server_serves_ranges(http_server):
-    """The test server itself: a Range request gets 206 and the tail of the body."""
-    import urllib.request
-
-    url = http_server.add("/f", b"0123456789")
-    request = urllib.request.Request(url, headers={"Range": "bytes=4-"})
-    with urllib.request.urlopen(request) as r:
-        assert r.status == 206 and r.read() == b"456789"

@@ -1,7 +1,7 @@
 """Tiny evaluation datasets written by the eval tests, in each layout `stdan eval` accepts.
 
-Helpers only (imported by the other test_eval_* modules); the one test checks the content is
-not trivially flat and moves between frames.
+Helpers only, imported by the test_eval_* modules (tests/test_eval_datasets.py checks the
+content is not trivially flat and moves between frames).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from stdan_cli.evaluation.datasets import vimeo_ids
 from stdan_cli.evaluation.images import write_png
@@ -53,18 +52,3 @@ def make_vid4(root: Path, clips: dict[str, int] | None = None, lr: bool = False,
             write_png(root / "hr" / name / f"{t:08d}.png", gt)
             if lr:
                 write_png(root / "lr_x4" / name / f"{t:08d}.png", bicubic_down(gt))
-
-
-def small_weights(path: Path) -> Path:
-    """A checkpoint of the small configuration (random, seeded)."""
-    from stdan_cli.model import STDAN, STDANConfig
-
-    torch.manual_seed(0)
-    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
-    return path
-
-
-def test_scene_has_texture_and_motion():
-    a, b = scene(0, 64, 96, 0), scene(1, 64, 96, 1)
-    assert a.std() > 20 and len(np.unique(a.reshape(-1, 3), axis=0)) > 1000
-    assert np.abs(a.astype(int) - b).mean() > 5
