@@ -186,7 +186,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         else:
             upscaler = build_upscaler(model_name, weights, device, precision, threads)
             run = partial(evaluate, dataset, data_root, upscaler, clip_list=selection.clip_list,
-                          weights=weights if identity is not None else None)
+                          weights=identity)
         if quiet or err.is_terminal:
             last = TextColumn("{task.fields[last]}")
             bar = stack.enter_context(progress_bar(err, "scoring", "clips", last, disable=quiet))

@@ -24,7 +24,14 @@ from stdan_cli.evaluation.images import read_image, write_png
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
 from stdan_cli.evaluation.notices import ClipNotes, run_notices
 from stdan_cli.evaluation.protocol import DEGRADATIONS, SCALE, lr_size, make_lr, windows_for
-from stdan_cli.evaluation.provenance import SCHEMA_VERSION, RunInfo, collect_run_info, identify_weights, utc_now
+from stdan_cli.evaluation.provenance import (
+    SCHEMA_VERSION,
+    RunInfo,
+    WeightsIdentity,
+    collect_run_info,
+    identify_weights,
+    utc_now,
+)
 from stdan_cli.evaluation.references import VID4_CLIPS, references_for
 from stdan_cli.upscalers import Upscaler
 
@@ -235,7 +242,7 @@ def evaluate(
     save_images: str | Path | None = None,
     progress: Callable[[int, int, ClipResult], None] | None = None,
     clip_list: ClipList | str | Path | None = None,
-    weights: str | Path | None = None,
+    weights: str | Path | WeightsIdentity | None = None,
     frame_progress: Callable[[int], None] | None = None,
 ) -> DatasetResult:
     """Score ``upscaler`` on ``dataset`` under ``data_root``: per frame, per clip (mean of its
@@ -244,13 +251,13 @@ def evaluate(
     has them; ``bd`` always makes LR frames from the ground truth (the precomputed ones are BI).
 
     The clips: all of the dataset, those ``clip_list`` (a ``--list`` file) names, and of those
-    the first ``limit``. ``weights``: the checkpoint file the upscaler was built from, recorded
-    with its sha256 (None: none, or not recorded). ``progress(done, total, clip)`` is called
+    the first ``limit``. ``weights``: the checkpoint the upscaler was built from (as ``--weights``
+    takes it, or its :class:`WeightsIdentity`), recorded with its sha256 (None: none, or not recorded). ``progress(done, total, clip)`` is called
     after each clip, ``frame_progress(n)`` after each window's ``n`` scored frames."""
     if degradation not in DEGRADATIONS:
         raise DatasetError(f"unknown degradation '{degradation}'; use bi or bd")
     selection = select_clips(dataset, data_root, limit, clip_list)
-    identity = identify_weights(weights) if weights is not None else None
+    identity = weights if isinstance(weights, WeightsIdentity) or weights is None else identify_weights(weights)
     started = utc_now()
     result = DatasetResult(dataset, degradation, upscaler.name, upscaler.precision, str(upscaler.device),
                            selection=selection)
