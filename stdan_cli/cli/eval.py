@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
 
@@ -81,10 +82,10 @@ def _not_comparable_line(result: DatasetResult) -> str | None:
 def _weights_lines(identity: WeightsIdentity | None) -> list[str]:
     if identity is None:
         return []
-    lines = [f"weights: {identity.label()}, sha256 {identity.sha256}"]
+    lines = [f"weights: {escape(identity.label())}, sha256 {identity.sha256}"]
     warning = identity.warning()
     if warning:
-        lines.append(f"[bold yellow]warning:[/] {warning}")
+        lines.append(f"[bold yellow]warning:[/] {escape(warning)}")
     return lines
 
 
@@ -172,7 +173,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     identity = identify_weights(weights) if UPSCALERS[model_name].needs_weights else None
     err = Console(stderr=True)
     if identity is not None and identity.warning() and not quiet:
-        err.print(f"[bold yellow]warning:[/] {identity.warning()}", soft_wrap=True)
+        err.print(f"[bold yellow]warning:[/] {escape(identity.warning())}", soft_wrap=True)
     started = utc_now()
     with ExitStack() as stack:
         if where.ray is not None:  # joined (or started) before the progress bar shows
@@ -219,11 +220,11 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         console.print(f"{len(result.excluded)} clip(s) left out of the means: output identical to the ground "
                       f"truth (infinite PSNR): {names}", soft_wrap=True)
     for notice in result.notices:
-        console.print(f"notice: {notice}", soft_wrap=True)
+        console.print(f"notice: {escape(notice)}", soft_wrap=True)
     if not result.references:
         console.print("[dim]No published figures are shown: those known are for BI degradation.[/]")
     elif (why := _not_comparable_line(result)) is not None:
-        console.print(f"[bold]{why}[/]", soft_wrap=True)
+        console.print(f"[bold]{escape(why)}[/]", soft_wrap=True)
     for ref in result.references:
         console.print(f"[dim]{ref.source}[/]", soft_wrap=True)
     if json_path:
