@@ -145,7 +145,9 @@ def test_a_whole_vid4_folder_of_its_four_clips_is_comparable_and_a_subset_is_not
     assert DatasetResult("vid4", "bi", "x", selection=whole, clips=[]).comparable is False  # no clips scored yet
     result = evaluate("vid4", tmp_path, BICUBIC)
     assert result.comparable and result.to_json()["partial"] is False
-    assert not evaluate("vid4", tmp_path, BICUBIC, limit=3).comparable
+    first_three = select_clips("vid4", tmp_path, limit=3)
+    assert first_three.partial and first_three.count() == "3 of 4"
+    assert not DatasetResult("vid4", "bi", "x", clips=result.clips[:3], selection=first_three).comparable
 
 
 # --- --list FILE -----------------------------------------------------------------------------------
@@ -359,3 +361,17 @@ def test_cli_prints_progress_lines_when_stderr_is_not_a_terminal(tmp_path, monke
     assert "eval vid4: 1 of 1 clips, 8 of 8 frames (100.0%)" in text and "ETA" in text
     code, text = _eval(*args, "-q", monkeypatch=monkeypatch)
     assert code == 0 and "eval vid4:" not in text and "measured" in text
+
+
+def test_ray_runs_record_the_list_partial_run_and_provenance_too(tmp_path, ray_session, monkeypatch):
+    ids = make_vimeo(tmp_path / "data", 2, "zip", h=16, w=24)
+    (tmp_path / "l.txt").write_text(f"{ids[1]}\n")
+    out = tmp_path / "r.json"
+    code, text = _eval("--dataset", "vimeo-fast", "--data-root", tmp_path / "data", "--model", "bicubic", "--list",
+                       tmp_path / "l.txt", "--json", out, "-q", "--ray", "--ray-workers", "1", monkeypatch=monkeypatch)
+    assert code == 0, text
+    data = json.loads(out.read_text())
+    assert [c["name"] for c in data["clips"]] == [ids[1]] and data["partial"] and data["list"]["entries"] == 1
+    assert [f["input"] for f in data["clips"][0]["frames"]] == [True, False] * 3 + [True]
+    assert data["run"]["command"].startswith("stdan eval --dataset vimeo-fast") and data["schema_version"] == 2
+    assert "1 of 1225" in text and "ZSM (paper) *" in text
