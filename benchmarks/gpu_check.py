@@ -12,6 +12,8 @@ low precisions move it, and how fast is it?
 3. Speed: seconds per (1, 4, 3, H, W) window of the official configuration (median of --runs
    after a warm-up) per precision, the time spent in each stage of the network, and peak
    device memory.
+4. What `stdan eval` records about the device (its hardware name), and the API's error for
+   frames on another device than the model's.
 Everything ends in a Markdown table to paste into an issue.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from stdan_cli.evaluation.provenance import device_name
 from stdan_cli.model import STDAN, STDANConfig, load_model, pad_to_multiple, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
 from stdan_cli.upscalers.device import apply_tf32, resolve_device, resolve_precision
@@ -99,6 +102,22 @@ def check_precisions(fixtures: Path, device: torch.device, crop: int | None = No
             rows.append((name, "rel. L2 vs fp32", relative_l2(out, ref)))
         except Exception as exc:  # report and go on: one precision failing must not hide the others
             rows.append((name, "error", f"{type(exc).__name__}: {str(exc)[:80]}"))
+    return rows
+
+
+def check_eval_records(device: torch.device) -> list[tuple[str, str, str]]:
+    """What `stdan eval` records about the device, and the API's error for frames left on another device."""
+    name = device_name(device)
+    rows = [("eval: device's hardware name recorded", name or "none",
+             "pass" if name or device.type not in ("cpu", "cuda") else "FAIL")]
+    if device.type != "cpu":
+        model = STDAN(STDANConfig.small()).eval().to(device)
+        try:
+            upscale_window(model, torch.rand(1, 4, 3, 8, 8))
+            rows.append(("upscale_window: CPU frames, model on " + str(device), "no error", "FAIL"))
+        except ValueError as exc:
+            said = f"frames.to('{model.conv_first.weight.device}')" in str(exc)
+            rows.append(("upscale_window: CPU frames, model on " + str(device), str(exc)[:60], "pass" if said else "FAIL"))
     return rows
 
 
@@ -178,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += check_precisions(args.fixtures, device, args.crop)
     else:
         rows.append(("parity and precision checks", "skipped", f"no fixtures in {args.fixtures}"))
+    rows += check_eval_records(device)
     print("| check | measure | result |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -27,3 +27,19 @@ def test_gpu_check_runs_end_to_end_on_the_cpu(reference_dir):
         value = row.split("|")[3].strip()
         assert float(value) < 2e-2, row  # finite and close: neither an error nor "not finite"
     assert "| 16x16 | fp32 |" in out and "| 16x16 | fp16 | skipped: --precision fp16 needs a GPU" in out
+    assert "| eval: device's hardware name recorded |" in out
+
+
+def test_gpu_check_eval_rows_for_a_model_on_another_device():
+    """The GPU branch of check_eval_records, on PyTorch's meta device (no GPU here): CPU frames
+    given to a model elsewhere must be refused with the call to make."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    rows = gpu_check.check_eval_records(torch.device("meta"))
+    assert rows[1][0] == "upscale_window: CPU frames, model on meta" and rows[1][2] == "pass", rows
+    assert gpu_check.check_eval_records(torch.device("cpu"))[0][2] == "pass"

@@ -107,3 +107,25 @@ def test_no_package_imports_a_layer_above_it():
             if here in LAYERS and LAYERS[here] < LAYERS["cluster"] and there in BESIDE - {"weights", "engines"}:
                 wrong.append(f"{'/'.join(rel)} imports {there}")
     assert not wrong, wrong
+
+
+def test_no_import_cycle_between_packages():
+    """The package graph (every import, lazy ones inside functions too) has no cycle."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).parts
+        here = rel[0] if len(rel) > 1 else path.stem
+        graph.setdefault(here, set()).update(_imports(path) - {here})
+
+    def cycle_from(start: str, node: str, seen: tuple) -> tuple | None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == start:
+                return (*seen, nxt)
+            if nxt not in seen:
+                found = cycle_from(start, nxt, (*seen, nxt))
+                if found:
+                    return found
+        return None
+
+    cycles = [c for c in (cycle_from(p, p, (p,)) for p in sorted(graph)) if c]
+    assert not cycles, cycles

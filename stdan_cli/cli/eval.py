@@ -10,15 +10,18 @@ from pathlib import Path
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.errors import OutputError
-from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, find_clips, write_json
+from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, select_clips, write_json
+from stdan_cli.evaluation.progress_log import ProgressLog
+from stdan_cli.evaluation.provenance import WeightsIdentity, collect_run_info, identify_weights, utc_now
 from stdan_cli.evaluation.references import VID4_CLIPS
-from stdan_cli.upscalers import build_upscaler
+from stdan_cli.upscalers import UPSCALERS, build_upscaler
 
 _LR_TEXT = {"precomputed": "precomputed LR frames", "bi": "LR made with MATLAB bicubic x1/4",
             "bd": "LR made with 7x7 Gaussian blur + nearest x1/4"}
@@ -37,22 +40,53 @@ def _check_outputs(json_path: Path | None, save_images: Path | None) -> None:
         raise OutputError(f"--save-images {save_images} exists and is not a folder")
 
 
+def _clips_text(result: DatasetResult) -> str:
+    """'3 of 1225' for a partial run; with clips left out of the means, how many."""
+    text = result.selection.count() if result.selection is not None else str(len(result.clips))
+    return text + (f", {len(result.excluded)} out" if result.excluded else "")
+
+
 def _summary_table(result: DatasetResult) -> Table:
     lr = ", ".join(f"{_LR_TEXT[s]}" + (f" ({n} clips)" if len(result.lr_sources) > 1 else "")
                    for s, n in result.lr_sources.items())
-    table = Table(title=f"{result.dataset}: {result.model} ({result.precision}, {result.device}); {lr}",
+    partial = " [bold]partial run[/]" if result.selection is not None and result.selection.partial else ""
+    table = Table(title=f"{result.dataset}: {result.model} ({result.precision}, {result.device}); {lr}{partial}",
                   box=box.SIMPLE_HEAD)
     table.add_column("", justify="left")  # the label wraps on a narrow terminal; numbers never do
     for col in ("PSNR", "SSIM", "PSNR-Y", "SSIM-Y", "clips", "s/clip"):
         table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    n, total = len(result.scored), len(result.clips)
-    table.add_row("measured", _fmt(result.mean("psnr"), 4), _fmt(result.mean("ssim"), 4), _fmt(result.mean("psnr_y"), 4),
-                  _fmt(result.mean("ssim_y"), 4), str(n) if n == total else f"{n} of {total}",
-                  _fmt(result.seconds_per_clip, 2))
+    for label, frames, extra in (("measured", "all", [_clips_text(result), _fmt(result.seconds_per_clip, 2)]),
+                                 ("  input frames", "input", ["", ""]),
+                                 ("  interpolated", "interpolated", ["", ""])):
+        table.add_row(label, *[_fmt(result.mean(m, frames), 4) for m in ("psnr", "ssim", "psnr_y", "ssim_y")], *extra)
+    mark = "" if result.comparable else " *"  # explained below the table
     for ref in result.references:
-        table.add_row(f"[dim]{ref.method}[/]", _fmt(ref.psnr, 4), _fmt(ref.ssim, 4), _fmt(ref.psnr_y, 4),
+        table.add_row(f"[dim]{ref.method}[/]{mark}", _fmt(ref.psnr, 4), _fmt(ref.ssim, 4), _fmt(ref.psnr_y, 4),
                       _fmt(ref.ssim_y, 4), "", "")
     return table
+
+
+def _not_comparable_line(result: DatasetResult) -> str | None:
+    """Why the published rows are not comparable with this run (None when they are, or there are none)."""
+    if not result.references or result.comparable:
+        return None
+    sel = result.selection
+    if sel is not None and sel.partial:
+        how = f" ({sel.how()})" if sel.how() else ""
+        return (f"* Partial run: {sel.count()} clips{how}. The published figures are for all {sel.total} clips "
+                f"and are not comparable with these.")
+    return ("* The published figures are for Vid4's four clips (calendar, city, foliage, walk); this run scored "
+            f"{', '.join(c.name for c in result.clips)}, so they are not comparable.")
+
+
+def _weights_lines(identity: WeightsIdentity | None) -> list[str]:
+    if identity is None:
+        return []
+    lines = [f"weights: {escape(identity.label())}, sha256 {identity.sha256}"]
+    warning = identity.warning()
+    if warning:
+        lines.append(f"[bold yellow]warning:[/] {escape(warning)}")
+    return lines
 
 
 def _vid4_table(result: DatasetResult) -> Table:
@@ -83,15 +117,24 @@ def _vid4_table(result: DatasetResult) -> Table:
                    "'nearest' x1/4, always made from the ground truth.")
 @model_options
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Score only the first N clips (of the list, or of the sorted Vid4 folders). Default: all.")
+              help="Score only the first N clips (of the list, or of the sorted Vid4 folders); reported as "
+                   "partial. Default: all.")
+@click.option("--list", "list_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Score only the clips FILE names, one a line, as the official lists are (00001/0625 for "
+                   "Vimeo; a folder name of hr/ for Vid4); with --limit, the first N of them. Default: the "
+                   "dataset's clips.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
               help="Write every per-clip and per-frame score to this JSON file. Default: none.")
 @click.option("--save-images", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
               help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
 @ray_option
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the results. Default: off.")
+@click.option("--log-interval", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              metavar="SECONDS",
+              help="When stderr is not a terminal (a log file, nohup, Slurm), print a plain progress line "
+                   "(clips and frames done, rate, ETA) every SECONDS instead of the progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or lines; only the results. Default: off.")
 def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, limit,
-                 json_path, save_images, ray_address, ray_workers, quiet):
+                 list_file, json_path, save_images, ray_address, ray_workers, log_interval, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
     \b
@@ -102,7 +145,9 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
       Vid4       DIR/hr/<clip>/*.png, optional DIR/lr_x4/<clip>/*.png (one per hr frame),
                  as in the Vid4 archive the official STDAN README links
     <id> is like 00001/0625. A listed clip missing from DIR is an error unless --limit
-    stops before it.
+    stops before it. Frames whose size is not a multiple of 4, grayscale frames and
+    frames with alpha are accepted (LR size ceil(size/4), output cropped to the ground
+    truth; grey used as R, G, B; alpha dropped), and the report says so.
 
     \b
     Protocol (the official test scripts):
@@ -111,13 +156,25 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
              last window aligned to the clip's end; every frame scored once.
     Outputs are padded to multiples of 8, clamped and rounded to uint8, then scored:
     PSNR and SSIM (11x11 Gaussian, sigma 1.5) on RGB and on Y (MATLAB luma), per frame,
-    averaged per clip, then over clips. Clips reproduced exactly (infinite PSNR, e.g. the
-    all-black clips of the Vimeo lists) are left out of the means and counted.
+    averaged per clip, then over clips; also over the input-time frames and over the
+    interpolated ones. Clips reproduced exactly (infinite PSNR, e.g. the all-black clips
+    of the Vimeo lists) are left out of the means and counted.
+
+    \b
+    The report and --json record the weights (registry name or path, sha256; a warning
+    when the registry does not vouch for them), versions, device, precision, date, the
+    command and which clips were scored out of how many.
     """
     _check_outputs(json_path, save_images)
-    clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
+    selection = select_clips(dataset, data_root, limit, list_file)  # the data's problems before a model loads
+    clips = selection.clips
     where = Placement.of(ray_address, ray_workers)
     weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
+    identity = identify_weights(weights) if UPSCALERS[model_name].needs_weights else None
+    err = Console(stderr=True)
+    if identity is not None and identity.warning() and not quiet:
+        err.print(f"[bold yellow]warning:[/] {escape(identity.warning())}", soft_wrap=True)
+    started = utc_now()
     with ExitStack() as stack:
         if where.ray is not None:  # joined (or started) before the progress bar shows
             from stdan_cli.cluster import WorkerSpec, evaluate_on_ray, node_cpus, plan_workers, ray_cluster
@@ -126,23 +183,35 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
             ray = stack.enter_context(ray_cluster(where.ray))
             layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
             spec = WorkerSpec(model_name, layout.device, precision, layout.threads)
-            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path)
+            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path, clip_list=selection.clip_list)
         else:
             upscaler = build_upscaler(model_name, weights, device, precision, threads)
-            run = partial(evaluate, dataset, data_root, upscaler)
-        last = TextColumn("{task.fields[last]}")
-        with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:
+            run = partial(evaluate, dataset, data_root, upscaler, clip_list=selection.clip_list,
+                          weights=identity)
+        if quiet or err.is_terminal:
+            last = TextColumn("{task.fields[last]}")
+            bar = stack.enter_context(progress_bar(err, "scoring", "clips", last, disable=quiet))
             task = bar.add_task("eval", total=len(clips), last="")
 
             def progress(done, total, clip):
                 bar.update(task, completed=done, total=total,
                            last=f"{clip.name}: {_fmt(clip.mean('psnr_y'), 2)} dB Y")
-
-            result = run(degradation=degradation, limit=limit, save_images=save_images, progress=progress)
+            extra = {}
+        else:  # a log file: plain lines at a steady interval
+            log = stack.enter_context(ProgressLog(f"eval {dataset}", len(clips), sum(len(c.gt) for c in clips),
+                                                  log_interval))
+            progress = log.clip_done
+            extra = {} if where.ray is not None else {"frame_progress": log.frames_done}
+        result = run(degradation=degradation, limit=limit, save_images=save_images, progress=progress, **extra)
+    if where.ray is not None:  # the workers' result: which clips, and the run's provenance, are known here
+        result.selection = selection
+        result.run = collect_run_info(result.device, result.precision, identity, started, hardware=None)
     if json_path:
         write_json(result, json_path)
 
     console = Console()
+    for line in _weights_lines(identity):
+        console.print(line, soft_wrap=True)
     console.print(_summary_table(result))
     if dataset == "vid4":
         console.print(_vid4_table(result))
@@ -150,8 +219,12 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         names = ", ".join(result.excluded[:5]) + (", ..." if len(result.excluded) > 5 else "")
         console.print(f"{len(result.excluded)} clip(s) left out of the means: output identical to the ground "
                       f"truth (infinite PSNR): {names}", soft_wrap=True)
+    for notice in result.notices:
+        console.print(f"notice: {escape(notice)}", soft_wrap=True)
     if not result.references:
         console.print("[dim]No published figures are shown: those known are for BI degradation.[/]")
+    elif (why := _not_comparable_line(result)) is not None:
+        console.print(f"[bold]{escape(why)}[/]", soft_wrap=True)
     for ref in result.references:
         console.print(f"[dim]{ref.source}[/]", soft_wrap=True)
     if json_path:

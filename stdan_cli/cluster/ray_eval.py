@@ -38,11 +38,12 @@ def evaluate_on_ray(
     limit: int | None = None,
     save_images: str | Path | None = None,
     progress: Callable[[int, int, ClipResult], None] | None = None,
+    clip_list=None,
 ) -> DatasetResult:
     """:func:`stdan_cli.evaluation.evaluate` with the clips spread over ``layout.workers`` actors."""
     if degradation not in DEGRADATIONS:
         raise DatasetError(f"unknown degradation '{degradation}'; use bi or bd")
-    clips = find_clips(dataset, data_root, limit)
+    clips = find_clips(dataset, data_root, limit, clip_list)
     weights = Payload(Path(weights_path).name, data=Path(weights_path).read_bytes()) if weights_path else None
     pool = WorkerPool(ray, ClipWorker, (spec, ray.put(weights) if weights else None), layout.workers,
                       {"num_cpus": layout.num_cpus, "num_gpus": layout.num_gpus})

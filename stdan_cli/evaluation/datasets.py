@@ -11,12 +11,18 @@ Layouts accepted (``--data-root DIR``):
   low-resolution frame per ground-truth frame), as in the Vid4 archive the official README
   links. Frames are ordered by the number in their file name.
 
+A run scores all of a dataset's clips, the first ``limit`` of them, or those a clip list names
+(``--list FILE``: one name a line, the official lists' format: ``00001/0625`` for Vimeo, a
+folder name of ``hr/`` for Vid4), optionally cut to its first ``limit``. :class:`Selection`
+says which, and whether that is the whole dataset.
+
 Only the presence of files is checked here (cheap, before a model loads); sizes and
 decodability are checked as each clip is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -40,6 +46,101 @@ class Clip:
     @property
     def has_lr(self) -> bool:
         return self.lr is not None
+
+
+@dataclass(frozen=True)
+class ClipList:
+    """A ``--list FILE``: the clip names it gives, in its order, and the file's identity."""
+
+    path: Path
+    sha256: str
+    names: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path.resolve()), "sha256": self.sha256, "entries": len(self.names)}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The clips a run scores, out of the dataset's (``whole``: the official list for Vimeo, the
+    clip folders under ``hr/`` for Vid4), and how they were chosen."""
+
+    dataset: str
+    clips: tuple[Clip, ...]
+    whole: tuple[str, ...]
+    limit: int | None = None
+    clip_list: ClipList | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.clips]
+
+    @property
+    def total(self) -> int:
+        return len(self.whole)
+
+    @property
+    def partial(self) -> bool:
+        """Not the dataset's clips (a --limit, or a --list naming a subset or other clips)."""
+        return set(self.names) != set(self.whole)
+
+    @property
+    def outside(self) -> list[str]:
+        """Clips scored that are not the dataset's (a --list may name any clip present)."""
+        whole = set(self.whole)
+        return [n for n in self.names if n not in whole]
+
+    def how(self) -> str:
+        """The options that chose the clips: '--list FILE, --limit 3', or ''."""
+        how = [f"--list {self.clip_list.path}"] if self.clip_list is not None else []
+        if self.limit is not None:
+            how.append(f"--limit {self.limit}")
+        return ", ".join(how)
+
+    def count(self) -> str:
+        """'3 of 1225' for a partial run, else '1225'."""
+        return f"{len(self.clips)} of {self.total}" if self.partial else str(len(self.clips))
+
+    def to_json(self) -> dict:
+        return {
+            "clips_evaluated": len(self.clips),
+            "clips_in_dataset": self.total,
+            "partial": self.partial,
+            "limit": self.limit,
+            "list": self.clip_list.to_json() if self.clip_list is not None else None,
+            "clips_not_in_dataset": self.outside,
+        }
+
+
+def read_clip_list(path: str | Path) -> ClipList:
+    """A clip list file: one clip name a line (blank lines ignored), as the official lists are.
+
+    Names are relative paths under the dataset's folders (``00001/0625``, ``calendar``); an
+    absolute name, ``..``, a backslash or a repeated name is an error naming the line."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        raise DatasetError(f"cannot read the clip list {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"the clip list {path} is not a text file (one clip name a line)") from None
+    names, seen = [], {}
+    for number, line in enumerate(text.splitlines(), 1):
+        name = line.strip()
+        if not name:
+            continue
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts) or any(c.isspace() for c in name):
+            raise DatasetError(f"the clip list {path}, line {number}: '{name}' is not a clip name "
+                               f"(like 00001/0625 for Vimeo, or a folder name of hr/ for Vid4)")
+        if name in seen:
+            raise DatasetError(f"the clip list {path}, line {number}: '{name}' is already on line {seen[name]}")
+        seen[name] = number
+        names.append(name)
+    if not names:
+        raise DatasetError(f"the clip list {path} names no clips (one clip name a line)")
+    return ClipList(path, hashlib.sha256(data).hexdigest(), tuple(names))
 
 
 def vimeo_ids(dataset: str) -> list[str]:
@@ -79,8 +180,8 @@ def _vimeo_clip(root: Path, cid: str) -> Clip | None:
     return None
 
 
-def _vimeo_clips(dataset: str, root: Path, limit: int | None) -> list[Clip]:
-    ids = vimeo_ids(dataset)[:limit]
+def _vimeo_clips(dataset: str, root: Path, limit: int | None, names: tuple[str, ...] | None) -> list[Clip]:
+    ids = list(names if names is not None else vimeo_ids(dataset))[:limit]
     clips, missing = [], []
     for cid in ids:
         clip = _vimeo_clip(root, cid)
@@ -88,8 +189,8 @@ def _vimeo_clips(dataset: str, root: Path, limit: int | None) -> list[Clip]:
     if missing:
         if (root / ids[0]).is_dir() or (root / ids[0].split("/")[0]).is_dir():
             hint = f"; {root} looks like the sequences folder itself: pass its parent as --data-root"
-        elif clips:
-            hint = " (--limit N scores only the first N clips of the list)"
+        elif clips and names is None:
+            hint = " (--limit N scores only the first N clips of the list, --list FILE those a file names)"
         else:
             hint = ""
         raise DatasetError(
@@ -99,13 +200,25 @@ def _vimeo_clips(dataset: str, root: Path, limit: int | None) -> list[Clip]:
     return clips
 
 
-def _vid4_clips(root: Path, limit: int | None) -> list[Clip]:
+def _vid4_folders(root: Path) -> list[Path]:
     hr = root / "hr"
     if not hr.is_dir():
         raise DatasetError(f"{root} is not a Vid4 root: no hr/<clip>/ folders (see `stdan eval --help`)")
     folders = sorted(p for p in hr.iterdir() if p.is_dir())
     if not folders:
         raise DatasetError(f"no clip folders in {hr}")
+    return folders
+
+
+def _vid4_clips(root: Path, limit: int | None, names: tuple[str, ...] | None) -> list[Clip]:
+    folders = _vid4_folders(root)
+    if names is not None:
+        present = {f.name: f for f in folders}
+        missing = [n for n in names if n not in present]
+        if missing:
+            raise DatasetError(f"{len(missing)} of {len(names)} listed clips are not folders of {root / 'hr'} "
+                               f"(first: {missing[0]}; present: {', '.join(sorted(present))})")
+        folders = [present[n] for n in names]
     clips = []
     for folder in folders[:limit]:
         gt = _images(folder)
@@ -124,15 +237,28 @@ def _vid4_clips(root: Path, limit: int | None) -> list[Clip]:
     return clips
 
 
-def find_clips(dataset: str, root: str | Path, limit: int | None = None) -> list[Clip]:
-    """The clips of ``dataset`` under ``root`` (the first ``limit`` of them), their files checked to exist."""
+def select_clips(dataset: str, root: str | Path, limit: int | None = None,
+                 clip_list: ClipList | str | Path | None = None) -> Selection:
+    """The clips of ``dataset`` under ``root`` a run scores (all, the first ``limit``, or those
+    ``clip_list`` names, cut to its first ``limit``), their files checked to exist."""
     root = Path(root)
     if dataset not in DATASETS:
         raise DatasetError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
     if limit is not None and limit < 1:
         raise DatasetError("--limit must be at least 1")
+    if clip_list is not None and not isinstance(clip_list, ClipList):
+        clip_list = read_clip_list(clip_list)
     if not root.is_dir():
         raise DatasetError(f"data root {root} does not exist or is not a folder")
+    names = clip_list.names if clip_list is not None else None
     if dataset == "vid4":
-        return _vid4_clips(root, limit)
-    return _vimeo_clips(dataset, root, limit)
+        clips, whole = _vid4_clips(root, limit, names), tuple(f.name for f in _vid4_folders(root))
+    else:
+        clips, whole = _vimeo_clips(dataset, root, limit, names), tuple(vimeo_ids(dataset))
+    return Selection(dataset, tuple(clips), whole, limit, clip_list)
+
+
+def find_clips(dataset: str, root: str | Path, limit: int | None = None,
+               clip_list: ClipList | str | Path | None = None) -> list[Clip]:
+    """The clips of :func:`select_clips`, as a list."""
+    return list(select_clips(dataset, root, limit, clip_list).clips)

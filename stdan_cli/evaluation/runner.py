@@ -1,4 +1,9 @@
-"""Scoring a model on a dataset with the paper's protocol, and the results' JSON form."""
+"""Scoring a model on a dataset with the paper's protocol, and the results' JSON form.
+
+Every scored frame is marked as an input-time frame (the model's output at the time of one of
+the LR frames it was given) or an interpolated one (between two inputs), since space-time
+papers report the two apart; means are given over all frames and over each kind.
+"""
 
 from __future__ import annotations
 
@@ -14,26 +19,42 @@ import numpy as np
 import torch
 
 from stdan_cli.errors import DatasetError, OutputError
-from stdan_cli.evaluation.datasets import Clip, find_clips
-from stdan_cli.evaluation.images import read_rgb, write_png
+from stdan_cli.evaluation.datasets import Clip, ClipList, Selection, select_clips
+from stdan_cli.evaluation.images import read_image, write_png
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
-from stdan_cli.evaluation.protocol import DEGRADATIONS, lr_size, make_lr, windows_for
-from stdan_cli.evaluation.references import references_for
+from stdan_cli.evaluation.notices import ClipNotes, run_notices
+from stdan_cli.evaluation.protocol import DEGRADATIONS, SCALE, lr_size, make_lr, windows_for
+from stdan_cli.evaluation.provenance import (
+    SCHEMA_VERSION,
+    RunInfo,
+    WeightsIdentity,
+    collect_run_info,
+    identify_weights,
+    utc_now,
+)
+from stdan_cli.evaluation.references import VID4_CLIPS, references_for
 from stdan_cli.upscalers import Upscaler
 
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
+# Which frames a mean is over: all, those at an input frame's time, those in between.
+FRAME_SETS = {"all": lambda f: True, "input": lambda f: f["input"], "interpolated": lambda f: not f["input"]}
 
 
 @dataclass
 class ClipResult:
     name: str
-    frames: list[dict]  # {"index", "file", "psnr", "ssim", "psnr_y", "ssim_y"}, in frame order
+    # {"index", "file", "input", "psnr", "ssim", "psnr_y", "ssim_y"}, in frame order; "input" is
+    # True for a frame at an input frame's time, False for an interpolated one
+    frames: list[dict]
     seconds: float  # wall time for the clip: reading, degrading, model, scoring, saving
     model_seconds: float  # of which in the model
     lr_source: str  # "precomputed", or the degradation that made the LR frames ("bi"/"bd")
+    notes: ClipNotes = field(default_factory=ClipNotes)  # what the protocol assumed about its frames
 
-    def mean(self, metric: str) -> float:
-        return float(np.mean([f[metric] for f in self.frames]))
+    def mean(self, metric: str, frames: str = "all") -> float:
+        """Mean of ``metric`` over the clip's frames of ``frames`` (a key of FRAME_SETS); NaN if none."""
+        values = [f[metric] for f in self.frames if FRAME_SETS[frames](f)]
+        return float(np.mean(values)) if values else math.nan
 
     @property
     def finite(self) -> bool:
@@ -49,6 +70,8 @@ class DatasetResult:
     precision: str = "fp32"
     device: str = "cpu"
     clips: list[ClipResult] = field(default_factory=list)
+    selection: Selection | None = None  # which clips, out of how many (None: not recorded)
+    run: RunInfo | None = None  # weights, versions, date, command (None: not recorded)
 
     @property
     def scored(self) -> list[ClipResult]:
@@ -60,9 +83,26 @@ class DatasetResult:
         """Names of the clips left out of the means (infinite PSNR)."""
         return [c.name for c in self.clips if not c.finite]
 
-    def mean(self, metric: str) -> float:
+    def mean(self, metric: str, frames: str = "all") -> float:
+        """Mean over the clips in the means of each clip's mean over ``frames`` (all, input, interpolated)."""
         scored = self.scored
-        return float(np.mean([c.mean(metric) for c in scored])) if scored else math.nan
+        return float(np.mean([c.mean(metric, frames) for c in scored])) if scored else math.nan
+
+    def means(self, frames: str = "all") -> dict[str, float]:
+        return {m: self.mean(m, frames) for m in METRICS}
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the published figures are for the same clips: the whole dataset (for Vid4,
+        its four clips), not a --limit or --list subset."""
+        if self.selection is None or self.selection.partial:
+            return False
+        return self.dataset != "vid4" or {c.name for c in self.clips} == set(VID4_CLIPS)
+
+    @property
+    def notices(self) -> list[str]:
+        """What the protocol assumed about the frames, one line per kind."""
+        return run_notices([c.notes for c in self.clips])
 
     @property
     def seconds_per_clip(self) -> float:
@@ -82,20 +122,30 @@ class DatasetResult:
         return references_for(self.dataset, self.degradation)
 
     def to_json(self) -> dict:
+        comparable = self.comparable
+        selection = self.selection.to_json() if self.selection is not None else {
+            "clips_evaluated": len(self.clips), "clips_in_dataset": None, "partial": None}
         return {
+            "schema_version": SCHEMA_VERSION,
             "dataset": self.dataset,
             "degradation": self.degradation,
             "lr_sources": self.lr_sources,
             "model": self.model,
             "precision": self.precision,
             "device": self.device,
-            "means": {m: self.mean(m) for m in METRICS},
-            "clips_total": len(self.clips),
+            "weights": self.run.weights.to_json() if self.run is not None and self.run.weights else None,
+            "run": self.run.to_json() if self.run is not None else None,
+            **selection,
+            "means": self.means(),
+            "means_input_frames": self.means("input"),
+            "means_interpolated_frames": self.means("interpolated"),
             "clips_scored": len(self.scored),
             "clips_excluded_infinite_psnr": self.excluded,
             "seconds_per_clip": self.seconds_per_clip,
             "model_seconds_per_clip": self.model_seconds_per_clip,
-            "references": [r.to_json() for r in self.references],
+            "references_comparable": comparable,
+            "references": [{**r.to_json(), "comparable": comparable} for r in self.references],
+            "notices": self.notices,
             "clips": [
                 {
                     "name": c.name,
@@ -104,6 +154,8 @@ class DatasetResult:
                     "seconds": c.seconds,
                     "model_seconds": c.model_seconds,
                     **{m: c.mean(m) for m in METRICS},
+                    "means_input_frames": {m: c.mean(m, "input") for m in METRICS},
+                    "means_interpolated_frames": {m: c.mean(m, "interpolated") for m in METRICS},
                     "frames": c.frames,
                 }
                 for c in self.clips
@@ -114,8 +166,8 @@ class DatasetResult:
 class _LowRes:
     """LR frames of a clip on demand: the precomputed files (BI runs) or made from ground truth."""
 
-    def __init__(self, clip: Clip, gt: list[np.ndarray], degradation: str):
-        self.clip, self.gt, self.degradation = clip, gt, degradation
+    def __init__(self, clip: Clip, gt: list[np.ndarray], degradation: str, notes: ClipNotes):
+        self.clip, self.gt, self.degradation, self.notes = clip, gt, degradation, notes
         self.source = "precomputed" if clip.has_lr and degradation == "bi" else degradation
         self.size = lr_size(*gt[0].shape[:2])
         self._frames: dict[int, np.ndarray] = {}
@@ -124,7 +176,8 @@ class _LowRes:
         if i not in self._frames:
             if self.source == "precomputed":
                 path = self.clip.lr[i]
-                x = read_rgb(path)
+                x, fmt = read_image(path)
+                self.notes = self.notes.seen(f"{self.clip.name}/{path.name}", fmt)
                 if x.shape[:2] != self.size:
                     h, w = self.gt[0].shape[:2]
                     raise DatasetError(
@@ -137,22 +190,32 @@ class _LowRes:
         return self._frames[i]
 
 
-def _read_ground_truth(clip: Clip) -> list[np.ndarray]:
-    gt = [read_rgb(p) for p in clip.gt]
+def _read_ground_truth(clip: Clip) -> tuple[list[np.ndarray], ClipNotes]:
+    gt, notes = [], ClipNotes()
+    for p in clip.gt:
+        g, fmt = read_image(p)
+        notes = notes.seen(f"{clip.name}/{p.name}", fmt)
+        gt.append(g)
     for p, g in zip(clip.gt, gt):
         if g.shape != gt[0].shape:
             raise DatasetError(f"clip {clip.name}: {p} is {g.shape[1]}x{g.shape[0]} but "
                                f"{clip.gt[0].name} is {gt[0].shape[1]}x{gt[0].shape[0]}; frames of a clip must match")
-    return gt
+    h, w = gt[0].shape[:2]
+    if h % SCALE or w % SCALE:
+        notes = ClipNotes(f"{clip.name} ({w}x{h})", notes.grayscale, notes.alpha, notes.deep)
+    return gt, notes
 
 
 def evaluate_clip(
-    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save_dir: Path | None = None
+    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save_dir: Path | None = None,
+    frame_progress: Callable[[int], None] | None = None,
 ) -> ClipResult:
-    """Score one clip: per frame PSNR/SSIM on RGB and Y of the saved (uint8) output."""
+    """Score one clip: per frame PSNR/SSIM on RGB and Y of the saved (uint8) output, and
+    whether the frame is at an input's time. ``frame_progress(n)`` is told of each window's
+    ``n`` scored frames."""
     started = time.perf_counter()
-    gt = _read_ground_truth(clip)
-    lr = _LowRes(clip, gt, degradation)
+    gt, notes = _read_ground_truth(clip)
+    lr = _LowRes(clip, gt, degradation, notes)
     h, w = gt[0].shape[:2]
     frames, model_seconds = [], 0.0
     for win in windows_for(dataset, len(gt)):
@@ -162,10 +225,12 @@ def evaluate_clip(
         model_seconds += time.perf_counter() - t
         for i in win.scored:
             saved = to_uint8(out[i - win.first - win.skip, :, :h, :w])
-            frames.append({"index": i, "file": clip.gt[i].name, **frame_scores(saved, gt[i])})
+            frames.append({"index": i, "file": clip.gt[i].name, "input": i in win.inputs, **frame_scores(saved, gt[i])})
             if save_dir is not None:
                 write_png(save_dir / clip.name / f"{clip.gt[i].stem}.png", saved)
-    return ClipResult(clip.name, frames, time.perf_counter() - started, model_seconds, lr.source)
+        if frame_progress:
+            frame_progress(len(win.scored))
+    return ClipResult(clip.name, frames, time.perf_counter() - started, model_seconds, lr.source, lr.notes)
 
 
 def evaluate(
@@ -176,20 +241,32 @@ def evaluate(
     limit: int | None = None,
     save_images: str | Path | None = None,
     progress: Callable[[int, int, ClipResult], None] | None = None,
+    clip_list: ClipList | str | Path | None = None,
+    weights: str | Path | WeightsIdentity | None = None,
+    frame_progress: Callable[[int], None] | None = None,
 ) -> DatasetResult:
     """Score ``upscaler`` on ``dataset`` under ``data_root``: per frame, per clip (mean of its
     frames), per dataset (mean of the clips with finite scores; the others are listed in
     ``DatasetResult.excluded``). ``degradation`` ``bi`` uses precomputed LR frames when the root
-    has them; ``bd`` always makes LR frames from the ground truth (the precomputed ones are BI)."""
+    has them; ``bd`` always makes LR frames from the ground truth (the precomputed ones are BI).
+
+    The clips: all of the dataset, those ``clip_list`` (a ``--list`` file) names, and of those
+    the first ``limit``. ``weights``: the checkpoint the upscaler was built from (as ``--weights``
+    takes it, or its :class:`WeightsIdentity`), recorded with its sha256 (None: none, or not recorded). ``progress(done, total, clip)`` is called
+    after each clip, ``frame_progress(n)`` after each window's ``n`` scored frames."""
     if degradation not in DEGRADATIONS:
         raise DatasetError(f"unknown degradation '{degradation}'; use bi or bd")
-    clips = find_clips(dataset, data_root, limit)
-    result = DatasetResult(dataset, degradation, upscaler.name, upscaler.precision, str(upscaler.device))
+    selection = select_clips(dataset, data_root, limit, clip_list)
+    identity = weights if isinstance(weights, WeightsIdentity) or weights is None else identify_weights(weights)
+    started = utc_now()
+    result = DatasetResult(dataset, degradation, upscaler.name, upscaler.precision, str(upscaler.device),
+                           selection=selection)
     save_dir = Path(save_images) if save_images is not None else None
-    for k, clip in enumerate(clips):
-        result.clips.append(evaluate_clip(clip, dataset, upscaler, degradation, save_dir))
+    for k, clip in enumerate(selection.clips):
+        result.clips.append(evaluate_clip(clip, dataset, upscaler, degradation, save_dir, frame_progress))
         if progress:
-            progress(k + 1, len(clips), result.clips[-1])
+            progress(k + 1, len(selection.clips), result.clips[-1])
+    result.run = collect_run_info(upscaler.device, upscaler.precision, identity, started)
     return result
 
 

@@ -69,6 +69,21 @@ class FeatureCache:
         return torch.stack(found, 1)
 
 
+def check_frames(model: STDAN, frames: torch.Tensor) -> None:
+    """Frames the model can take: floating point in [0, 1], of the dtype and on the device of the
+    layer that reads them (``conv_first``). Raises TypeError/ValueError naming what to pass."""
+    param = model.conv_first.weight
+    if not frames.is_floating_point():
+        raise TypeError(f"frames are {frames.dtype}; the model takes floating-point RGB in [0, 1]: pass "
+                        f"frames.to({param.dtype}) / 255 for 8-bit frames")
+    if frames.dtype != param.dtype:
+        raise TypeError(f"frames are {frames.dtype} but the model's weights are {param.dtype}: pass "
+                        f"frames.to({param.dtype}), or load the model with load_model(..., dtype={frames.dtype})")
+    if frames.device != param.device:
+        raise ValueError(f"frames are on {frames.device} but the model is on {param.device}: pass "
+                         f"frames.to('{param.device}')")
+
+
 @torch.inference_mode()
 def upscale_window(
     model: STDAN,
@@ -89,6 +104,7 @@ def upscale_window(
     """
     if frames.dim() != 5 or frames.shape[2] != 3:
         raise ValueError(f"expected frames shaped (B, N, 3, H, W), got {tuple(frames.shape)}")
+    check_frames(model, frames)
     h, w = frames.shape[-2:]
     s = model.config.scale
     padded = pad_to_multiple(frames, model.config.size_multiple)

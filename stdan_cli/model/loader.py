@@ -177,8 +177,32 @@ def check_state_dict(sd: Mapping[str, torch.Tensor], config: STDANConfig) -> Non
         raise CheckpointError(f"checkpoint has non-finite values (NaN/inf) in {_list(bad)}")
 
 
-def describe_checkpoint(sd: Mapping[str, torch.Tensor]) -> ModelDescriptor:
-    """Recognise and fully check a state_dict; return what the pipeline needs to run it."""
+def checkpoint_file(spec: str | os.PathLike) -> Path:
+    """The file for a checkpoint given as ``--weights`` takes it: a path, a registry name
+    (``stdan-vimeo``) or a registry entry's file name (``STDAN_20220306.pth``), the last two
+    looked up in the weights cache. Raises :class:`~stdan_cli.errors.WeightsNotFound` saying
+    how to get the file."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    from stdan_cli.weights import resolve_weights  # here, not above: the weights cache verifies files with this module
+
+    return resolve_weights(spec)
+
+
+def _state_dict(checkpoint: CheckpointSource) -> StateDict:
+    if isinstance(checkpoint, (str, os.PathLike)):
+        checkpoint = checkpoint_file(checkpoint)
+    return read_state_dict(checkpoint)
+
+
+def describe_checkpoint(checkpoint: CheckpointSource) -> ModelDescriptor:
+    """Recognise and fully check a checkpoint; return what the pipeline needs to run it.
+
+    Takes what :func:`load_model` takes: a state_dict, one wrapped as ``{"params": ...}``,
+    ``{"params_ema": ...}``, ``{"state_dict": ...}`` or ``{"model": ...}`` (``module.`` prefixes
+    too), a path, or a registry name found in the weights cache."""
+    sd = _state_dict(checkpoint)
     config = infer_config(sd)
     check_state_dict(sd, config)
     num_params = sum(v.numel() for k, v in sd.items() if not k.endswith(("relative_position_index", "attn_mask")))
@@ -203,13 +227,18 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
-    """A checkpoint (path or state_dict) -> :class:`LoadedModel`: an :class:`STDAN` in eval
-    mode on ``device``, and the :class:`ModelDescriptor` read from the checkpoint.
+    """A checkpoint -> :class:`LoadedModel`: an :class:`STDAN` in eval mode on ``device``, and
+    the :class:`ModelDescriptor` read from the checkpoint.
 
-    Float16/bfloat16 copies are upcast to ``dtype``. Raises :class:`CheckpointError` for a file
-    that is unreadable, unsafe, or not a matching STDAN checkpoint.
+    ``checkpoint`` is what ``--weights`` takes: a path, a registry name (``"stdan-vimeo"``) or a
+    registry entry's file name (``"STDAN_20220306.pth"``), the last two found in the weights
+    cache (``stdan download-weights`` puts them there); or a state_dict, plain or wrapped
+    (``{"params": ...}``, ``{"state_dict": ...}``, ``module.`` prefixes). Float16/bfloat16 copies
+    are upcast to ``dtype``. Raises :class:`~stdan_cli.errors.WeightsNotFound` (saying how to get
+    the file) when there is no such file, :class:`CheckpointError` for a file that is
+    unreadable, unsafe, or not a matching STDAN checkpoint.
     """
-    sd = read_state_dict(checkpoint)
+    sd = _state_dict(checkpoint)
     descriptor = describe_checkpoint(sd)
     model = STDAN(descriptor.config)
     sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}

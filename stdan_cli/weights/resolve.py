@@ -37,8 +37,13 @@ def resolve_weights(spec: str | os.PathLike | None = None, *, directory: str | o
     registry = load_registry()
     name = spec or registry.default
     if name not in registry.entries:
+        # an entry's file name without a folder ("STDAN_20220306.pth"): that entry, from the cache
+        name = next((e.name for e in registry.entries.values() if spec == e.filename), name)
+    if name not in registry.entries:
         if spec and _looks_like_path(spec):
-            raise WeightsNotFound(f"weights file {spec} does not exist")
+            known = ", ".join(sorted(registry.entries))
+            raise WeightsNotFound(f"weights file {spec} does not exist (give a checkpoint's path, or a registry "
+                                  f"name: {known}, which `stdan download-weights NAME` fetches)")
         known = ", ".join(sorted(registry.entries))
         raise WeightsNotFound(f"unknown weights '{name}': not a file and not a known checkpoint (known: {known})")
     entry = registry.entries[name]
