@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from stdan_cli import api
+from stdan_cli.api import describe_checkpoint, load_model, upscale_window
 from stdan_cli.errors import WeightsNotFound
-from stdan_cli.model import STDAN, STDANConfig, describe_checkpoint, load_model, upscale_window
-from stdan_cli.model.loader import checkpoint_file
+from stdan_cli.model import STDAN, STDANConfig
+from stdan_cli.weights import resolve_weights
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 OFFICIAL_FILE = "STDAN_20220306.pth"  # the shipped registry's file name for 'stdan-vimeo'
@@ -56,11 +58,11 @@ def test_readme_python_api_block_runs_as_written(cache_env):
 
 def test_load_model_resolves_registry_names_and_file_names_from_the_cache(cache_env, reference_dir):
     cached = cache_env / "weights" / OFFICIAL_FILE
-    assert checkpoint_file("stdan-vimeo") == cached
-    assert checkpoint_file(OFFICIAL_FILE) == cached  # not in the working folder: the cache's
+    assert resolve_weights("stdan-vimeo") == cached
+    assert resolve_weights(OFFICIAL_FILE) == cached  # not in the working folder: the cache's
     here = Path(OFFICIAL_FILE)
     shutil.copyfile(reference_dir / "parity_weights_fp16.pt", here)
-    assert checkpoint_file(OFFICIAL_FILE) == here  # a file of that name here is that file, as with --weights
+    assert api._checkpoint(OFFICIAL_FILE) == OFFICIAL_FILE  # a file of that name here is that file, as with --weights
     loaded = load_model("stdan-vimeo")
     assert loaded.descriptor.num_params == 8_292_843 and not loaded.model.training
     expected = torch.load(cached, weights_only=True)

@@ -19,7 +19,7 @@ from typing import Mapping, Union
 
 import torch
 
-from stdan_cli.errors import CheckpointError
+from stdan_cli.errors import CheckpointError, WeightsNotFound
 from stdan_cli.model.stdan_arch import STDAN, STDANConfig
 
 StateDict = dict[str, torch.Tensor]
@@ -178,16 +178,16 @@ def check_state_dict(sd: Mapping[str, torch.Tensor], config: STDANConfig) -> Non
 
 
 def checkpoint_file(spec: str | os.PathLike) -> Path:
-    """The file for a checkpoint given as ``--weights`` takes it: a path, a registry name
-    (``stdan-vimeo``) or a registry entry's file name (``STDAN_20220306.pth``), the last two
-    looked up in the weights cache. Raises :class:`~stdan_cli.errors.WeightsNotFound` saying
-    how to get the file."""
+    """The checkpoint file ``spec`` names: an existing path. Registry names (``stdan-vimeo``) and
+    their file names in the weights cache are resolved one layer up, by
+    :func:`stdan_cli.api.load_model` (the weights cache verifies files with this module).
+    Raises :class:`~stdan_cli.errors.WeightsNotFound` saying how to get the file."""
     path = Path(spec).expanduser()
     if path.is_file():
         return path
-    from stdan_cli.weights import resolve_weights  # here, not above: the weights cache verifies files with this module
-
-    return resolve_weights(spec)
+    raise WeightsNotFound(
+        f"checkpoint {spec} does not exist; for a registry name (stdan-vimeo) or its file name in the "
+        "weights cache use stdan_cli.api.load_model, after: stdan download-weights")
 
 
 def _state_dict(checkpoint: CheckpointSource) -> StateDict:
@@ -201,7 +201,7 @@ def describe_checkpoint(checkpoint: CheckpointSource) -> ModelDescriptor:
 
     Takes what :func:`load_model` takes: a state_dict, one wrapped as ``{"params": ...}``,
     ``{"params_ema": ...}``, ``{"state_dict": ...}`` or ``{"model": ...}`` (``module.`` prefixes
-    too), a path, or a registry name found in the weights cache."""
+    too) or a path (registry names: :func:`stdan_cli.api.describe_checkpoint`)."""
     sd = _state_dict(checkpoint)
     config = infer_config(sd)
     check_state_dict(sd, config)
@@ -230,9 +230,7 @@ def load_model(
     """A checkpoint -> :class:`LoadedModel`: an :class:`STDAN` in eval mode on ``device``, and
     the :class:`ModelDescriptor` read from the checkpoint.
 
-    ``checkpoint`` is what ``--weights`` takes: a path, a registry name (``"stdan-vimeo"``) or a
-    registry entry's file name (``"STDAN_20220306.pth"``), the last two found in the weights
-    cache (``stdan download-weights`` puts them there); or a state_dict, plain or wrapped
+    ``checkpoint`` is a path or a state_dict, plain or wrapped
     (``{"params": ...}``, ``{"state_dict": ...}``, ``module.`` prefixes). Float16/bfloat16 copies
     are upcast to ``dtype``. Raises :class:`~stdan_cli.errors.WeightsNotFound` (saying how to get
     the file) when there is no such file, :class:`CheckpointError` for a file that is
