@@ -42,12 +42,12 @@ def _losses(out):
 
 def test_loss_falls_on_a_fixed_tiny_batch(tmp_path):
     # 3-frame samples (2 inputs, 3 outputs): the same network and loop at half the cost of 7
-    recipe = load_recipe("small", iterations=4, batch_size=1, crop=8, frames=3, log_every=1, val_every=0,
+    recipe = load_recipe("small", iterations=3, batch_size=1, crop=8, frames=3, log_every=1, val_every=0,
                          use_flip=False, use_rot=False, random_reverse=False, periods=(1000,), restart_weights=())
     train(recipe, Frozen(), tmp_path / "run", device="cpu")
     losses = _losses(tmp_path / "run")  # the loss of each step's batch, before its update
-    assert len(losses) == 4 and all(b < a for a, b in zip(losses, losses[1:])), losses
-    assert losses[-1] < losses[0] - 0.004, losses  # the official lr 2e-4: about 0.002 a step at first
+    assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < losses[0] - 0.002, losses  # the official lr 2e-4: about 0.002 a step at first
 
 
 def test_batches_depend_on_seed_and_iteration_only():
@@ -63,7 +63,7 @@ def test_batches_depend_on_seed_and_iteration_only():
 def test_a_killed_run_resumes_exactly(tmp_path):
     root = vimeo_folder(tmp_path / "vimeo", train=3, test=0)
     source = VimeoSeptuplets.open(root, frames_per_sample=3)
-    recipe = load_recipe("small", iterations=3, batch_size=1, crop=8, frames=3, log_every=1, save_every=1, val_every=0)
+    recipe = load_recipe("small", iterations=2, batch_size=1, crop=8, frames=3, log_every=1, save_every=1, val_every=0)
     whole = train(recipe, source, tmp_path / "whole", device="cpu")
 
     # Ctrl-C (SIGINT) during iteration 1: it ends, is saved, and the run stops (pytest's handler is back after).
@@ -71,24 +71,16 @@ def test_a_killed_run_resumes_exactly(tmp_path):
         if step.iteration == 1:
             os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(JobInterrupted, match="interrupted at iteration 1 of 3; saved"):
+    with pytest.raises(JobInterrupted, match="interrupted at iteration 1 of 2; saved"):
         train(recipe, source, tmp_path / "cut", device="cpu", on_step=interrupt)
-
-    # Then a crash after iteration 2 (its checkpoint written, the log line too), as kill -9 would leave it.
-    def crash(step):
-        if step.iteration == 2:
-            raise RuntimeError("killed")
-
-    with pytest.raises(RuntimeError, match="killed"):
-        train(recipe, source, tmp_path / "cut", device="cpu", on_step=crash, workers=1)
     with open(tmp_path / "cut" / "log.jsonl", "a") as f:
-        f.write('{"iter": 3, "loss": 9')  # a line cut short by the kill
-    resumed = train(recipe, source, tmp_path / "cut", device="cpu", workers=1)
-    assert (resumed.resumed_from, resumed.iterations) == (2, 3)
+        f.write('{"iter": 2, "loss": 9')  # a line cut short, as a kill -9 while logging leaves it
+    resumed = train(recipe, source, tmp_path / "cut", device="cpu", workers=1)  # batches do not depend on workers
+    assert (resumed.resumed_from, resumed.iterations) == (1, 2)
     assert _losses(tmp_path / "cut") == _losses(tmp_path / "whole")
     a = torch.load(whole.checkpoint, weights_only=True)
     b = torch.load(resumed.checkpoint, weights_only=True)
-    assert a["iteration"] == b["iteration"] == 3 and a["recipe"] == b["recipe"] == recipe.to_dict()
+    assert a["iteration"] == b["iteration"] == 2 and a["recipe"] == b["recipe"] == recipe.to_dict()
     assert all(torch.equal(a["params"][k], b["params"][k]) for k in a["params"])
     assert all(torch.equal(x, y) for k in a["optimizer"]["state"] for x, y in
                zip(a["optimizer"]["state"][k].values(), b["optimizer"]["state"][k].values()))
@@ -98,7 +90,7 @@ def test_a_killed_run_resumes_exactly(tmp_path):
     assert loaded.descriptor.config == recipe.model
     # the same folder with another recipe is refused before any work
     with pytest.raises(JobMismatch, match="another recipe.*batch_size 1 != 4"):
-        train(load_recipe("small", iterations=3, batch_size=4, crop=8, frames=3, log_every=1, save_every=1, val_every=0),
+        train(load_recipe("small", iterations=2, batch_size=4, crop=8, frames=3, log_every=1, save_every=1, val_every=0),
               source, tmp_path / "cut", device="cpu")
 
 

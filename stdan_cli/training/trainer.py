@@ -220,8 +220,10 @@ def train(
 
     join(world, dev)
     try:
+        # With two input frames (frames=3) the recurrence never reaches its hidden-state convolutions.
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                      broadcast_buffers=False) if world.distributed else model
+                                      broadcast_buffers=False, find_unused_parameters=recipe.frames < 5) \
+            if world.distributed else model
         return _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, start, workers,
                      validate, on_step, extra)
     finally:
