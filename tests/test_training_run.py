@@ -126,3 +126,14 @@ def test_cli_mistakes_are_one_line(tmp_path, args, message):
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+
+
+def test_a_damaged_frame_read_by_a_data_worker_is_one_line(tmp_path):
+    root = vimeo_folder(tmp_path / "vimeo", train=3, test=0)
+    (root / "sequences" / "00001" / "0002" / "im1.png").write_bytes(b"not a png")
+    result = CliRunner().invoke(main, ["train", "--data-root", str(root), "--config", "small", "--iterations", "1",
+                                       "--batch-size", "3", "--crop", "8", "--val-every", "0", "--workers", "1",
+                                       "--device", "cpu", "--out", str(tmp_path / "o")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: cannot read image ") and "0002/im1.png: not a readable image" in lines[0]

@@ -131,6 +131,13 @@ def make_pair(gt: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> tuple
     return augment(lq), augment(gt)
 
 
+def check_sample(source: Septuplets, recipe: Recipe) -> None:
+    """A DatasetError now if the first septuplet cannot make a training pair (too short, too small)."""
+    if not len(source):
+        raise DatasetError("no training septuplets")
+    make_pair(np.asarray(source.frames(0)), recipe, np.random.default_rng(0))
+
+
 Slot = tuple[int, int, int]  # (septuplet index, iteration, slot in the global batch)
 
 

@@ -25,13 +25,13 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError
+from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
 from stdan_cli.model import STDAN, check_state_dict, describe_config
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint
 from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, step_summary
 from stdan_cli.training.objective import charbonnier
 from stdan_cli.training.recipe import Recipe, lr_at
-from stdan_cli.training.samples import Septuplets, loader
+from stdan_cli.training.samples import Septuplets, check_sample, loader
 from stdan_cli.upscalers import Upscaler, resolve_device
 from stdan_cli.upscalers.stdan import StdanUpscaler
 
@@ -199,6 +199,8 @@ def train(
             raise JobMismatch(f"{out} holds a run with another recipe ({'; '.join(mismatch[:3])}); run it with the "
                               f"same options to continue it, or choose another --out")
     start = int(state["iteration"]) if state is not None else 0
+    if start < recipe.iterations:  # a sample too small for the crop: now, not after the model is built
+        check_sample(source, recipe)
 
     torch.manual_seed(recipe.seed)
     model = STDAN(recipe.model)
@@ -260,6 +262,10 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
             while iteration < total:
                 try:
                     lq, gt = next(stream)
+                except StdanError as exc:  # from a data worker: its message carries the worker's traceback
+                    last = str(exc).strip().splitlines()[-1]
+                    raise type(exc)(last.split(": ", 1)[-1] if last.startswith(type(exc).__module__) else last) \
+                        from None
                 except RuntimeError:
                     if stop_requested():  # data workers were interrupted too
                         raise KeyboardInterrupt from None
