@@ -89,12 +89,14 @@ def _display(quiet: bool):
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("iterations  loss {task.fields[loss]}  lr {task.fields[lr]}"),
                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
-        task = None
+        task = bar.add_task("starting", total=None, loss="-", lr="-")  # the model, the first batch
+        first = True
 
         def on_step(step):
-            nonlocal task
-            if task is None:
-                task = bar.add_task("training", total=step.total, completed=step.start, loss="-", lr="-")
+            nonlocal first
+            if first:  # the rate and ETA count from here (a resumed run starts at its checkpoint)
+                bar.reset(task, total=step.total, completed=step.start, description="training")
+                first = False
             bar.update(task, completed=step.iteration, loss=f"{step.loss:.4f}", lr=f"{step.lr:.2e}")
             if step.scores:
                 bar.console.print(f"iteration {step.iteration}: validation {_scores(step.scores)}")
