@@ -24,7 +24,7 @@ from stdan_cli.errors import OptionError
 from stdan_cli.model import STDAN, describe_checkpoint, describe_config, read_state_dict
 from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
 from stdan_cli.training.checkpoint import LAST, load_checkpoint
-from stdan_cli.training.distributed import join, launched_world
+from stdan_cli.training.distributed import join, launched_world, process_device
 from stdan_cli.training.footage import Footage, existing_footage, prepare_footage
 from stdan_cli.training.recipe import RECIPES, Recipe, load_recipe
 from stdan_cli.training.samples import ArraySeptuplets
@@ -101,7 +101,7 @@ def finetune(
     recipe = finetune_recipe(config, net_config, **overrides)
     out = Path(out)
     world = launched_world()
-    join(world, resolve_device(device))
+    join(world, process_device(resolve_device(device), world))  # the main process makes the samples, then all train
     phase("making training septuplets from the clips (scene cuts found and avoided)")
     if world.is_main:
         footage = prepare_footage(videos, out, frames=recipe.frames, threshold=scene_threshold, holdout=holdout)
