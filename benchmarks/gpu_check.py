@@ -14,6 +14,9 @@ low precisions move it, and how fast is it?
    device memory.
 4. What `stdan eval` records about the device (its hardware name), and the API's error for
    frames on another device than the model's.
+5. Training (`stdan train`): a few iterations of the training loop per training precision
+   (autocast bf16, fp16 with loss scaling, fp32): seconds per iteration, peak device memory,
+   whether every loss was finite. Run on GPUs (and on the CPU with --train).
 Everything ends in a Markdown table to paste into an issue.
 """
 
@@ -174,6 +177,55 @@ def device_line(device: torch.device) -> str:
     return ", ".join(parts)
 
 
+def check_training(device: torch.device, small: bool, iterations: int = 4) -> list[tuple[str, str, str]]:
+    """The training loop's device paths: autocast bf16, fp16 with its GradScaler, fp32 (batch 2, crop 32)."""
+    import tempfile
+
+    import numpy as np
+
+    from stdan_cli.training import load_recipe, train
+    from stdan_cli.training.trainer import autocast_dtype
+
+    class Septuplets:  # seeded random texture moving a pixel a frame
+        def __len__(self):
+            return 4
+
+        def frames(self, index):
+            base = np.random.default_rng(index).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+            return np.stack([np.roll(base, t, axis=1) for t in range(7)])
+
+    rows = []
+    recipe = load_recipe("small" if small else "official", iterations=iterations, batch_size=2, val_every=0,
+                         log_every=1, save_every=iterations)
+    for precision in ("bf16", "fp16", "fp32"):
+        times, losses = [], []
+
+        def on_step(step):
+            sync(device)
+            times.append(time.perf_counter())
+            losses.append(step.loss)
+
+        try:
+            autocast_dtype(precision, device)
+        except Exception as exc:  # a precision the device cannot train in: say why
+            rows.append((f"training {precision}", "skipped", str(exc)))
+            continue
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                train(recipe, Septuplets(), tmp, device=str(device), precision=precision, on_step=on_step)
+        except Exception as exc:
+            rows.append((f"training {precision}", str(exc).splitlines()[0], "FAIL"))
+            continue
+        per = statistics.median(b - a for a, b in zip(times, times[1:])) if len(times) > 1 else float("nan")
+        peak = f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MB" if device.type == "cuda" else "n/a"
+        ok = all(np.isfinite(losses))
+        rows.append((f"training {precision} (batch 2, crop 32)", f"{per:.3f} s/iteration, peak {peak}",
+                     "ok" if ok else "FAIL"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
@@ -186,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                         "configuration (a smoke test of this script)")
     parser.add_argument("--crop", type=int, default=None, metavar="PX", help="precision checks on the top-left "
                         "PX x PX of the fixture input (CPUs without native bf16/fp16 take minutes on the whole)")
+    parser.add_argument("--train", action="store_true", help="check the training loop on a CPU too (always on GPUs)")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     apply_tf32(resolve_precision("fp32", device))
@@ -198,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows.append(("parity and precision checks", "skipped", f"no fixtures in {args.fixtures}"))
     rows += check_eval_records(device)
+    if device.type != "cpu" or args.train:
+        rows += check_training(device, args.small)
     print("| check | measure | result |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
