@@ -6,14 +6,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import click
 
-from stdan_cli.cluster.parts import Part, parse_part
 from stdan_cli.cluster.session import LOCAL
 from stdan_cli.errors import OptionError
 from stdan_cli.upscalers import UPSCALERS
+
+if TYPE_CHECKING:
+    from stdan_cli.cluster.parts import Part
 
 RAY_HELP = ("Run the model on Ray workers: without ADDRESS a Ray cluster of this machine's CPUs and GPUs "
             "is started (and stopped at the end); 'auto' joins the cluster this machine belongs to "
@@ -50,12 +52,14 @@ class Placement:
     ray: str | None  # address, LOCAL, or None: no Ray
     workers: int | None
     shared_input: bool
-    part: Part | None
+    part: "Part | None"
 
     @classmethod
     def of(cls, ray_address, ray_workers, shared_input=False, part=None, restart=False) -> "Placement":
         if ray_address is None and (ray_workers is not None or shared_input):
             raise OptionError(f"{'--ray-workers' if ray_workers is not None else '--shared-input'} needs --ray")
+        from stdan_cli.cluster.parts import parse_part  # the job layer: not for --help
+
         parsed = parse_part(part) if part is not None else None
         if parsed is not None and ray_address is not None:
             raise OptionError("--part and --ray are two ways to share out the work; use one")

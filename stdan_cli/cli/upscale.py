@@ -15,17 +15,13 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
-from stdan_cli.cluster.parts import run_part
 from stdan_cli.errors import OptionError
-from stdan_cli.jobs import CHUNK_SECONDS, JobOptions, check_job_options
-from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, run_plan, validate
-from stdan_cli.pipeline.batch import check_batch, is_batch, plan_batch, run_batch
-from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
+from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
 from stdan_cli.pipeline.timecode import parse_time
-from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
-from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
-from stdan_cli.video.logs import set_quiet
+
+# The job layer, the model and PyTorch are imported inside the command, once the options are
+# parsed: `stdan upscale --help` and option errors do not load them.
 
 
 class TimeType(click.ParamType):
@@ -106,7 +102,7 @@ def sigterm_interrupts():
 @click.option("--ext", default=None,
               help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
                    "can be written, else mkv.")
-@click.option("--scene-threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+@click.option("--scene-threshold", type=float, default=SCENE_THRESHOLD, show_default=True,
               help="Cut detection: a new scene starts where the mean change of hue, saturation and luma "
                    "between two frames (each 0-255: PySceneDetect's content score) reaches this and lasts "
                    "(one-frame flashes, fades and pans are not cuts). Lower finds more cuts; 0 turns "
@@ -158,6 +154,13 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     """
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
+    from stdan_cli.jobs import JobOptions, check_job_options
+    from stdan_cli.pipeline import plan_upscale, run_plan, validate
+    from stdan_cli.pipeline.batch import is_batch
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
+    from stdan_cli.video.logs import set_quiet
+
     inputs, output = list(paths[:-1]), paths[-1]
     console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
@@ -201,6 +204,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
 
 
 def _run_part(plan, upscaler, part, job, console, quiet) -> None:
+    from stdan_cli.cluster.parts import run_part
+
     with progress_bar(console, f"part {part}", "frames", disable=quiet) as bar, sigterm_interrupts() as stop_check:
         task = bar.add_task("part", total=None)
 
@@ -263,6 +268,8 @@ def _print_notes(console: Console, summary, prefix: str = "") -> None:
 
 
 def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_upscaler) -> None:
+    from stdan_cli.pipeline.batch import check_batch, plan_batch, run_batch
+
     items, notices = plan_batch(inputs, outdir, ext, options.overwrite)
     items = check_batch(items, options)  # every file's problems before the model loads
     for line in notices:

@@ -48,6 +48,7 @@ from stdan_cli.jobs.manifest import (
 )
 from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, PlanSettings, RepeatTask, Task, WindowTask
 from stdan_cli.pipeline.background import prefetch
+from stdan_cli.pipeline.options import CHUNK_SECONDS
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.pipeline.run import UpscaleSummary
 from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD, SceneList, cut_source, read_scene_list
@@ -55,7 +56,6 @@ from stdan_cli.pipeline.window_frames import WindowUpscaler
 from stdan_cli.upscalers import Upscaler
 from stdan_cli.video.decode import VideoReader
 
-CHUNK_SECONDS = 10  # default chunk length, in seconds of input
 LOCK = "lock"  # file in the work folder locked by the run using it
 
 

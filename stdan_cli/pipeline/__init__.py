@@ -8,9 +8,7 @@
   decode and encode threads. A run is carried out as a job of chunks (:mod:`stdan_cli.jobs`).
 """
 
-from stdan_cli.pipeline.options import MODES, Mode, UpscaleOptions
-from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale, validate
-from stdan_cli.pipeline.run import UpscaleSummary, run_plan, upscale_video
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "upscale_video",
@@ -23,3 +21,15 @@ __all__ = [
     "MODES",
     "Mode",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "MODES": "options",
+    "Mode": "options",
+    "UpscaleOptions": "options",
+    "UpscalePlan": "plan",
+    "plan_upscale": "plan",
+    "validate": "plan",
+    "UpscaleSummary": "run",
+    "run_plan": "run",
+    "upscale_video": "run",
+})

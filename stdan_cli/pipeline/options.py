@@ -7,13 +7,16 @@ from fractions import Fraction
 from typing import Callable
 
 from stdan_cli.errors import OptionError
-from stdan_cli.pipeline.outsize import check_outscale
 from stdan_cli.pipeline.windows import check_window
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 from stdan_cli.video.encoders import EncodeSettings
 
 # Output positions count half input frames: 2k is input frame k, 2k+1 lies between k and k+1.
 SourcePts = Callable[[int], int]  # input frame index -> its pts in the input time base
+
+
+SCENE_THRESHOLD = 27.0  # scene cuts: PySceneDetect's default for ContentDetector
+CHUNK_SECONDS = 10  # job chunks: default length, in seconds of input
 
 
 def _midpoint_pts(position: int, source_pts: SourcePts) -> int:
@@ -80,6 +83,8 @@ class UpscaleOptions:
             raise OptionError("--tile-overlap cannot be negative")
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
+        from stdan_cli.pipeline.outsize import check_outscale  # PyTorch: not for --help
+
         check_outscale(self.outscale)
         if self.deinterlace not in DEINTERLACE_MODES:
             raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")

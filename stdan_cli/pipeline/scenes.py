@@ -32,9 +32,10 @@ import torch
 from scenedetect import ContentDetector, FrameTimecode
 
 from stdan_cli.errors import OptionError, SceneFileError
+from stdan_cli.pipeline.options import SCENE_THRESHOLD
 from stdan_cli.pipeline.timecode import parse_time
 
-DEFAULT_THRESHOLD = 27.0  # PySceneDetect's default for ContentDetector
+DEFAULT_THRESHOLD = SCENE_THRESHOLD  # PySceneDetect's default for ContentDetector
 DETECTION_WIDTH = 256  # frames are shrunk to about this width before scoring, as PySceneDetect does
 DARK = 32.0  # mean HSV value (0-255) below which a frame's hue and saturation are ignored
 

@@ -5,18 +5,7 @@
 - :class:`Upscaler`: what the pipeline and the evaluation call.
 """
 
-from stdan_cli.upscalers.base import Upscaler
-from stdan_cli.upscalers.bicubic import BICUBIC_DESCRIPTOR, BicubicUpscaler
-from stdan_cli.upscalers.device import (
-    PRECISIONS,
-    Precision,
-    memory_budget,
-    resolve_device,
-    resolve_precision,
-    set_threads,
-)
-from stdan_cli.upscalers.registry import UPSCALERS, build_upscaler
-from stdan_cli.upscalers.stdan import StdanUpscaler
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "build_upscaler",
@@ -32,3 +21,18 @@ __all__ = [
     "memory_budget",
     "set_threads",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "Upscaler": "base",
+    "BICUBIC_DESCRIPTOR": "bicubic",
+    "BicubicUpscaler": "bicubic",
+    "PRECISIONS": "precisions",
+    "Precision": "precisions",
+    "memory_budget": "device",
+    "resolve_device": "device",
+    "resolve_precision": "device",
+    "set_threads": "device",
+    "UPSCALERS": "registry",
+    "build_upscaler": "registry",
+    "StdanUpscaler": "stdan",
+})
