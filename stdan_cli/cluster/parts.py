@@ -35,6 +35,7 @@ from stdan_cli.jobs.manifest import (
     differences,
     done_records,
     load_manifest,
+    refusal_text,
     remove_done,
 )
 from stdan_cli.pipeline.plan import UpscalePlan
@@ -88,8 +89,7 @@ class SharedWorkspace:
             if recorded is not None:
                 changed = differences(recorded, job.manifest)
                 if changed:
-                    raise JobMismatch(f"the work folder {self.dir} belongs to another job: {'; '.join(changed)} "
-                                      "differ; pass --restart (without --part) to discard it and start over")
+                    raise JobMismatch(refusal_text(self.dir, changed, "--restart (without --part)"))
                 if recorded.planned:
                     job.manifest.chunks, job.manifest.video, job.manifest.planned = (
                         recorded.chunks, recorded.video, True)

@@ -44,6 +44,7 @@ from stdan_cli.jobs.manifest import (
     file_sha256,
     input_identity,
     load_manifest,
+    refusal_text,
     remove_done,
 )
 from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, PlanSettings, RepeatTask, Task, WindowTask
@@ -168,13 +169,21 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler, job: JobOptions = JobOpti
             "--chunk-frames": chunk_frames, "--start": job.start, "--end": job.end,
         },
         model={"--model": upscaler.name, "--precision": upscaler.precision, "weights sha256": weights_identity(upscaler)},
-        version=__version__,
+        version=__version__, left_out=_left_out(plan, job),
     )
     return Job(
         plan=plan, work_dir=Path(job.work_dir) if job.work_dir else default_work_dir(plan.output),
         manifest=manifest, settings=settings, chunk_format=chunk_format, scenes=scenes,
         scene_threshold=job.scene_threshold, expected=_expected_outputs(plan, settings),
     )
+
+
+def _left_out(plan: UpscalePlan, job: JobOptions) -> list[str]:
+    """The recorded options whose value is a default because the user did not give them."""
+    given = {"--chunk-frames": job.chunk_frames, "--codec": plan.options.encoding.codec,
+             "--pix-fmt": plan.options.encoding.pix_fmt, "--crf": plan.options.encoding.crf,
+             "--preset": plan.options.encoding.preset}
+    return sorted(key for key, value in given.items() if value is None)
 
 
 def _input_identity(source: str) -> dict:
@@ -224,10 +233,7 @@ class Workspace:
         if recorded is not None:
             changed = differences(recorded, job.manifest)
             if changed:
-                raise JobMismatch(
-                    f"the work folder {self.dir} belongs to another job: {'; '.join(changed)} differ; "
-                    "pass --restart to discard it and start over"
-                )
+                raise JobMismatch(refusal_text(self.dir, changed))
             job.manifest.chunks, job.manifest.video, job.manifest.planned = recorded.chunks, recorded.video, recorded.planned
         for stray in self.dir.glob("*" + TEMP_SUFFIX):  # left by a killed run
             stray.unlink(missing_ok=True)
