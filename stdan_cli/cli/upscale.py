@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import threading
 from contextlib import ExitStack, contextmanager
@@ -15,9 +16,12 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cli.progress import ProgressDisplay
+from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
 from stdan_cli.pipeline.timecode import parse_time
+from stdan_cli.progress import LOADING, PLANNING, STARTING_RAY, RunProgress
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 
 # The job layer, the model and PyTorch are imported inside the command, once the options are
@@ -112,6 +116,9 @@ def sigterm_interrupts():
               help="Take the scene starts from FILE instead of detecting them: one a line, a 0-based frame "
                    "number or a time (12.5, 1:02.250: the first frame at or after it), or PySceneDetect's "
                    "list-scenes CSV. Default: detect.")
+@click.option("--scenes-out", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Write the scene starts found (0-based input frame numbers, one a line, times in comments) "
+                   "to FILE, in the form --scenes reads, when the run is done. Default: not written.")
 @click.option("--start", type=TimeType(), default=None,
               help="Upscale only from this time on (seconds or [HH:]MM:SS[.mmm], counted from the first frame). "
                    "Output timestamps start at 0; audio and subtitles are cut to the range packet-accurately "
@@ -135,7 +142,7 @@ def sigterm_interrupts():
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
-            scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
+            scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
             shared_input, part, ext, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
@@ -152,6 +159,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     Each becomes OUTDIR/<input name>.<ext>; outputs already there are skipped unless -y; a
     file that fails does not stop the others; a table sums up; exit 1 if any failed.
     """
+    progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
     from stdan_cli.jobs import JobOptions, check_job_options
@@ -178,29 +186,41 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
 
     if is_batch(inputs, output):
-        if where.ray is not None or where.part is not None:
-            raise OptionError("--ray and --part take one INPUT and one OUTPUT")
+        if where.ray is not None or where.part is not None or scenes_out is not None:
+            raise OptionError("--ray, --part and --scenes-out take one INPUT and one OUTPUT")
         return _batch(inputs, output, ext, options, console, quiet,
                       lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     check_job_options(input_path, output_path, job)
+    if scenes_out is not None:
+        check_scenes_out(scenes_out, output_path)
     with ExitStack() as stack:
+        weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
+        if where.part is None:
+            display = stack.enter_context(ProgressDisplay(console, progress, quiet))
+            progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
-            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
+            progress.phase(STARTING_RAY)
+            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
                                                           precision, threads))
             upscaler, make_plan = workers.upscaler, workers.plan
             run = partial(workers.run, job_options=job)
         else:
-            upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            progress.phase(LOADING if weights_path is not None else PLANNING)
+            upscaler = build_upscaler(model_name, weights_path, device, precision, threads)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_plan, upscaler=upscaler, job=job)
+        progress.phase(PLANNING)
         plan = make_plan(input_path, output_path, options=options)
         if where.part is not None:
             _run_part(plan, upscaler, where.part, job, console, quiet)
             return
-        summary = _run(plan, run, console, quiet)
-    _print_summary(console, plan, summary, upscaler)
+        summary = run(plan, progress=progress, notify=display.print)
+        progress.finish()  # the clock stops: the display's last reading is the summary's time
+    if scenes_out is not None:
+        write_scenes(scenes_out, summary, plan.info.rate, scene_threshold, scenes_file)
+    _print_summary(console, plan, summary, upscaler, progress)
 
 
 def _run_part(plan, upscaler, part, job, console, quiet) -> None:
@@ -221,28 +241,7 @@ def _run_part(plan, upscaler, part, job, console, quiet) -> None:
                   "is done, run the same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _run(plan, run, console: Console, quiet: bool):
-    """``run(plan, progress=, notify=)`` under a progress bar (frames, rate, time left)."""
-    fps = TextColumn("{task.fields[fps]:.2f} fps")
-    with progress_bar(console, "upscaling", "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
-        task, first = None, 0
-
-        def progress(done: int, total: int | None) -> None:
-            # A resumed run's bar starts at the frames of the chunks done before, so the
-            # rate and ETA count only this run's work.
-            nonlocal task, first
-            stop_check()
-            total = total if total and total >= done else None
-            if task is None:
-                task, first = bar.add_task("upscale", total=total, completed=done, fps=0.0), done
-                return
-            elapsed = bar.tasks[task].elapsed or 1e-9
-            bar.update(task, completed=done, total=total, fps=(done - first) / elapsed)
-
-        return run(plan, progress=progress, notify=lambda line: console.print(line, soft_wrap=True))
-
-
-def _print_summary(console: Console, plan, summary, upscaler) -> None:
+def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -251,13 +250,31 @@ def _print_summary(console: Console, plan, summary, upscaler) -> None:
         size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
-        f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
-        f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
-        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_count(summary.scenes, 'scene')}, "
+        f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
+        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, plan)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
         soft_wrap=True,
     )
+
+
+def _work_note(summary, progress: RunProgress) -> str:
+    """The model's rate in this run, or what an assembly of chunks made elsewhere did."""
+    made, seconds = progress.made(), progress.work_seconds()
+    if made == 0:
+        return f"assembled {_count(summary.chunks, 'chunk')} made by earlier runs or other tasks"
+    return f"{made / max(seconds or 0, 1e-9):.2f} fps upscaling{f' {made} new frames' if summary.resumed else ''}"
+
+
+def _scene_note(summary, plan) -> str:
+    """'3 scenes, cuts at 0:01.200 and 0:03.040'."""
+    text = _count(summary.scenes, "scene")
+    times = cut_times(plan.input, summary.cut_frames, plan.info.rate)
+    if times:
+        shown = [format_time(t) for t in times[:8]] + (["..."] if len(times) > 8 else [])
+        text += f", {'cut' if len(times) == 1 else 'cuts'} at {', '.join(shown)}"
+    return text
 
 
 def _print_notes(console: Console, summary, prefix: str = "") -> None:
@@ -299,13 +316,25 @@ def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_ups
         style = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
         table.add_row(r.item.input, str(r.item.output), f"[{style}]{r.status}[/]", frames,
                       f"{r.seconds:.1f}" if r.summary else "", r.message)
-    console.print(table)
+    _print_table(console, table)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if quiet:
             for r in failed:
                 click.echo(f"error: {r.item.input}: {r.message}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """On a terminal, fitted to its width; elsewhere (a log, a pipe) at its natural width, so
+    file names are never folded into pieces."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(width=100_000, no_color=True, highlight=False, force_terminal=False, file=io.StringIO())
+    wide.print(table)
+    for line in wide.file.getvalue().splitlines():
+        console.print(line.rstrip(), soft_wrap=True, highlight=False, markup=False)
 
 
 def _count(n: int, noun: str) -> str:

@@ -49,6 +49,7 @@ from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
+from stdan_cli.progress import ASSEMBLING, DETECTING, progress_events
 
 
 @dataclass
@@ -129,6 +130,8 @@ class RayUpscaler:
             notify: Callable[[str], None] = lambda line: None) -> RayJobSummary:
         """Carry out ``plan`` (made with ``self.upscaler.descriptor``) on the workers."""
         started = time.perf_counter()
+        events = progress_events(progress)
+        events.phase(DETECTING)  # the driver decodes the input once to complete the chunk table
         job = prepare_job(plan, self.upscaler, job_options)
         space = Workspace(job, job_options.restart, notify)
         resumed = len(space.done)
@@ -141,19 +144,20 @@ class RayUpscaler:
             job.manifest.save(space.dir)
             check_planned(job, planner)
             done = [sum(r.spec.outputs for r in space.done.values())]
-            if progress:
-                progress(done[0], job.expected)
+            events.total(sum(c.outputs for c in job.manifest.chunks), exact=True)
+            events.resumed(done[0])
+            events.window_started()  # the workers' first chunks start now
             job_ref = self.ray.put(job)  # sent once; every chunk call refers to it
 
             def store(index: int, result: ChunkResult) -> None:
                 store_chunk(space, job.manifest.chunks[index], result, job.chunk_format.extension)
                 done[0] += result.record.spec.outputs
-                if progress:
-                    progress(done[0], job.expected)
+                events.advance(done[0])
 
             pending = [c.index for c in job.manifest.chunks if c.index not in space.done]
             self.pool.run(pending, lambda actor, index: actor.make_chunk.remote(job_ref, index), store,
                           label=lambda index: f"chunk {index}")
+            events.phase(ASSEMBLING)
             notices = assemble_chunks(job, space)
         except BaseException as exc:
             close_after_error(space, exc)

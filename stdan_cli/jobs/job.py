@@ -22,7 +22,7 @@ import hashlib
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -54,6 +54,7 @@ from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.pipeline.run import UpscaleSummary
 from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD, SceneList, cut_source, read_scene_list
 from stdan_cli.pipeline.window_frames import WindowUpscaler
+from stdan_cli.progress import ASSEMBLING, PLANNING, progress_events
 from stdan_cli.upscalers import Upscaler
 from stdan_cli.video.decode import VideoReader
 
@@ -76,6 +77,7 @@ class JobSummary(UpscaleSummary):
     scenes: int = 1
     chunks: int = 1
     resumed: int = 0  # chunks a previous run had completed
+    cut_frames: list[int] = field(default_factory=list)  # input frames (0-based) where a scene after a cut starts
 
 
 @dataclass
@@ -195,6 +197,11 @@ def _input_identity(source: str) -> dict:
 
 
 def _expected_outputs(plan: UpscalePlan, settings: PlanSettings) -> int | None:
+    from stdan_cli.video.frame_count import frames_in_range
+
+    counted = frames_in_range(plan.input, settings.start, settings.end) if Path(plan.input).is_file() else None
+    if counted is not None:  # exact, from the packets' times
+        return plan.mode.count(counted) if counted else None
     info = plan.info
     if not info.frame_count:
         return None
@@ -298,7 +305,7 @@ class ChunkRunner:
                  progress: ProgressFn | None, done_outputs: int):
         self.job, self.space, self.upscaler, self.wanted = job, space, upscaler, wanted
         self.window_upscaler = WindowUpscaler(job.plan, upscaler) if upscaler is not None else None
-        self.progress = progress
+        self.progress = progress_events(progress)
         self.outputs = done_outputs
         self.encoder: ChunkEncoder | None = None
         self.current: int | None = None
@@ -310,6 +317,7 @@ class ChunkRunner:
             if task.chunk != self.current:
                 self._start(task)
             if self.encoder is not None:
+                self.progress.window_started()
                 outputs = self.window_upscaler(task.frames, task.skip, task.window.inputs)
                 for j, pts in task.keep:
                     self.encoder.write(outputs[j], pts)
@@ -347,8 +355,7 @@ class ChunkRunner:
 
     def _advance(self, n: int) -> None:
         self.outputs += n
-        if self.progress:
-            self.progress(self.outputs, self.job.expected)
+        self.progress(self.outputs, self.job.expected)
 
     def abort(self) -> None:
         if self.encoder is not None:
@@ -481,20 +488,24 @@ def run_job(
     """Carry out ``plan`` as a resumable job (see the module's docstring); ``notify`` gets
     the lines a user should read (resuming, chunks made again)."""
     started = time.perf_counter()
+    events = progress_events(progress)
+    events.phase(PLANNING)
     job = prepare_job(plan, upscaler, job_options)
     space = Workspace(job, job_options.restart, notify)
     resumed = len(space.done)
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
-    runner = ChunkRunner(job, space, upscaler, wanted=lambda k: True, progress=progress,
+    runner = ChunkRunner(job, space, upscaler, wanted=lambda k: True, progress=events,
                          done_outputs=sum(r.spec.outputs for r in space.done.values()))
-    if resumed and progress:
-        progress(runner.outputs, job.expected)
+    events.total(job.expected)
+    events.resumed(runner.outputs)
     try:
         planner, warnings = plan_and_run(job, runner)
         job.manifest.planned = True
         job.manifest.save(space.dir)
         check_planned(job, planner)
+        events.total(sum(c.outputs for c in job.manifest.chunks), exact=True)
+        events.phase(ASSEMBLING)
         notices = assemble_chunks(job, space)
     except BaseException as exc:
         runner.abort()
@@ -517,5 +528,5 @@ def job_summary(job: Job, planner: JobPlanner, warnings: list[str], notices: lis
         size_in=(info.width, info.height), size_out=(fmt.width, fmt.height), rate_out=Fraction(fmt.rate),
         seconds=time.perf_counter() - started, tiles=len(plan.tiles), warnings=warnings,
         notices=list(fmt.encoding.notices) + notices, scenes=len({c.scene for c in specs}), chunks=len(specs),
-        resumed=resumed, **extra,
+        resumed=resumed, cut_frames=[c.first_frame for a, c in zip(specs, specs[1:]) if c.scene != a.scene], **extra,
     )
