@@ -103,6 +103,11 @@ def sigterm_interrupts():
               help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit or HDR inputs.")
 @click.option("--deinterlace", type=click.Choice(DEINTERLACE_MODES), default="auto", show_default=True,
               help="Deinterlace with bwdif before upscaling: auto (when the input is interlaced), on, off.")
+@click.option("--vf", "video_filter", default=None, metavar="FILTERGRAPH",
+              help="An FFmpeg filter chain run on the decoded frames before the model, as `ffmpeg -vf` would "
+                   "(after deinterlacing): e.g. nlmeans=s=2 or atadenoise against noise, deblock against "
+                   "compression blocks, crop=iw-16:ih-16:8:8, scale=-2:480, fps=25. The output's size and rate "
+                   "follow from the frames it makes. Filters separated by commas; no [labels] or ';'. Default: none.")
 @click.option("--ext", default=None,
               help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
                    "can be written, else mkv.")
@@ -141,7 +146,7 @@ def sigterm_interrupts():
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
+            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
             scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
             shared_input, part, ext, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
@@ -175,7 +180,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
                                 options=parse_encoder_options(encoder_opts), quiet=quiet),
-        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare,
+        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare, video_filter=video_filter,
     )
     job = JobOptions(scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
                      start=start, end=end, work_dir=work_dir, restart=restart)

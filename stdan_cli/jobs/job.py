@@ -165,7 +165,7 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler, job: JobOptions = JobOpti
             "--codec": plan.encoding.codec, "--pix-fmt": plan.encoding.pix_fmt, "--crf": plan.encoding.options.get("crf"),
             "--preset": plan.encoding.options.get("preset"), "encoder options": plan.encoding.options,
             "output container": plan.container.format, "--outscale": options.outscale,
-            "--compare": options.compare, "--deinterlace": options.deinterlace,
+            "--compare": options.compare, "--deinterlace": options.deinterlace, "--vf": options.video_filter,
             "--scene-threshold": None if scenes is not None else job.scene_threshold,
             "--scenes": file_sha256(Path(job.scenes_file)) if scenes is not None else None,
             "--chunk-frames": chunk_frames, "--start": job.start, "--end": job.end,
@@ -199,7 +199,8 @@ def _input_identity(source: str) -> dict:
 def _expected_outputs(plan: UpscalePlan, settings: PlanSettings) -> int | None:
     from stdan_cli.video.frame_count import frames_in_range
 
-    counted = frames_in_range(plan.input, settings.start, settings.end) if Path(plan.input).is_file() else None
+    exact = Path(plan.input).is_file() and not plan.options.video_filter  # a filter may change the count
+    counted = frames_in_range(plan.input, settings.start, settings.end) if exact else None
     if counted is not None:  # exact, from the packets' times
         return plan.mode.count(counted) if counted else None
     info = plan.info
@@ -365,7 +366,7 @@ class ChunkRunner:
 
 def plan_and_run(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner``."""
-    with VideoReader(job.input, job.plan.options.deinterlace) as reader:
+    with VideoReader(job.input, job.plan.options.deinterlace, job.plan.options.video_filter) as reader:
         planner = JobPlanner(job.settings, job.cut_source(), job.plan.info.time_base)
         for frame in prefetch(reader.frames()):
             for task in planner.push(frame):

@@ -71,6 +71,7 @@ class UpscaleOptions:
     outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
     compare: bool = False  # bicubic on the left, the model on the right, each at the output size
     deinterlace: str = "auto"  # auto: when the input is interlaced; on; off
+    video_filter: str | None = None  # --vf: an FFmpeg filter chain on the decoded frames, after deinterlacing
 
     def check(self) -> None:
         """Raise :class:`OptionError` for values no run can use."""
@@ -88,6 +89,10 @@ class UpscaleOptions:
         check_outscale(self.outscale)
         if self.deinterlace not in DEINTERLACE_MODES:
             raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")
+        if self.video_filter is not None:
+            from stdan_cli.video.vf import parse_chain
+
+            parse_chain(self.video_filter)
 
     @property
     def mode_row(self) -> Mode:
