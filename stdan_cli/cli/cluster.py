@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 RAY_HELP = ("Run the model on Ray workers: without ADDRESS a Ray cluster of this machine's CPUs and GPUs "
             "is started (and stopped at the end); 'auto' joins the cluster this machine belongs to "
             "('ray start'), ray://HOST:PORT one elsewhere. ADDRESS is optional, so give --ray after the "
-            "command's arguments, or as --ray=ADDRESS. Needs: pip install \"stdan-cli[ray]\". Default: no Ray.")
+            "command's arguments, or as --ray=ADDRESS. Needs Ray: pip install \"ray>=2.9\". Default: no Ray.")
 WORKERS_HELP = ("Ray workers (actors; each loads the model once). Default: one per GPU of the cluster, "
                 "each owning its GPU; on CPUs 1, and N workers share the cores (--threads each, default "
                 "the cluster's CPUs divided by N).")

@@ -82,8 +82,9 @@ class _Bar(BarColumn):
 class ProgressDisplay:
     """Shows ``run`` on ``console`` while open (nothing when ``quiet``); :meth:`print` writes a line above it."""
 
-    def __init__(self, console: Console, run: RunProgress, quiet: bool = False, interval: float = PLAIN_INTERVAL):
-        self.console, self.run, self.quiet, self.interval = console, run, quiet, interval
+    def __init__(self, console: Console, run: RunProgress, quiet: bool = False, interval: float | None = None):
+        self.console, self.run, self.quiet = console, run, quiet
+        self.interval = PLAIN_INTERVAL if interval is None else interval
         self.live = not quiet and console.is_terminal
         self._bar: Progress | None = None
         self._stop = threading.Event()
@@ -102,15 +103,10 @@ class ProgressDisplay:
             )
             self._bar.add_task("run", total=None)
             self._bar.start()
-        else:
-            self.run.listeners.append(self._on_phase)
-            self._emit()
+        else:  # a line at a steady interval (so a run that fails at once prints only its error)
             self._thread = threading.Thread(target=self._ticker, name="stdan-progress", daemon=True)
             self._thread.start()
         return self
-
-    def _on_phase(self, name: str) -> None:
-        self._emit()
 
     def _emit(self) -> None:
         line = plain_line(self.run.snapshot())
@@ -125,14 +121,18 @@ class ProgressDisplay:
     def print(self, line: str) -> None:
         self.console.print(line, soft_wrap=True)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A run that failed leaves only its error line: the bar is cleared, no last line printed.
         if self.quiet:
             return
         if self._bar is not None:
-            self._bar.refresh()
+            if exc_type is not None:
+                self._bar.live.transient = True
+            else:
+                self._bar.refresh()
             self._bar.stop()
         else:
             self._stop.set()
             self._thread.join()
-            self.run.listeners.remove(self._on_phase)
-            self._emit()
+            if exc_type is None:
+                self._emit()

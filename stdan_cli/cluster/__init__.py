@@ -5,7 +5,7 @@
 - :func:`evaluate_on_ray`: ``stdan eval --ray``, clips spread over the same kind of actors.
 - :func:`run_part`: ``stdan upscale --part I/N``, one task of a Slurm or Kubernetes array job.
 
-Ray is optional (``pip install "stdan-cli[ray]"``); importing this package does not import it.
+Ray is optional (``pip install ".[ray]"`` in the stdan-cli folder); importing this package does not import it.
 """
 
 from stdan_cli._lazy import lazy_exports
