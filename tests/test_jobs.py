@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from media import make_video, read_frames
+from media import InterruptAt, make_video, read_frames
 from scene_media import shots
 
 from stdan_cli.cli import main
@@ -55,22 +55,6 @@ def same_frames(a: Path, b: Path) -> bool:
     fa, ta = read_frames(a)
     fb, tb = read_frames(b)
     return len(fa) == len(fb) and ta == tb and all(np.array_equal(x, y) for x, y in zip(fa, fb))
-
-
-class InterruptAt:
-    """An upscaler that raises KeyboardInterrupt (as Ctrl-C would) on its ``at``-th window."""
-
-    def __init__(self, inner, at: int):
-        self.inner, self.at, self.calls = inner, at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
 
 
 def stdan_command(src, out, weights, *extra):

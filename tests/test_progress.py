@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from media import make_video
+from media import InterruptAt, make_video
 
 from stdan_cli.cli import main
 from stdan_cli.errors import JobInterrupted
@@ -42,20 +42,6 @@ class Recorder(RunProgress):
         super().window_started()
 
 
-class InterruptAt:
-    def __init__(self, at: int):
-        self.inner, self.at, self.calls = build_upscaler("bicubic"), at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     # 20 frames at 25 fps: a frame every 0.04 s, so --end 0.28 falls exactly on frame 7
@@ -86,7 +72,7 @@ def test_resumed_chunks_count_as_done_not_as_speed(tmp_path, clip):
     out = tmp_path / "out.mkv"
     job = JobOptions(chunk_frames=4)
     with pytest.raises(JobInterrupted):
-        upscale_video(clip, out, InterruptAt(4), LOSSLESS, job=job)
+        upscale_video(clip, out, InterruptAt(build_upscaler("bicubic"), 4), LOSSLESS, job=job)
     seen = Recorder()
     seen.phase(PLANNING)
     upscale_video(clip, out, build_upscaler("bicubic"), LOSSLESS, job=job, progress=seen)

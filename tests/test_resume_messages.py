@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
-from media import make_video, read_frames
+from media import InterruptAt, make_video, read_frames
 
 from stdan_cli.cli import main
 from stdan_cli.errors import JobInterrupted, JobMismatch
@@ -17,22 +17,6 @@ from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"))
-
-
-class InterruptAt:
-    """The bicubic upscaler, interrupted (as by Ctrl-C) at its ``at``-th window."""
-
-    def __init__(self, at: int):
-        self.inner, self.at, self.calls = build_upscaler("bicubic"), at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
 
 
 def test_differences_are_option_old_new_in_words():
@@ -58,7 +42,7 @@ def test_a_left_out_option_is_named_as_left_out(tmp_path):
     src = make_video(tmp_path / "in.mkv", n_frames=10, size=(24, 16), codec="ffv1", pix_fmt="yuv444p")
     out = tmp_path / "out.mkv"
     with pytest.raises(JobInterrupted):
-        upscale_video(src, out, InterruptAt(3), LOSSLESS, job=JobOptions(chunk_frames=3))
+        upscale_video(src, out, InterruptAt(build_upscaler("bicubic"), 3), LOSSLESS, job=JobOptions(chunk_frames=3))
     with pytest.raises(JobMismatch) as refused:
         upscale_video(src, out, build_upscaler("bicubic"), LOSSLESS, job=JobOptions())  # --chunk-frames left out
     message = str(refused.value)
@@ -72,7 +56,7 @@ def test_options_that_do_not_change_frames_do_not_block_a_resume(tmp_path):
     upscale_video(src, whole, build_upscaler("bicubic"), LOSSLESS, job=JobOptions(chunk_frames=3))
     out = tmp_path / "out.mkv"
     with pytest.raises(JobInterrupted):
-        upscale_video(src, out, InterruptAt(3), LOSSLESS, job=JobOptions(chunk_frames=3))
+        upscale_video(src, out, InterruptAt(build_upscaler("bicubic"), 3), LOSSLESS, job=JobOptions(chunk_frames=3))
     threads = torch.get_num_threads()
     try:  # resumed with other threads, quiet (no progress, no logs): still the same job
         result = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic", "--codec", "ffv1",

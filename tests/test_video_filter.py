@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from media import read_frames
+from media import InterruptAt, read_frames
 
 from stdan_cli.cli import main
 from stdan_cli.errors import JobInterrupted
@@ -67,21 +67,9 @@ def test_chunks_ranges_and_resume_stay_frame_exact(tmp_path, noisy):
     upscale_video(noisy, chunked, bicubic, options, job=JobOptions(chunk_frames=3))
     assert same(one, chunked)
 
-    class InterruptAt:
-        calls = 0
-
-        def __getattr__(self, name):
-            return getattr(bicubic, name)
-
-        def __call__(self, *args, **kwargs):
-            InterruptAt.calls += 1
-            if InterruptAt.calls == 4:
-                raise KeyboardInterrupt
-            return bicubic(*args, **kwargs)
-
     resumed = tmp_path / "resumed.mkv"
     with pytest.raises(JobInterrupted):
-        upscale_video(noisy, resumed, InterruptAt(), options, job=JobOptions(chunk_frames=3))
+        upscale_video(noisy, resumed, InterruptAt(bicubic, 4), options, job=JobOptions(chunk_frames=3))
     upscale_video(noisy, resumed, bicubic, options, job=JobOptions(chunk_frames=3))
     assert same(one, resumed)
 

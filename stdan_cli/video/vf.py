@@ -17,6 +17,7 @@ import av
 import av.filter
 
 from stdan_cli.errors import OptionError
+from stdan_cli.video.deinterlace import drain
 
 
 def parse_chain(text: str) -> list[tuple[str, str | None]]:
@@ -80,17 +81,4 @@ class VideoFilter:
             self.graph.push(frame)
         except av.error.FFmpegError as exc:
             raise OptionError(f"--vf {self.text}: {exc.strerror or exc}") from None
-        out = []
-        while True:
-            try:
-                done = self.graph.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return out
-            if done.time_base and Fraction(done.time_base) != self.time_base:
-                scale = Fraction(done.time_base) / self.time_base
-                if done.pts is not None:
-                    done.pts = round(done.pts * scale)
-                if done.duration:
-                    done.duration = round(done.duration * scale)
-                done.time_base = self.time_base
-            out.append(done)
+        return drain(self.graph, self.time_base)
