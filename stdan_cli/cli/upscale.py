@@ -202,17 +202,16 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         check_scenes_out(scenes_out, output_path)
     with ExitStack() as stack:
         weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
+        progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
         if where.part is None:
             display = stack.enter_context(ProgressDisplay(console, progress, quiet))
             progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
-            progress.phase(STARTING_RAY)
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
                                                           precision, threads))
             upscaler, make_plan = workers.upscaler, workers.plan
             run = partial(workers.run, job_options=job)
         else:
-            progress.phase(LOADING if weights_path is not None else PLANNING)
             upscaler = build_upscaler(model_name, weights_path, device, precision, threads)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_plan, upscaler=upscaler, job=job)
