@@ -105,8 +105,8 @@ def sigterm_interrupts():
               help="Deinterlace with bwdif before upscaling: auto (when the input is interlaced), on, off.")
 @click.option("--vf", "video_filter", default=None, metavar="FILTERGRAPH",
               help="An FFmpeg filter chain run on the decoded frames before the model, as `ffmpeg -vf` would "
-                   "(after deinterlacing): e.g. nlmeans=s=2 or atadenoise against noise, deblock against "
-                   "compression blocks, crop=iw-16:ih-16:8:8, scale=-2:480, fps=25. The output's size and rate "
+                   "(after deinterlacing): e.g. deblock against compression blocks, deblock,nlmeans=s=1.5 against "
+                   "blocks and noise, crop=iw-16:ih-16:8:8, scale=-2:480, fps=25. The output's size and rate "
                    "follow from the frames it makes. Filters separated by commas; no [labels] or ';'. Default: none.")
 @click.option("--ext", default=None,
               help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
