@@ -21,22 +21,6 @@ LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p
 LOSSLESS_ARGS = ["--codec", "ffv1", "--pix-fmt", "yuv444p"]
 
 
-class InterruptAt:
-    """An upscaler that raises KeyboardInterrupt (as Ctrl-C would) on its ``at``-th window."""
-
-    def __init__(self, inner, at: int):
-        self.inner, self.at, self.calls = inner, at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.inner(*args, **kwargs)
-
-
 def same_frames(a: Path, b: Path) -> bool:
     fa, ta = read_frames(a)
     fb, tb = read_frames(b)

@@ -98,3 +98,19 @@ def packets(path: Path, kind: str) -> list[tuple[int | None, bytes]]:
         if not streams:
             return []
         return [(p.pts, bytes(p)) for p in c.demux(streams) if p.dts is not None]
+
+
+class InterruptAt:
+    """An upscaler that raises KeyboardInterrupt (as Ctrl-C would) on its ``at``-th window."""
+
+    def __init__(self, inner, at: int):
+        self.inner, self.at, self.calls = inner, at, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.inner(*args, **kwargs)

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from media import make_video
 
-import stdan_cli.cli.upscale as cli_upscale
+import stdan_cli.upscalers.registry as upscaler_registry  # the upscale command builds its upscaler there
 from stdan_cli.cli import main
 from stdan_cli.cli.main import OUT_OF_MEMORY
 from stdan_cli.upscalers import build_upscaler
@@ -47,7 +47,7 @@ class _RaisesOnSecondWindow:
 def test_out_of_memory_is_one_line_suggesting_tiles(tmp_path, monkeypatch, error):
     src = make_video(tmp_path / "in.mp4", n_frames=12)
     out = tmp_path / "out.mp4"
-    monkeypatch.setattr(cli_upscale, "build_upscaler", lambda *a, **k: _RaisesOnSecondWindow(error))
+    monkeypatch.setattr(upscaler_registry, "build_upscaler", lambda *a, **k: _RaisesOnSecondWindow(error))
     result = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "bicubic"])
     assert result.exit_code == 1
     line = _one_line(result)
@@ -107,7 +107,7 @@ def test_option_errors_exit_2_in_one_line(tmp_path, args, message):
 def test_a_bug_is_not_hidden(tmp_path, monkeypatch):
     """Only errors a user can meet become one line; a programming error keeps its traceback."""
     src = make_video(tmp_path / "in.mp4", n_frames=12)
-    monkeypatch.setattr(cli_upscale, "build_upscaler", lambda *a, **k: _RaisesOnSecondWindow(ZeroDivisionError()))
+    monkeypatch.setattr(upscaler_registry, "build_upscaler", lambda *a, **k: _RaisesOnSecondWindow(ZeroDivisionError()))
     result = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "o.mp4"), "--model", "bicubic"])
     assert isinstance(result.exception, ZeroDivisionError)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

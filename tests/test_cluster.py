@@ -242,7 +242,7 @@ def test_without_ray_installed_one_line_names_the_extra(tmp_path, clip, monkeypa
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1
         assert result.output == ('error: --ray needs Ray, which is not installed; install it with: '
-                                 'pip install "stdan-cli[ray]"\n')
+                                 'pip install "ray>=2.9" (or, in the stdan-cli folder, pip install ".[ray]")\n')
     assert not (tmp_path / "o.mkv").exists()
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from job_runs import InterruptAt
-from media import make_video, read_frames
+from media import InterruptAt, make_video, read_frames
 
 import stdan_cli.jobs.assemble as assemble_module
 from stdan_cli.api import upscale_video

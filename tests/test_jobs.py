@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from job_runs import LOSSLESS, LOSSLESS_ARGS, InterruptAt, run_until, same_frames, stdan_command
-from media import make_video, read_frames
+from job_runs import LOSSLESS, LOSSLESS_ARGS, run_until, same_frames, stdan_command
+from media import InterruptAt, make_video, read_frames
 from scene_media import shots
 
 from stdan_cli.api import upscale_video
@@ -79,11 +79,11 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
     assert len(list(work.glob("*.done.json"))) == 3 and not out.exists()
 
     refusals = [
-        (dict(options=UpscaleOptions(encoding=EncodeSettings(codec="libx264"))), r"--codec \(ffv1 -> libx264\)"),
-        (dict(job=dict(chunk_frames=3, scene_threshold=40)), r"--scene-threshold \(27.0 -> 40\)"),
-        (dict(job=dict(chunk_frames=4)), r"--chunk-frames \(3 -> 4\)"),
-        (dict(job=dict(chunk_frames=3, end=1.0)), r"--end \(default -> 1.0\)"),
-        (dict(upscaler=build_upscaler("stdan", weights=weights, device="cpu")), r"--model \(bicubic -> stdan\)"),
+        (dict(options=UpscaleOptions(encoding=EncodeSettings(codec="libx264"))), r"--codec: ffv1 -> libx264"),
+        (dict(job=dict(chunk_frames=3, scene_threshold=40)), r"--scene-threshold: 27 -> 40"),
+        (dict(job=dict(chunk_frames=4)), r"--chunk-frames: 3 -> 4"),
+        (dict(job=dict(chunk_frames=3, end=1.0)), r"--end: not given -> 1"),
+        (dict(upscaler=build_upscaler("stdan", weights=weights, device="cpu")), r"--model: bicubic -> stdan"),
     ]
     for change, message in refusals:
         kwargs = dict(options=LOSSLESS, job=job, upscaler=bicubic) | change
@@ -96,7 +96,7 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
     with pytest.raises(JobInterrupted):
         upscale_video(src, tmp_path / "s.mkv", InterruptAt(build_upscaler("stdan", weights=weights, device="cpu"), 2),
                       replace(LOSSLESS, **stdan_job))
-    with pytest.raises(JobMismatch, match="the weights .sha256"):
+    with pytest.raises(JobMismatch, match="the weights: sha256"):
         upscale_video(src, tmp_path / "s.mkv", build_upscaler("stdan", weights=other, device="cpu"), replace(LOSSLESS, **stdan_job))
 
     # The input changed (same size, new content and time): refused, naming it.
@@ -105,11 +105,11 @@ def test_changed_input_option_or_weights_refused_restart_and_a_corrupted_chunk_r
     changed.write_bytes(data)
     backup = src.read_bytes()
     src.write_bytes(bytes(data[:-1]) + bytes([data[-1] ^ 1]))
-    with pytest.raises(JobMismatch, match="the input .*content"):
+    with pytest.raises(JobMismatch, match="the input: .*content"):
         upscale_video(src, out, bicubic, replace(LOSSLESS, **job))
     src.write_bytes(backup)
     os.utime(src, ns=(os.stat(changed).st_atime_ns, os.stat(changed).st_mtime_ns))
-    with pytest.raises(JobMismatch, match=r"the input \(mtime changed\)"):
+    with pytest.raises(JobMismatch, match=r"the input: mtime changed"):
         upscale_video(src, out, bicubic, replace(LOSSLESS, **job))
 
     # --restart discards the work folder and starts over.

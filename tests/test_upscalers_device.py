@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 from media import make_video, read_frames
 
-import stdan_cli.cli.upscale as cli_upscale
+import stdan_cli.upscalers.registry as upscaler_registry  # the upscale command builds its upscaler there
 from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.cli.main import OUT_OF_MEMORY
@@ -131,7 +131,7 @@ def test_out_of_memory_halves_the_tiles_and_gives_the_same_frames(tmp_path):
 
 def test_out_of_memory_at_the_smallest_tile_is_one_line(tmp_path, monkeypatch):
     src = make_video(tmp_path / "in.mp4", n_frames=3, size=(64, 48))
-    monkeypatch.setattr(cli_upscale, "build_upscaler", lambda *a, **k: _RunsOutOfMemoryOnLargeTiles(max_pixels=10))
+    monkeypatch.setattr(upscaler_registry, "build_upscaler", lambda *a, **k: _RunsOutOfMemoryOnLargeTiles(max_pixels=10))
     result = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "o.mp4"), "--model", "bicubic"])
     assert result.exit_code == 1 and result.output.strip() == f"error: {OUT_OF_MEMORY}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

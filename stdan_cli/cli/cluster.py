@@ -6,19 +6,21 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import click
 
-from stdan_cli.cluster.parts import Part, parse_part
 from stdan_cli.cluster.session import LOCAL
 from stdan_cli.errors import OptionError
 from stdan_cli.upscalers import UPSCALERS
 
+if TYPE_CHECKING:
+    from stdan_cli.cluster.parts import Part
+
 RAY_HELP = ("Run the model on Ray workers: without ADDRESS a Ray cluster of this machine's CPUs and GPUs "
             "is started (and stopped at the end); 'auto' joins the cluster this machine belongs to "
-            "('ray start'), ray://HOST:PORT one elsewhere. Give it after INPUT and OUTPUT (or as "
-            "--ray=ADDRESS). Needs: pip install \"stdan-cli[ray]\". Default: no Ray.")
+            "('ray start'), ray://HOST:PORT one elsewhere. ADDRESS is optional, so give --ray after the "
+            "command's arguments, or as --ray=ADDRESS. Needs Ray: pip install \"ray>=2.9\". Default: no Ray.")
 WORKERS_HELP = ("Ray workers (actors; each loads the model once). Default: one per GPU of the cluster, "
                 "each owning its GPU; on CPUs 1, and N workers share the cores (--threads each, default "
                 "the cluster's CPUs divided by N).")
@@ -50,12 +52,14 @@ class Placement:
     ray: str | None  # address, LOCAL, or None: no Ray
     workers: int | None
     shared_input: bool
-    part: Part | None
+    part: "Part | None"
 
     @classmethod
     def of(cls, ray_address, ray_workers, shared_input=False, part=None) -> "Placement":
         if ray_address is None and (ray_workers is not None or shared_input):
             raise OptionError(f"{'--ray-workers' if ray_workers is not None else '--shared-input'} needs --ray")
+        from stdan_cli.cluster.parts import parse_part  # the job layer: not for --help
+
         parsed = parse_part(part) if part is not None else None
         if parsed is not None and ray_address is not None:
             raise OptionError("--part and --ray are two ways to share out the work; use one")

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from stdan_cli.errors import OptionError
 from stdan_cli.upscalers import PRECISIONS, UPSCALERS
 
 
@@ -48,7 +49,11 @@ def weights_for(model_name: str, weights: str | None, device: str, precision: st
     """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
     model with weights) without --weights, the default checkpoint, downloaded on first use
     (after --device and --precision are checked: a mistake there should not wait for a download)."""
-    if model_name not in UPSCALERS or not UPSCALERS[model_name].needs_weights:
+    if model_name in UPSCALERS and not UPSCALERS[model_name].needs_weights:
+        if weights is not None:
+            raise OptionError(f"--weights is for a model with weights (stdan); --model {model_name} has none")
+        return None
+    if model_name not in UPSCALERS:
         return weights
     from stdan_cli.upscalers.device import resolve_device, resolve_precision
     from stdan_cli.weights.first_run import weights_for_run

@@ -8,15 +8,24 @@ traceback. The API itself removes any partial output before the error reaches th
 
 from __future__ import annotations
 
-import av
+import importlib
+
 import click
 
 from stdan_cli import __version__
-from stdan_cli.cli.eval import eval_command
-from stdan_cli.cli.train import finetune_command, train_command
-from stdan_cli.cli.upscale import upscale
-from stdan_cli.cli.weights import download_weights
 from stdan_cli.errors import StdanError, is_out_of_memory
+
+# Each verb's module is imported only when that verb runs (or shows its help): `stdan --help`
+# reads its lines from this table and never loads PyTorch, PyAV or Ray.
+COMMANDS = {
+    "upscale": ("stdan_cli.cli.upscale:upscale", "Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate."),
+    "eval": ("stdan_cli.cli.eval:eval_command", "Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y."),
+    "download-weights": ("stdan_cli.cli.weights:download_weights",
+                         "Download, verify and cache the STDAN checkpoint NAME (default: the registry's default, "
+                         "stdan-vimeo)."),
+    "train": ("stdan_cli.cli.train:train_command", "Train STDAN with the paper's recipe on Vimeo-90K septuplets."),
+    "finetune": ("stdan_cli.cli.train:finetune_command", "Fine-tune a checkpoint on your own video clips."),
+}
 
 OUT_OF_MEMORY = "out of memory even with the smallest tiles; try a smaller --tile or --memory-budget, or fewer --threads"
 
@@ -29,6 +38,8 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
         return "interrupted; nothing was written", 130
     if is_out_of_memory(exc):
         return OUT_OF_MEMORY, 1
+    import av  # loaded by whichever verb raised an FFmpeg error
+
     if isinstance(exc, (av.error.FFmpegError, OSError)):
         # FFmpeg's errors while muxing (a full disk, a target that refuses writing) and the
         # operating system's: the reason and the file, without a traceback.
@@ -39,6 +50,21 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
 
 
 class StdanGroup(click.Group):
+    """The verbs of :data:`COMMANDS`, each imported when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, short) in COMMANDS.items()])
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -62,9 +88,3 @@ def main() -> None:
     4x the resolution. Run `stdan COMMAND --help` for the options of each command.
     """
 
-
-main.add_command(upscale)
-main.add_command(eval_command)
-main.add_command(download_weights)
-main.add_command(train_command)
-main.add_command(finetune_command)

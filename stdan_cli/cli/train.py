@@ -153,9 +153,9 @@ def train_command(data_root, config, out, iterations, batch_size, crop, seed, de
       torchrun --nproc_per_node 4 -m stdan_cli train --data-root VIMEO --out runs/a
     """
     from stdan_cli.training import load_recipe, train
-    from stdan_cli.upscalers import set_threads
+    from stdan_cli.upscalers import intra_op_threads
 
-    set_threads(threads)
+    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
     from stdan_cli.training.samples import VimeoSeptuplets
     from stdan_cli.training.validation import dataset_validator
 
@@ -204,9 +204,9 @@ def finetune_command(videos, start, config, out, iterations, batch_size, crop, s
     result: `stdan upscale --weights DIR/last.pth`. Run the same command again to continue.
     """
     from stdan_cli.training.finetune import finetune
-    from stdan_cli.upscalers import set_threads
+    from stdan_cli.upscalers import intra_op_threads
 
-    set_threads(threads)
+    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
     from stdan_cli.weights.first_run import weights_for_run
 
     weights = weights_for_run(start, quiet=quiet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import threading
@@ -14,19 +15,18 @@ from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.api import check_batch, is_batch, plan_batch, run_batch
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
-from stdan_cli.cluster.parts import PartExecutor
+from stdan_cli.cli.progress import ProgressDisplay
+from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
-from stdan_cli.jobs import CHUNK_SECONDS, InProcess, default_work_dir, run_job
-from stdan_cli.pipeline import MODES, UpscaleOptions, plan_upscale, validate
-from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
+from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
 from stdan_cli.pipeline.timecode import parse_time
-from stdan_cli.upscalers import build_upscaler
+from stdan_cli.progress import LOADING, PLANNING, STARTING_RAY, RunProgress
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
-from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
-from stdan_cli.video.logs import quieted
+
+# The job layer, the model and PyTorch are imported inside the command, once the options are
+# parsed: `stdan upscale --help` and option errors do not load them.
 
 
 class TimeType(click.ParamType):
@@ -113,10 +113,15 @@ def sigterm_interrupts():
               help="Output pixel format. Default: yuv420p, or a 10-bit format for 10-bit or HDR inputs.")
 @click.option("--deinterlace", type=click.Choice(DEINTERLACE_MODES), default="auto", show_default=True,
               help="Deinterlace with bwdif before upscaling: auto (when the input is interlaced), on, off.")
+@click.option("--vf", "video_filter", default=None, metavar="FILTERGRAPH",
+              help="An FFmpeg filter chain run on the decoded frames before the model, as `ffmpeg -vf` would "
+                   "(after deinterlacing): e.g. deblock against compression blocks, deblock,nlmeans=s=1.5 against "
+                   "blocks and noise, crop=iw-16:ih-16:8:8, scale=-2:480, fps=25. The output's size and rate "
+                   "follow from the frames it makes. Filters separated by commas; no [labels] or ';'. Default: none.")
 @click.option("--ext", default=None,
               help="Several inputs or a folder: the outputs' extension (container). Default: the input's when it "
                    "can be written, else mkv.")
-@click.option("--scene-threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+@click.option("--scene-threshold", type=float, default=SCENE_THRESHOLD, show_default=True,
               help="Cut detection: a new scene starts where the mean change of hue, saturation and luma "
                    "between two frames (each 0-255: PySceneDetect's content score) reaches this and lasts "
                    "(one-frame flashes, fades and pans are not cuts). Lower finds more cuts; 0 turns "
@@ -126,6 +131,9 @@ def sigterm_interrupts():
               help="Take the scene starts from FILE instead of detecting them: one a line, a 0-based frame "
                    "number or a time (12.5, 1:02.250: the first frame at or after it), or PySceneDetect's "
                    "list-scenes CSV. Default: detect.")
+@click.option("--scenes-out", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Write the scene starts found (0-based input frame numbers, one a line, times in comments) "
+                   "to FILE, in the form --scenes reads, when the run is done. Default: not written.")
 @click.option("--start", type=TimeType(), default=None,
               help="Upscale only from this time on (seconds or [HH:]MM:SS[.mmm], counted from the first frame). "
                    "Output timestamps start at 0; audio and subtitles are cut to the range packet-accurately "
@@ -152,8 +160,8 @@ def sigterm_interrupts():
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
-            scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
+            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
+            scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
             shared_input, part, ext, overwrite, quiet):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
@@ -174,15 +182,24 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     A file name that starts with '-' (e.g. -y.mp4) would be read as an option: put -- before
     the file names (stdan upscale --model bicubic -- -y.mp4 out.mp4) or write ./-y.mp4.
     """
+    progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
+    from stdan_cli.api import is_batch
+    from stdan_cli.cluster.parts import PartExecutor
+    from stdan_cli.jobs import InProcess, run_job
+    from stdan_cli.pipeline import plan_upscale, validate
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
+    from stdan_cli.video.logs import quieted
+
     inputs, output = list(paths[:-1]), paths[-1]
     console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
                                 options=parse_encoder_options(encoder_opts), quiet=quiet),
-        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare,
+        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare, video_filter=video_filter,
         scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
         start=start, end=end, work_dir=work_dir, restart=restart,
     )
@@ -193,63 +210,53 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
 
     if is_batch(inputs, output):
-        if where.ray is not None or where.part is not None:
-            raise OptionError("--ray and --part take one INPUT and one OUTPUT")
+        if where.ray is not None or where.part is not None or scenes_out is not None:
+            raise OptionError("--ray, --part and --scenes-out take one INPUT and one OUTPUT")
         return _batch(inputs, output, ext, options, console, quiet,
                       lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
+    if scenes_out is not None:
+        check_scenes_out(scenes_out, output_path)
     with ExitStack() as stack:
+        weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
+        progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
+        display = stack.enter_context(ProgressDisplay(console, progress, quiet))
+        progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
-            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
+            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
                                                           precision, threads))
             upscaler, make_plan, run = workers.upscaler, workers.plan, workers.run
         else:
-            upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            upscaler = build_upscaler(model_name, weights_path, device, precision, threads)
             executor = PartExecutor(upscaler, where.part) if where.part is not None else InProcess(upscaler)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_job, upscaler=upscaler, executor=executor)
+        progress.phase(PLANNING)
         plan = make_plan(input_path, output_path, options=options)
-        label = f"part {where.part}" if where.part is not None else "upscaling"
-        summary = _run(plan, run, console, quiet, label)
+        summary = run(plan, progress=progress, notify=display.print)
+        progress.finish()  # the clock stops: the display's last reading is the summary's time
     if where.part is not None:
-        _print_part_summary(console, summary, where.part, plan)
+        _print_part_summary(console, summary, where.part, plan, progress)
         return
-    _print_summary(console, plan, summary, upscaler)
+    if scenes_out is not None:
+        write_scenes(scenes_out, summary, plan.info.rate, scene_threshold, scenes_file)
+    _print_summary(console, plan, summary, upscaler, progress)
 
 
-def _print_part_summary(console: Console, s, part, plan) -> None:
+def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) -> None:
+    from stdan_cli.jobs import default_work_dir
+
     for line in s.warnings:
         console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     mine = sum(1 for k in range(s.chunks) if part.wants(k))
     console.print(f"part {part}: {s.made} chunk(s) made, {s.resumed} done before, of its {mine} "
-                  f"({s.chunks} in the job) in {s.seconds:.1f} s; work folder "
+                  f"({s.chunks} in the job) in {progress.elapsed():.1f} s; work folder "
                   f"{plan.options.work_dir or default_work_dir(plan.output)}. When every part is done, run the "
                   "same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _run(plan, run, console: Console, quiet: bool, label: str = "upscaling"):
-    """``run(plan, progress=, notify=)`` under a progress bar (frames, rate, time left)."""
-    fps = TextColumn("{task.fields[fps]:.2f} fps")
-    with progress_bar(console, label, "frames", fps, disable=quiet) as bar, sigterm_interrupts() as stop_check:
-        task, first = None, 0
-
-        def progress(done: int, total: int | None) -> None:
-            # A resumed run's bar starts at the frames of the chunks done before, so the
-            # rate and ETA count only this run's work.
-            nonlocal task, first
-            stop_check()
-            total = total if total and total >= done else None
-            if task is None:
-                task, first = bar.add_task("upscale", total=total, completed=done, fps=0.0), done
-                return
-            elapsed = bar.tasks[task].elapsed or 1e-9
-            bar.update(task, completed=done, total=total, fps=(done - first) / elapsed)
-
-        return run(plan, progress=progress, notify=lambda line: console.print(line, soft_wrap=True))
-
-
-def _print_summary(console: Console, plan, summary, upscaler) -> None:
+def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -258,13 +265,31 @@ def _print_summary(console: Console, plan, summary, upscaler) -> None:
         size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
-        f"from {summary.frames_in} frames {w0}x{h0} in {summary.seconds:.1f} s "
-        f"({summary.frames_out / max(summary.seconds, 1e-9):.2f} fps, {upscaler.name}, {upscaler.precision}"
-        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_count(summary.scenes, 'scene')}, "
+        f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
+        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, plan)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
         soft_wrap=True,
     )
+
+
+def _work_note(summary, progress: RunProgress) -> str:
+    """The model's rate in this run, or what an assembly of chunks made elsewhere did."""
+    made, seconds = progress.made(), progress.work_seconds()
+    if made == 0:
+        return f"assembled {_count(summary.chunks, 'chunk')} made by earlier runs or other tasks"
+    return f"{made / max(seconds or 0, 1e-9):.2f} fps upscaling{f' {made} new frames' if summary.resumed else ''}"
+
+
+def _scene_note(summary, plan) -> str:
+    """'3 scenes, cuts at 0:01.200 and 0:03.040'."""
+    text = _count(summary.scenes, "scene")
+    times = cut_times(plan.input, summary.cut_frames, plan.info.rate)
+    if times:
+        shown = [format_time(t) for t in times[:8]] + (["..."] if len(times) > 8 else [])
+        text += f", {'cut' if len(times) == 1 else 'cuts'} at {', '.join(shown)}"
+    return text
 
 
 def _print_notes(console: Console, summary, prefix: str = "") -> None:
@@ -275,6 +300,8 @@ def _print_notes(console: Console, summary, prefix: str = "") -> None:
 
 
 def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_upscaler) -> None:
+    from stdan_cli.api import check_batch, plan_batch, run_batch
+
     items, notices = plan_batch(inputs, outdir, ext, options.overwrite)
     items = check_batch(items, options)  # every file's problems before the model loads
     for line in notices:
@@ -305,13 +332,25 @@ def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_ups
         style = {"done": "green", "skipped": "yellow", "failed": "red"}[r.status]
         table.add_row(r.item.input, str(r.item.output), f"[{style}]{r.status}[/]", frames,
                       f"{r.seconds:.1f}" if r.summary else "", r.message)
-    console.print(table)
+    _print_table(console, table)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if quiet:
             for r in failed:
                 click.echo(f"error: {r.item.input}: {r.message}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _print_table(console: Console, table: Table) -> None:
+    """On a terminal, fitted to its width; elsewhere (a log, a pipe) at its natural width, so
+    file names are never folded into pieces."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = Console(width=100_000, no_color=True, highlight=False, force_terminal=False, file=io.StringIO())
+    wide.print(table)
+    for line in wide.file.getvalue().splitlines():
+        console.print(line.rstrip(), soft_wrap=True, highlight=False, markup=False)
 
 
 def _count(n: int, noun: str) -> str:

@@ -37,7 +37,11 @@ def _list(directory) -> None:
 @click.option("--repo-id", default=None, help="Download from this Hugging Face Hub repo (honours HF_HOME, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE). Default: the registry's, if any.")
 @click.option("--filename", default=None, help="File name inside --repo-id. Default: the registry entry's file name.")
 @click.option("--revision", default=None, help="Branch, tag or commit of --repo-id. Default: the repo's default branch.")
-@click.option("--force", is_flag=True, help="Download again even if a valid copy is already present. Default: off (re-running is a no-op).")
+@click.option("--force", is_flag=True,
+              help="Download again even if a valid copy is already present; with --from-file and a NAME that is "
+                   "not a known checkpoint, import a file that is not (or may not be) a registry checkpoint under "
+                   "that name of your own (use it with --weights NAME). A registry name only ever holds a file "
+                   "that matches everything the registry knows. Default: off (re-running is a no-op).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages, only errors. Default: off.")
 def download_weights(name, list_, directory, url, from_file, repo_id, filename, revision, force, quiet) -> None:
     """Download, verify and cache the STDAN checkpoint NAME (default: the registry's default, stdan-vimeo).
@@ -67,3 +71,6 @@ def download_weights(name, list_, directory, url, from_file, repo_id, filename, 
         return
     params = f", {result.num_params:,} parameters" if result.num_params else ""
     click.echo(f"{result.entry.name}: verified and saved to {result.path} ({human_size(result.size)}{params}, sha256 {result.sha256})")
+    if result.recorded_in is not None:
+        click.echo(f"{result.entry.name}: the registry has no sha256 for it; this file's was recorded in "
+                   f"{result.recorded_in}, and every later download or import under this name must match it")

@@ -7,25 +7,30 @@
   job, the driver's other executor.
 - :func:`evaluate_on_ray`: ``stdan eval --ray``, clips spread over the same kind of actors.
 
-Ray is optional (``pip install "stdan-cli[ray]"``); importing this package does not import it.
+Ray is optional (``pip install ".[ray]"`` in the stdan-cli folder); importing this package does not import it.
 """
 
-from stdan_cli.cluster.parts import Part, PartExecutor, parse_part
-from stdan_cli.cluster.ray_eval import evaluate_on_ray
-from stdan_cli.cluster.ray_job import RayUpscaler, RemoteUpscaler
-from stdan_cli.cluster.session import (
-    INSTALL,
-    LOCAL,
-    RayError,
-    WorkerLayout,
-    import_ray,
-    node_cpus,
-    plan_workers,
-    ray_cluster,
-)
-from stdan_cli.cluster.workers import WorkerSpec
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "INSTALL", "LOCAL", "Part", "PartExecutor", "RayError", "RayUpscaler", "RemoteUpscaler",
     "WorkerLayout", "WorkerSpec", "evaluate_on_ray", "import_ray", "node_cpus", "parse_part", "plan_workers", "ray_cluster",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "Part": "parts",
+    "PartExecutor": "parts",
+    "parse_part": "parts",
+    "evaluate_on_ray": "ray_eval",
+    "RayUpscaler": "ray_job",
+    "RemoteUpscaler": "ray_job",
+    "INSTALL": "session",
+    "LOCAL": "session",
+    "RayError": "session",
+    "WorkerLayout": "session",
+    "import_ray": "session",
+    "node_cpus": "session",
+    "plan_workers": "session",
+    "ray_cluster": "session",
+    "WorkerSpec": "workers",
+})

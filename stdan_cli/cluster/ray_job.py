@@ -40,6 +40,7 @@ from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
 from stdan_cli.model import ModelDescriptor
 from stdan_cli.pipeline.options import UpscaleOptions
 from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale
+from stdan_cli.progress import DETECTING, progress_events
 
 
 @dataclass(frozen=True)
@@ -120,20 +121,23 @@ class RayUpscaler:
     def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
         """The executor's part of :func:`stdan_cli.jobs.run_job`: plan the whole job here (one
         decode, no model), then hand the chunks not done to the workers and store what they send."""
+        events = progress_events(progress)
+        events.phase(DETECTING)  # the driver decodes the input once to complete the chunk table
         planner, warnings = decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
         job.manifest.planned = True
         space.save_manifest(job.manifest)
         check_planned(job, planner)
         already = sum(r.spec.outputs for r in space.done.values())
         done = [already, 0]
+        events.total(sum(c.outputs for c in job.manifest.chunks), exact=True)
+        events.window_started()  # the workers' first chunks start now
         job_ref = self.ray.put(job)  # sent once; every chunk call refers to it
 
         def store(index: int, result: ChunkResult) -> None:
             store_chunk(space, job.manifest.chunks[index], result)
             done[0] += result.record.spec.outputs
             done[1] += 1
-            if progress:
-                progress(done[0], job.expected)
+            events.advance(done[0])
 
         pending = [c.index for c in job.manifest.chunks if c.index not in space.done]
         self.pool.run(pending, lambda actor, index: actor.make_chunk.remote(job_ref, index), store,

@@ -1,6 +1,6 @@
 """Joining or starting a Ray cluster, and how many workers of which kind it gets.
 
-Ray is optional (``pip install "stdan-cli[ray]"``): nothing here imports it before
+Ray is optional (``pip install ".[ray]"`` in the stdan-cli folder): nothing here imports it before
 :func:`import_ray`, which turns its absence into one line naming that command.
 """
 
@@ -15,7 +15,7 @@ from typing import Iterator
 
 from stdan_cli.errors import OptionError, RayError  # noqa: F401 - RayError: imported from here too
 
-INSTALL = 'pip install "stdan-cli[ray]"'
+INSTALL = 'pip install "ray>=2.9" (or, in the stdan-cli folder, pip install ".[ray]")'
 LOCAL = "local"  # --ray without an address: a cluster of this machine's CPUs and GPUs
 
 

@@ -24,6 +24,7 @@ from stdan_cli.safe_files import OutputAppeared, create_exclusive, put_in_place,
 from stdan_cli.video.encoders import Container
 from stdan_cli.video.metadata import FileMetadata, StreamIdentity, audit
 from stdan_cli.video.sources import open_input
+from stdan_cli.video.transcode import AudioTranscoder, audio_target
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class _Copier:
     def __init__(self, source: av.container.InputContainer, output: av.container.OutputContainer, keep_audio: bool,
                  span: CopyRange, container: Container, time_scale: Fraction):
         self.notices: list[str] = []
+        self.transcoders: dict[int, AudioTranscoder] = {}  # input stream index -> its re-encoder
         self.span = span
         self.input = source
         self.map: dict[int, av.stream.Stream] = {}
@@ -54,11 +56,14 @@ class _Copier:
             if stream.type == "audio" and not keep_audio:
                 self.notices.append(f"{label} dropped: slow motion changes the duration")
                 continue
-            if stream.codec_context.name not in output.supported_codecs:
-                self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it")
-                continue
             try:
-                copied = self.map[stream.index] = output.add_stream_from_template(stream)
+                if stream.codec_context.name not in output.supported_codecs:
+                    copied = self._transcoded(stream, output, label)  # audio re-encoded, else dropped
+                    if copied is None:
+                        continue
+                else:
+                    copied = output.add_stream_from_template(stream)
+                self.map[stream.index] = copied
             except (av.error.FFmpegError, ValueError) as exc:
                 self.notices.append(f"{label} dropped: {exc}")
                 continue
@@ -80,6 +85,8 @@ class _Copier:
             self._pending = None
             if packet is None:
                 self._packets = None
+                for transcoder in self.transcoders.values():
+                    self.output.mux(transcoder.feed(None))
                 return
             if packet.dts is None or packet.time_base is None:
                 continue  # flush packets carry no data
@@ -94,8 +101,24 @@ class _Copier:
                 packet.dts -= shift
                 if packet.pts is not None:
                     packet.pts -= shift
+            if packet.stream.index in self.transcoders:
+                self.output.mux(self.transcoders[packet.stream.index].feed(packet))
+                continue
             packet.stream = self.map[packet.stream.index]
             self.output.mux(packet)
+
+
+    def _transcoded(self, stream, output, label: str):
+        """The output stream that ``stream`` is re-encoded into, or None (dropped, with a notice)."""
+        target = audio_target(output, stream) if stream.type == "audio" else None
+        if target is None:
+            self.notices.append(f"{label} dropped: the {output.format.name} container cannot hold it"
+                                + (" and no codec it holds can be encoded here" if stream.type == "audio" else ""))
+            return None
+        self.transcoders[stream.index] = AudioTranscoder(stream, output, target)
+        self.notices.append(f"{label} re-encoded to {target}: the {output.format.name} container cannot hold "
+                            f"{stream.codec_context.name}")
+        return self.transcoders[stream.index].stream
 
 
 def _chapters_in_range(file: FileMetadata, span: CopyRange) -> FileMetadata:

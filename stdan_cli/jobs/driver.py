@@ -17,11 +17,12 @@ import av
 from stdan_cli.errors import InputError, JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
 from stdan_cli.jobs.assemble import CopyRange, assemble
 from stdan_cli.jobs.job import Job, JobSummary, prepare_job
-from stdan_cli.jobs.manifest import differences
+from stdan_cli.jobs.manifest import differences, refusal_text
 from stdan_cli.jobs.plan import JobPlanner
 from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
 from stdan_cli.jobs.workspace import Workspace
 from stdan_cli.pipeline.plan import UpscalePlan
+from stdan_cli.progress import ASSEMBLING, PLANNING, progress_events
 from stdan_cli.upscalers import Upscaler
 
 NotifyFn = Callable[[str], None]
@@ -80,6 +81,8 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
     """Carry out ``plan`` as a resumable job with ``executor`` (default: this process); ``upscaler``
     describes the model (name, precision, weights) for the manifest and the plan."""
     started = time.perf_counter()
+    events = progress_events(progress)
+    events.phase(PLANNING)
     executor = executor or InProcess(upscaler)
     if executor.shares_folder and plan.options.restart:
         raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
@@ -94,15 +97,18 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
     resumed = len(space.done)
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
-        if progress:
-            progress(sum(r.spec.outputs for r in space.done.values()), job.expected)
+    events.total(job.expected)
+    events.resumed(sum(r.spec.outputs for r in space.done.values()))
     try:
-        made = executor.make(job, space, progress, notify)
+        made = executor.make(job, space, events, notify)
         job.manifest.planned = True
         if not space.shared:
             space.save_manifest(job.manifest)
         if made.planner is not None:
             check_planned(job, made.planner)
+        events.total(sum(c.outputs for c in job.manifest.chunks), exact=True)
+        if executor.assembles:
+            events.phase(ASSEMBLING)
         notices = assemble_chunks(job, space) if executor.assembles else []
     except BaseException as exc:
         close_after_error(space, exc)
@@ -120,8 +126,8 @@ def resume(job: Job, space: Workspace, executor: Executor, notify: NotifyFn) -> 
     if recorded is not None:
         changed = differences(recorded, job.manifest)
         if changed:
-            raise JobMismatch(f"the work folder {space.dir} belongs to another job: {'; '.join(changed)} differ; "
-                              "pass --restart to discard it and start over")
+            restart = "--restart (without --part)" if space.shared else "--restart"
+            raise JobMismatch(refusal_text(space.dir, changed, restart))
         job.manifest.chunks, job.manifest.planned = recorded.chunks, recorded.planned
     if not space.shared:
         space.save_manifest(job.manifest)
@@ -181,5 +187,6 @@ def job_summary(job: Job, made: Made, notices: list[str], started: float, resume
         frames_out=sum(c.outputs for c in specs), size_in=(info.width, info.height), size_out=(fmt.width, fmt.height),
         rate_out=fmt.rate, seconds=time.perf_counter() - started, tiles=len(plan.tiles), warnings=made.warnings,
         notices=list(fmt.encoding.notices) + notices, scenes=len({c.scene for c in specs}), chunks=len(specs),
-        resumed=resumed, made=made.made, frames_made=made.frames_out, **extra,
+        resumed=resumed, made=made.made, frames_made=made.frames_out,
+        cut_frames=[c.first_frame for a, c in zip(specs, specs[1:]) if c.scene != a.scene], **extra,
     )

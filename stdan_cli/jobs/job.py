@@ -9,7 +9,7 @@ range and mode give.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,11 +17,12 @@ from stdan_cli import __version__
 from stdan_cli.jobs.chunk import ChunkFormat
 from stdan_cli.jobs.manifest import Manifest, file_sha256, input_identity
 from stdan_cli.jobs.workspace import default_work_dir
+from stdan_cli.pipeline.options import CHUNK_SECONDS
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.pipeline.scenes import SceneList, cut_source, read_scene_list
 from stdan_cli.upscalers import Upscaler, weights_identity
 
-CHUNK_SECONDS = 10  # default chunk length, in seconds of input
+__all__ = ["CHUNK_SECONDS", "Job", "JobSummary", "prepare_job"]
 
 
 @dataclass
@@ -47,6 +48,7 @@ class JobSummary:
     workers: int | None = None  # Ray workers, when the chunks were made on a cluster
     retried: int = 0  # chunks handed out again after their worker died
     part: str | None = None  # "I/N" for an array task (which made its share and did not assemble)
+    cut_frames: list[int] = field(default_factory=list)  # input frames (0-based) where a scene after a cut starts
 
 
 @dataclass
@@ -94,19 +96,27 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
             "--codec": plan.encoding.codec, "--pix-fmt": plan.encoding.pix_fmt, "--crf": plan.encoding.options.get("crf"),
             "--preset": plan.encoding.options.get("preset"), "encoder options": plan.encoding.options,
             "output container": plan.container.format, "--outscale": options.outscale,
-            "--compare": options.compare, "--deinterlace": options.deinterlace,
+            "--compare": options.compare, "--deinterlace": options.deinterlace, "--vf": options.video_filter,
             "--scene-threshold": None if scenes is not None else options.scene_threshold,
             "--scenes": file_sha256(Path(options.scenes_file)) if scenes is not None else None,
             "--chunk-frames": chunk_frames, "--start": options.start, "--end": options.end,
         },
         model={"--model": upscaler.name, "--precision": upscaler.precision, "weights sha256": weights_identity(upscaler)},
-        version=__version__,
+        version=__version__, left_out=_left_out(options),
     )
     return Job(
         plan=plan, work_dir=Path(options.work_dir) if options.work_dir else default_work_dir(plan.output),
         manifest=manifest, chunk_frames=chunk_frames, chunk_format=chunk_format, scenes=scenes,
         expected=_expected_outputs(plan),
     )
+
+
+def _left_out(options) -> list[str]:
+    """The recorded options whose value is a default because the user did not give them."""
+    given = {"--chunk-frames": options.chunk_frames, "--codec": options.encoding.codec,
+             "--pix-fmt": options.encoding.pix_fmt, "--crf": options.encoding.crf,
+             "--preset": options.encoding.preset}
+    return sorted(key for key, value in given.items() if value is None)
 
 
 def _input_identity(source: str) -> dict:
@@ -118,7 +128,13 @@ def _input_identity(source: str) -> dict:
 
 
 def _expected_outputs(plan: UpscalePlan) -> int | None:
+    from stdan_cli.video.frame_count import frames_in_range
+
     info, options = plan.info, plan.options
+    exact = Path(plan.input).is_file() and not options.video_filter  # a filter may change the count
+    counted = frames_in_range(plan.input, options.start, options.end) if exact else None
+    if counted is not None:  # exact, from the packets' times
+        return plan.mode.count(counted) if counted else None
     if not info.frame_count:
         return None
     n = info.frame_count

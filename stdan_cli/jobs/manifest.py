@@ -56,12 +56,13 @@ class Manifest:
     chunks: list[ChunkSpec] = field(default_factory=list)  # planned so far, in order
     planned: bool = False  # the chunk table is complete
     version: str = __version__
+    left_out: list[str] = field(default_factory=list)  # options the user did not give (their value is the default)
 
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT, "stdan_cli": self.version, "input": self.input, "options": self.options,
             "model": self.model, "video": self.video, "planned": self.planned,
-            "chunks": [c.to_dict() for c in self.chunks],
+            "chunks": [c.to_dict() for c in self.chunks], "left_out": self.left_out,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -80,9 +81,12 @@ class Manifest:
             get(video, key, "bool", "video", optional=True)
         for key in ("start_seconds", "end_seconds"):
             get(video, key, "number", "video", optional=True)
+        left_out = get(data, "left_out", "list")
+        if not all(type(k) is str for k in left_out):
+            raise Damaged("left_out is not a list of option names")
         return cls(input=get(data, "input", "object"), options=get(data, "options", "object"),
                    model=get(data, "model", "object"), video=video, chunks=specs,
-                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"))
+                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out)
 
     def record(self, spec: ChunkSpec) -> None:
         """Add a newly planned chunk (or check that a re-planned one is the recorded one)."""
@@ -99,29 +103,54 @@ class Manifest:
 
 
 def differences(recorded: Manifest, wanted: Manifest) -> list[str]:
-    """What differs between the work folder's job and this run's, in words for users."""
+    """What differs between the work folder's job and this run's, in words for users: one
+    ``option: old -> new`` each, saying when a value is only an option's default because the
+    option was left out."""
     found = []
     if recorded.version != wanted.version:
-        found.append(f"stdan-cli version ({recorded.version} -> {wanted.version})")
+        found.append(f"stdan-cli version: {recorded.version} -> {wanted.version}")
     identity = ("size", "mtime_ns", "head_sha256", "tail_sha256")
     if any(recorded.input.get(k) != wanted.input.get(k) for k in identity):
         changed = [k.replace("_ns", "").replace("_sha256", " content") for k in identity
                    if recorded.input.get(k) != wanted.input.get(k)]
-        found.append(f"the input ({', '.join(changed)} changed)")
+        found.append(f"the input: {', '.join(changed)} changed")
     for key in sorted(set(recorded.options) | set(wanted.options)):
         a, b = recorded.options.get(key), wanted.options.get(key)
         if a != b:
-            found.append(f"{key} ({_show(a)} -> {_show(b)})")
+            found.append(_change(key, a, b, key in recorded.left_out, key in wanted.left_out))
     for key in sorted(set(recorded.model) | set(wanted.model)):
         a, b = recorded.model.get(key), wanted.model.get(key)
         if a != b:
-            found.append(f"the weights (sha256 {str(a)[:12]} -> {str(b)[:12]})" if "sha256" in key
-                         else f"{key} ({_show(a)} -> {_show(b)})")
+            found.append(f"the weights: sha256 {str(a)[:12]} -> {str(b)[:12]}" if "sha256" in key
+                         else _change(key, a, b, key in recorded.left_out, key in wanted.left_out))
     return found
 
 
+def refusal_text(work_dir: Path, changed: list[str], restart: str = "--restart") -> str:
+    """The one line that refuses to resume a work folder made for another job (``changed``:
+    :func:`differences`)."""
+    return (f"the work folder {work_dir} belongs to another job, it differs in {'; '.join(changed)}; "
+            f"give the same options as before to resume it, or pass {restart} to discard it and start over")
+
+
+def _change(key: str, old, new, old_left_out: bool, new_left_out: bool) -> str:
+    before = f"{_show(old)} (left out: the default)" if old_left_out and old is not None else _show(old)
+    after = f"{_show(new)} (left out: the default)" if new_left_out and new is not None else _show(new)
+    return f"{key}: {before} -> {after}"
+
+
 def _show(value) -> str:
-    return "default" if value is None else str(value)
+    if value is None:
+        return "not given"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_show(v)}" for k, v in sorted(value.items())) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_show(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value)
 
 
 # --- done records ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, RepeatTask, Task, WindowTa
 from stdan_cli.jobs.workspace import Workspace
 from stdan_cli.pipeline.background import prefetch
 from stdan_cli.pipeline.window_frames import WindowUpscaler
+from stdan_cli.progress import progress_events
 from stdan_cli.upscalers import Upscaler
 from stdan_cli.video.decode import VideoReader
 
@@ -28,7 +29,7 @@ class ChunkRunner:
                  progress: ProgressFn | None = None, done_outputs: int = 0):
         self.job, self.space, self.wanted = job, space, wanted
         self.window_upscaler = WindowUpscaler(job.plan, upscaler) if upscaler is not None else None
-        self.progress = progress
+        self.progress = progress_events(progress)
         self.outputs = done_outputs
         self.encoder: ChunkEncoder | None = None
         self.current: int | None = None
@@ -43,6 +44,7 @@ class ChunkRunner:
             if task.chunk != self.current:
                 self._start(task.chunk)
             if self.encoder is not None:
+                self.progress.window_started()
                 outputs = self.window_upscaler(task.frames, task.skip, task.window.inputs)
                 for j, pts in task.keep:
                     self.encoder.write(outputs[j], pts)
@@ -72,8 +74,7 @@ class ChunkRunner:
 
     def _advance(self, n: int) -> None:
         self.outputs += n
-        if self.progress:
-            self.progress(self.outputs, self.job.expected)
+        self.progress(self.outputs, self.job.expected)
 
     def abort(self) -> None:
         if self.encoder is not None:
@@ -84,7 +85,7 @@ class ChunkRunner:
 def decode_and_plan(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner`` (stop
     once chunk ``stop_after`` is planned, if given)."""
-    with VideoReader(job.input, job.options.deinterlace) as reader:
+    with VideoReader(job.input, job.options.deinterlace, job.options.video_filter) as reader:
         planner = JobPlanner(job.options, job.chunk_frames, job.cut_source(), job.plan.info.time_base)
         for frame in prefetch(reader.frames()):
             for task in planner.push(frame):

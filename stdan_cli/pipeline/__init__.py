@@ -10,8 +10,7 @@ Layer: below the jobs (:mod:`stdan_cli.jobs`, which carry a plan out as chunks),
 upscalers and video I/O.
 """
 
-from stdan_cli.pipeline.options import MODES, Mode, UpscaleOptions
-from stdan_cli.pipeline.plan import UpscalePlan, plan_upscale, validate
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "plan_upscale",
@@ -21,3 +20,12 @@ __all__ = [
     "MODES",
     "Mode",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "MODES": "options",
+    "Mode": "options",
+    "UpscaleOptions": "options",
+    "UpscalePlan": "plan",
+    "plan_upscale": "plan",
+    "validate": "plan",
+})

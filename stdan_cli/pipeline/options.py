@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 from stdan_cli.errors import OptionError
-from stdan_cli.pipeline.outsize import check_outscale
 from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD, read_scene_list
 from stdan_cli.pipeline.windows import check_window
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
@@ -18,6 +17,10 @@ from stdan_cli.video.encoders import EncodeSettings
 
 # Output positions count half input frames: 2k is input frame k, 2k+1 lies between k and k+1.
 SourcePts = Callable[[int], int]  # input frame index -> its pts in the input time base
+
+
+SCENE_THRESHOLD = DEFAULT_THRESHOLD  # scene cuts (pipeline.scene_list): PySceneDetect's default
+CHUNK_SECONDS = 10  # job chunks: default length, in seconds of input
 
 
 def _midpoint_pts(position: int, source_pts: SourcePts) -> int:
@@ -72,6 +75,7 @@ class UpscaleOptions:
     outscale: float = 4.0  # output size / input size; the model's 4x frames are resized to it
     compare: bool = False  # bicubic on the left, the model on the right, each at the output size
     deinterlace: str = "auto"  # auto: when the input is interlaced; on; off
+    video_filter: str | None = None  # --vf: an FFmpeg filter chain on the decoded frames, after deinterlacing
     # The job: scenes, a time range, chunks and their work folder.
     scene_threshold: float = DEFAULT_THRESHOLD  # 0: no detection
     scenes_file: Path | None = None  # scene starts from a file instead of detection
@@ -96,9 +100,15 @@ class UpscaleOptions:
             raise OptionError("--tile-overlap cannot be negative")
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
+        from stdan_cli.pipeline.outsize import check_outscale  # PyTorch: not for --help
+
         check_outscale(self.outscale)
         if self.deinterlace not in DEINTERLACE_MODES:
             raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")
+        if self.video_filter is not None:
+            from stdan_cli.video.vf import parse_chain
+
+            parse_chain(self.video_filter)
         if self.chunk_frames is not None and self.chunk_frames < 1:
             raise OptionError("--chunk-frames must be at least 1")
         for name, value in (("--start", self.start), ("--end", self.end)):

@@ -67,7 +67,7 @@ def _probe(input_path: str, output_path: Path, options: UpscaleOptions, scale: i
     check_outscale(options.outscale, scale)
     check_output(output_path, options.overwrite, input_path)
     container = container_format(output_path)
-    with VideoReader(input_path, options.deinterlace) as reader:
+    with VideoReader(input_path, options.deinterlace, options.video_filter) as reader:
         info = reader.peek()
 
     def size(pix_fmt: str) -> tuple[int, int]:  # the encoded frame, once the pixel format is chosen

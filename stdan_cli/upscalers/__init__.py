@@ -5,18 +5,7 @@
 - :class:`Upscaler`: what the pipeline and the evaluation call.
 """
 
-from stdan_cli.upscalers.base import Upscaler, weights_identity
-from stdan_cli.upscalers.bicubic import BICUBIC_DESCRIPTOR, BicubicUpscaler
-from stdan_cli.upscalers.device import (
-    PRECISIONS,
-    Precision,
-    intra_op_threads,
-    memory_budget,
-    resolve_device,
-    resolve_precision,
-)
-from stdan_cli.upscalers.registry import UPSCALERS, build_upscaler
-from stdan_cli.upscalers.stdan import StdanUpscaler
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "build_upscaler",
@@ -33,3 +22,19 @@ __all__ = [
     "intra_op_threads",
     "weights_identity",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    "Upscaler": "base",
+    "weights_identity": "base",
+    "BICUBIC_DESCRIPTOR": "bicubic",
+    "BicubicUpscaler": "bicubic",
+    "PRECISIONS": "precisions",
+    "Precision": "precisions",
+    "memory_budget": "device",
+    "resolve_device": "device",
+    "resolve_precision": "device",
+    "intra_op_threads": "device",
+    "UPSCALERS": "registry",
+    "build_upscaler": "registry",
+    "StdanUpscaler": "stdan",
+})

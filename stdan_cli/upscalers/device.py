@@ -8,40 +8,17 @@ the current CUDA device).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
 from stdan_cli.errors import OptionError, StdanError
 from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy
+from stdan_cli.upscalers.precisions import PRECISIONS, Precision
 
 GiB = 2**30
 CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (README)
 GPU_MEMORY_SHARE = 0.85  # of the memory the device reports free, after the model is loaded
-
-
-@dataclass(frozen=True)
-class Precision:
-    """One row of the precision table."""
-
-    name: str
-    help: str
-    matmul_dtype: torch.dtype | None  # the heavy layers' dtype; None: float32
-    tf32: bool = False  # let CUDA round float32 matmuls and convolutions to TF32
-
-
-PRECISIONS: dict[str, Precision] = {
-    p.name: p
-    for p in (
-        Precision("auto", "fp32 on CPUs; bf16 on GPUs that have it, else fp16", None),
-        Precision("fp32", "float32 throughout, TF32 off (matches the reference)", None),
-        Precision("tf32", "float32 with TF32 matmuls and convolutions (CUDA, Ampere and later)", None, tf32=True),
-        Precision("bf16", "bfloat16 matmuls, float32 activations (about 0.7% relative difference)", torch.bfloat16),
-        Precision("fp16", "float16 matmuls, float32 activations (GPU only); a window whose output is not "
-                          "finite is redone in fp32", torch.float16),
-    )
-}
 
 
 def _mps_available() -> bool:

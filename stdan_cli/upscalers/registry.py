@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from stdan_cli.errors import OptionError
-from stdan_cli.upscalers.base import Upscaler
-from stdan_cli.upscalers.bicubic import build_bicubic
-from stdan_cli.upscalers.device import check_threads, resolve_device
-from stdan_cli.upscalers.stdan import build_stdan
+
+if TYPE_CHECKING:  # the table is read by --help, which must not load PyTorch
+    import torch
+
+    from stdan_cli.upscalers.base import Upscaler
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,19 @@ class UpscalerEntry:
     name: str
     help: str
     needs_weights: bool  # a checkpoint (``--weights``, else the default, downloaded on first use)
-    build: Callable[[str | os.PathLike | None, torch.device, str], Upscaler]  # (weights, device, precision)
+    build: Callable[[str | os.PathLike | None, "torch.device", str], "Upscaler"]  # (weights, device, precision)
+
+
+def build_stdan(weights, device, precision) -> "Upscaler":
+    from stdan_cli.upscalers.stdan import build_stdan
+
+    return build_stdan(weights, device, precision)
+
+
+def build_bicubic(weights, device, precision) -> "Upscaler":
+    from stdan_cli.upscalers.bicubic import build_bicubic
+
+    return build_bicubic(weights, device, precision)
 
 
 UPSCALERS = {
@@ -47,6 +58,8 @@ def build_upscaler(
     """The upscaler behind ``--model/--weights/--device/--precision/--threads``."""
     if model not in UPSCALERS:
         raise OptionError(f"unknown model '{model}'; use one of {', '.join(UPSCALERS)}")
+    from stdan_cli.upscalers.device import check_threads, resolve_device
+
     check_threads(threads)
     upscaler = UPSCALERS[model].build(weights, resolve_device(device), precision)
     upscaler.threads = threads  # used for its calls only (stdan_cli.upscalers.device.intra_op_threads)

@@ -10,6 +10,7 @@ transparency are reported in ``warnings``.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,7 @@ from stdan_cli.video.colour import ColourInfo, HdrMetadata, bit_depth, is_rgb_fo
 from stdan_cli.video.deinterlace import Deinterlacer, is_interlaced, should_deinterlace
 from stdan_cli.video.encoders import SourceTraits
 from stdan_cli.video.sources import display, open_input
+from stdan_cli.video.vf import VideoFilter
 
 DEFAULT_RATE = Fraction(25)
 
@@ -60,11 +62,14 @@ class Frame:
 class VideoReader:
     """Streams the first video stream of a file as :class:`Frame` objects.
 
-    ``deinterlace``: auto (when the input is interlaced), on or off."""
+    ``deinterlace``: auto (when the input is interlaced), on or off. ``video_filter``: an
+    FFmpeg filter chain (``--vf``) run after deinterlacing; :meth:`peek` reports the size and
+    rate of the frames it makes."""
 
-    def __init__(self, source: str | os.PathLike, deinterlace: str = "auto"):
+    def __init__(self, source: str | os.PathLike, deinterlace: str = "auto", video_filter: str | None = None):
         self.source = display(source)
         self.deinterlace_mode = deinterlace
+        self.video_filter = video_filter
         self.container = open_input(source)
         if not self.container.streams.video:
             self.container.close()
@@ -148,23 +153,41 @@ class VideoReader:
             self._iter = self._frames_in_after(first_raw)
             self._first = next(self._iter, None)
             if self._first is None:
-                raise InputError(f"input {self.source}: no video frame could be decoded")
+                raise InputError(f"input {self.source}: no video frame could be decoded"
+                                 + (f" or --vf {self.video_filter} let none through" if self.video_filter else ""))
+            if self.video_filter:
+                self._describe_filtered()
         return self.info
 
     def _frames_in_after(self, first_raw: av.VideoFrame) -> Iterator[av.VideoFrame]:
-        """The decoded frames from ``first_raw`` on, deinterlaced when asked."""
+        """The decoded frames from ``first_raw`` on, deinterlaced when asked, then through --vf."""
 
         def raw():
             yield first_raw
             yield from self._raw
 
-        if not self.deinterlacing:
-            yield from raw()
-            return
-        deinterlacer = Deinterlacer(self.stream)
-        for frame in raw():
-            yield from deinterlacer.push(frame)
-        yield from deinterlacer.push(None)
+        frames = raw()
+        if self.deinterlacing:
+            frames = _through(Deinterlacer(self.stream), frames)
+        if self.video_filter:
+            frames = _through(VideoFilter(self.stream, self.video_filter), frames)
+        yield from frames
+
+    def _describe_filtered(self) -> None:
+        """The size, format and rate of what --vf makes (read from its first two frames)."""
+        first = self._first
+        second = next(self._iter, None)
+        if second is not None:
+            self._iter = itertools.chain([second], self._iter)
+        info = self.info
+        info.width, info.height, info.pix_fmt = first.width, first.height, first.format.name
+        info.bit_depth = bit_depth(first.format)
+        if second is not None and first.pts is not None and second.pts is not None and second.pts > first.pts:
+            rate = 1 / ((second.pts - first.pts) * info.time_base)
+            if abs(rate - info.rate) > info.rate / 100:  # the chain changed the rate (fps=, framestep=...)
+                if info.frame_count:
+                    info.frame_count = max(1, round(info.frame_count * rate / info.rate))
+                info.rate = Fraction(rate).limit_denominator(1_001_000)
 
     def frames(self) -> Iterator[Frame]:
         self.peek()
@@ -230,6 +253,7 @@ class VideoReader:
     def close(self) -> None:
         self.container.close()
 
+
     def __enter__(self) -> "VideoReader":
         return self
 
@@ -255,3 +279,10 @@ def to_rgb_tensor(frame: av.VideoFrame) -> torch.Tensor:
     arr = rgb.to_ndarray()
     scale = 65535.0 if deep else 255.0
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / scale).permute(2, 0, 1).contiguous()
+
+
+def _through(node, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    """``frames`` through a filter (a :class:`Deinterlacer` or :class:`VideoFilter`), flushed at the end."""
+    for frame in frames:
+        yield from node.push(frame)
+    yield from node.push(None)

@@ -46,17 +46,22 @@ class Deinterlacer:
         """Feed one frame (None: the end) and return the frames that came out, timed in the
         stream's time base (bwdif counts in half of it, for its field-rate mode)."""
         self.graph.push(frame)
-        out = []
-        while True:
-            try:
-                done = self.graph.pull()
-            except (av.error.BlockingIOError, av.error.EOFError):
-                return out
-            if done.time_base and Fraction(done.time_base) != self.time_base:
-                scale = Fraction(done.time_base) / self.time_base
-                if done.pts is not None:
-                    done.pts = round(done.pts * scale)
-                if done.duration:
-                    done.duration = round(done.duration * scale)
-                done.time_base = self.time_base
-            out.append(done)
+        return drain(self.graph, self.time_base)
+
+
+def drain(graph: av.filter.Graph, time_base: Fraction) -> list[av.VideoFrame]:
+    """The frames a filter graph has ready, retimed from the graph's time base to ``time_base``."""
+    out = []
+    while True:
+        try:
+            done = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return out
+        if done.time_base and Fraction(done.time_base) != time_base:
+            scale = Fraction(done.time_base) / time_base
+            if done.pts is not None:
+                done.pts = round(done.pts * scale)
+            if done.duration:
+                done.duration = round(done.duration * scale)
+            done.time_base = time_base
+        out.append(done)

@@ -13,21 +13,25 @@ import functools
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stdan_cli import __version__
-from stdan_cli.errors import CheckpointError, DownloadError, DownloadInterrupted, WeightsNotFound
+from stdan_cli.errors import CheckpointError, DownloadError, DownloadInterrupted, OptionError, WeightsNotFound
 from stdan_cli.weights import gdrive
 from stdan_cli.weights.http import make_client, stream_to_part
 from stdan_cli.weights.progress import DownloadProgress
-from stdan_cli.weights.registry import WeightsEntry, get_entry
+from stdan_cli.weights.registry import WeightsEntry, get_entry, load_registry
 from stdan_cli.weights.store import (
     cache_lock,
+    imported_path,
     install_file,
     part_path,
     read_sidecar,
+    record_sha256,
+    recorded_sha256,
     sha256_file,
+    valid_user_name,
     weights_dir,
     write_sidecar,
 )
@@ -59,6 +63,7 @@ class DownloadResult:
     num_params: int | None
     already_present: bool
     source: str
+    recorded_in: Path | None = None  # the registry had no sha256: this file's was recorded there now
 
 
 def hub_offline() -> bool:
@@ -199,7 +204,8 @@ def holds_the_cache_lock(fn):
 
     @functools.wraps(fn)
     def locked(name: str | None = None, *, directory: str | os.PathLike | None = None, **kwargs):
-        target = weights_dir(directory) / get_entry(name).filename
+        known = name is None or name in load_registry().entries
+        target = weights_dir(directory) / (get_entry(name).filename if known else f"{name}.pth")  # --force NAME
         with cache_lock(target):
             return fn(name, directory=directory, **kwargs)
 
@@ -229,8 +235,13 @@ def download_weights(
     ``from_file`` > ``url`` > ``repo_id`` override the registry's sources. Already present and
     valid (and not ``force``): nothing is downloaded.
     """
+    cache = weights_dir(directory)
+    if name and name not in load_registry().entries and from_file is not None and force:
+        return import_under_own_name(name, from_file, cache)
     entry = get_entry(name)
-    target = weights_dir(directory) / entry.filename
+    recorded = recorded_sha256(cache, entry.name) if not entry.sha256 else None
+    entry = replace(entry, sha256=entry.sha256 or recorded)  # what every file under this name must match
+    target = cache / entry.filename
     part = part_path(target)
 
     if not force:
@@ -281,11 +292,33 @@ def download_weights(
                     part.unlink(missing_ok=True)  # a copy can be redone; a download .part stays resumable
                 raise
             install_file(part, target, verified.sha256)
+            recorded_in = record_sha256(cache, entry.name, verified.sha256) if not entry.sha256 else None
             return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False,
-                                  source.describe())
+                                  source.describe(), recorded_in)
 
     message = " | ".join(errors)
     if resumable:  # the last source stopped part-way: its message says to run again
         raise DownloadError(message)
-    advice = manual_advice(entry) if from_file is None else f"check that it is the '{entry.name}' checkpoint"
+    advice = manual_advice(entry) if from_file is None else (
+        f"to use this file anyway, import it under a name of your own: "
+        f"`stdan download-weights MY-NAME --from-file {from_file} --force`, then --weights MY-NAME")
     raise DownloadError(f"{message}; {advice}")
+
+
+def import_under_own_name(name: str, from_file: str | os.PathLike, cache: Path) -> DownloadResult:
+    """``--from-file F --force`` under a name that is not the registry's: the file is checked for
+    what every checkpoint must be (safe to read, a complete STDAN state_dict, finite values), not
+    against any registry entry, and kept as ``imported/<name>.pth`` for ``--weights NAME``."""
+    if not valid_user_name(name):
+        raise OptionError(f"'{name}' cannot name a checkpoint: use letters, digits, '.', '_' and '-' (at most 64)")
+    target = imported_path(cache, name)
+    part = part_path(target)
+    _fetch_file(Source("file", str(from_file)), part)
+    try:
+        verified = verify_checkpoint(part, None, what=str(from_file))
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    install_file(part, target, verified.sha256)
+    entry = WeightsEntry(name=name, filename=target.name, description=f"imported from {from_file} with --force")
+    return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False, str(from_file))

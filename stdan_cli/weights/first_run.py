@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from stdan_cli.errors import WeightsNotFound
@@ -20,4 +21,9 @@ def weights_for_run(spec: str | os.PathLike | None, *, offline: bool = False, qu
     except WeightsNotFound:
         if spec is not None or offline or hub_offline():
             raise
-    return download_weights(None, quiet=quiet).path
+    result = download_weights(None, quiet=quiet)
+    if result.recorded_in is not None and not quiet:
+        print(f"notice: the registry has no sha256 for '{result.entry.name}'; this file's ({result.sha256[:16]}...) "
+              f"was recorded in {result.recorded_in}, and every later file under this name must match it",
+              file=sys.stderr)
+    return result.path

@@ -30,6 +30,7 @@ class WeightsEntry:
     time_scale: int = 2
     num_params: int | None = None
     approx_size_bytes: int | None = None
+    dtype: str | None = None  # the floating-point dtype of every tensor of the file ("float32"), when known
     sha256: str | None = None
     training_data: str = ""
     google_drive_id: str | None = None

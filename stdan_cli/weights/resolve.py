@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stdan_cli.errors import WeightsNotFound
 from stdan_cli.weights.registry import load_registry
-from stdan_cli.weights.store import weights_dir
+from stdan_cli.weights.store import imported_path, valid_user_name, weights_dir
 
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 
@@ -36,6 +36,8 @@ def resolve_weights(spec: str | os.PathLike | None = None, *, directory: str | o
             raise WeightsNotFound(f"--weights {path} is a directory; pass the checkpoint file or a name from `stdan download-weights --list`")
     registry = load_registry()
     name = spec or registry.default
+    if name not in registry.entries and valid_user_name(name) and imported_path(weights_dir(directory), name).is_file():
+        return imported_path(weights_dir(directory), name)  # imported under the user's own name (--force)
     if name not in registry.entries:
         # an entry's file name without a folder ("STDAN_20220306.pth"): that entry, from the cache
         name = next((e.name for e in registry.entries.values() if spec == e.filename), name)

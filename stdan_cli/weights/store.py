@@ -3,13 +3,18 @@
 ``<dir>/<filename>`` is only ever a complete, verified file (it is moved into place atomically);
 ``<dir>/<filename>.part`` holds a download in progress (kept so the next run can resume);
 ``<dir>/<filename>.sha256`` records its sha256 in ``sha256sum`` format; ``<dir>/.<filename>.lock``
-is held while one process fetches the file (:func:`cache_lock`).
+is held while one process fetches the file (:func:`cache_lock`);
+``<dir>/recorded-sha256.json`` holds, for a registry entry without a sha256, the one of the first
+file verified under its name (later files under that name must match it);
+``<dir>/imported/<name>.pth`` is a file imported under a user's own name (``--force``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,6 +90,45 @@ def human_size(n: int | float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+RECORDED = "recorded-sha256.json"
+IMPORTED = "imported"
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def recorded_sha256(cache: Path, name: str) -> str | None:
+    """The sha256 recorded for registry entry ``name`` at its first verified download, if any."""
+    try:
+        value = json.loads((cache / RECORDED).read_text(encoding="utf-8")).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value.lower() if isinstance(value, str) and len(value) == 64 else None
+
+
+def record_sha256(cache: Path, name: str, digest: str) -> Path:
+    """Record ``digest`` as entry ``name``'s sha256 (atomically); returns the file."""
+    path = cache / RECORDED
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    known[name] = digest
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def imported_path(cache: Path, name: str) -> Path:
+    """Where a checkpoint imported under the user's own ``name`` lives."""
+    return cache / IMPORTED / f"{name}.pth"
+
+
+def valid_user_name(name: str) -> bool:
+    return bool(_USER_NAME.fullmatch(name))
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 
 Checks, in order: it is a weights-only loadable state_dict (``torch.load(weights_only=True)``,
 so a pickle that would run code is refused); every key and shape matches the STDAN architecture
-its shapes describe and all float values are finite; that architecture is the registry entry's;
-its sha256 equals the registry's when the registry gives one.
+its shapes describe and all float values are finite; then everything the registry entry knows:
+the architecture, the file size (within :data:`SIZE_TOLERANCE`), the tensors' dtype and the
+parameter count, all named in one line when they differ; its sha256 equals the expected one
+(the registry's, or the one recorded at the first verified download) when there is one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from stdan_cli.errors import CheckpointError
 from stdan_cli.weights.registry import WeightsEntry
 from stdan_cli.weights.store import human_size, sha256_file
+
+SIZE_TOLERANCE = 0.05  # a registry size is approximate (a few kB of pickle framing differ between savers)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,26 @@ def _config_difference(found, expected) -> str:
         if getattr(found, f.name) != getattr(expected, f.name)
     ]
     return ", ".join(diffs[:4])
+
+
+def _float_dtypes(sd) -> list[str]:
+    return sorted({str(v.dtype).replace("torch.", "") for v in sd.values() if v.is_floating_point()})
+
+
+def registry_differences(entry: WeightsEntry, size: int, sd, descriptor) -> list[str]:
+    """What about a readable STDAN state_dict differs from what ``entry`` knows, in words."""
+    found = []
+    expected = entry.architecture_config()
+    if descriptor.config != expected:
+        found.append(f"{_config_difference(descriptor.config, expected)}")
+    if entry.approx_size_bytes and abs(size - entry.approx_size_bytes) > SIZE_TOLERANCE * entry.approx_size_bytes:
+        found.append(f"{human_size(size)} (expected about {human_size(entry.approx_size_bytes)})")
+    dtypes = _float_dtypes(sd)
+    if entry.dtype and dtypes != [entry.dtype]:
+        found.append(f"{'/'.join(dtypes) or 'no floating-point'} tensors (expected {entry.dtype})")
+    if entry.num_params and descriptor.num_params != entry.num_params:
+        found.append(f"{descriptor.num_params:,} parameters (expected {entry.num_params:,})")
+    return found
 
 
 def verify_checkpoint(path: str | Path, entry: WeightsEntry | None = None, what: str | None = None) -> VerifiedCheckpoint:
@@ -59,15 +83,9 @@ def verify_checkpoint(path: str | Path, entry: WeightsEntry | None = None, what:
         reason = str(exc).replace(f"cannot use {path}: ", "").replace(str(path), "the file")
         raise CheckpointError(f"{what} ({human_size(size)}) rejected: {reason}") from None
     if entry is not None:
-        expected = entry.architecture_config()
-        if descriptor.config != expected:
-            raise CheckpointError(
-                f"{what} is an STDAN checkpoint but not '{entry.name}': {_config_difference(descriptor.config, expected)}"
-            )
-        if entry.num_params and descriptor.num_params != entry.num_params:
-            raise CheckpointError(
-                f"{what} is not '{entry.name}': {descriptor.num_params:,} parameters, expected {entry.num_params:,}"
-            )
+        differ = registry_differences(entry, size, sd, descriptor)
+        if differ:
+            raise CheckpointError(f"{what} is an STDAN checkpoint but not '{entry.name}': {'; '.join(differ)}")
     digest = sha256_file(path)
     if entry is not None and entry.sha256 and digest != entry.sha256.lower():
         raise CheckpointError(

@@ -1,0 +1,57 @@
+"""Where the scene cuts of a run are: times for the summary, and ``--scenes-out FILE`` in the
+form ``--scenes`` reads (0-based input frame numbers, one a line; ``#`` lines are comments)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from stdan_cli.errors import OptionError, OutputError
+
+
+def check_scenes_out(path: Path, output: Path) -> None:
+    """The user's mistakes, before any work: a folder, a missing folder, the output itself."""
+    if path.is_dir():
+        raise OptionError(f"--scenes-out {path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise OptionError(f"--scenes-out {path}: folder {path.parent} does not exist")
+    if path.resolve() == output.resolve():
+        raise OptionError(f"--scenes-out {path} is OUTPUT; choose another file name")
+
+
+def cut_times(source: str, frames: list[int], rate: Fraction) -> list[float]:
+    """Each cut's time in seconds from the first frame (from the packets' times, else the rate)."""
+    if not frames:
+        return []
+    from stdan_cli.video.frame_count import frame_times
+
+    times = frame_times(source) if Path(source).is_file() else None
+    return [times[f] if times is not None and f < len(times) else float(f / rate) for f in frames]
+
+
+def format_time(seconds: float) -> str:
+    """[H:]M:SS.mmm, a form --start, --end and --scenes read."""
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    return (f"{h}:{m:02d}" if h else f"{m}") + f":{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def write_scenes(path: Path, summary, rate: Fraction, threshold: float, scenes_file: Path | None) -> None:
+    """Write the run's scene starts to ``path`` (a temporary file renamed into place); ``rate``:
+    the input's, for times when the packets do not give them."""
+    times = cut_times(str(summary.input), summary.cut_frames, rate)
+    how = f"read from {scenes_file}" if scenes_file is not None else f"--scene-threshold {threshold:g}"
+    lines = [f"# scene starts of {summary.input} (0-based input frame numbers; {how}); stdan upscale --scenes reads this"]
+    for frame, t in zip(summary.cut_frames, times):
+        lines += [f"# {format_time(t)}", str(frame)]
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write --scenes-out {path}: {exc.strerror or exc}") from None
