@@ -23,8 +23,8 @@ COMMANDS = {
     "download-weights": ("stdan_cli.cli.weights:download_weights",
                          "Download, verify and cache the STDAN checkpoint NAME (default: the registry's default, "
                          "stdan-vimeo)."),
-    "train": ("stdan_cli.cli.train:train_command", "Train STDAN with the paper's recipe on Vimeo-90K septuplets."),
-    "finetune": ("stdan_cli.cli.train:finetune_command", "Fine-tune a checkpoint on your own video clips."),
+    "train": ("stdan_cli.cli.train:train_command", "Train STDAN with the paper's recipe on Vimeo-90K."),
+    "finetune": ("stdan_cli.cli.train:finetune_command", "Fine-tune STDAN on your own footage."),
 }
 
 OUT_OF_MEMORY = "out of memory even with the smallest tiles; try a smaller --tile or --memory-budget, or fewer --threads"
