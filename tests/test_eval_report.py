@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_eval_data import make_vid4, make_vimeo, scene, small_weights
-from test_weights_support import write_registry
+from eval_data import make_vid4, make_vimeo, scene, small_weights
+from weights_server import write_registry
 
 from stdan_cli import __version__
 from stdan_cli.cli import main

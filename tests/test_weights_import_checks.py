@@ -9,7 +9,7 @@ import json
 
 import torch
 from click.testing import CliRunner
-from test_weights_support import small_checkpoint_bytes, small_state_dict, write_registry
+from weights_server import small_checkpoint_bytes, small_state_dict, write_registry
 
 from stdan_cli.cli import main
 from stdan_cli.weights import resolve_weights
