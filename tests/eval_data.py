@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from stdan_cli.evaluation.datasets import vimeo_ids
 from stdan_cli.evaluation.images import write_png
@@ -52,3 +53,12 @@ def make_vid4(root: Path, clips: dict[str, int] | None = None, lr: bool = False,
             write_png(root / "hr" / name / f"{t:08d}.png", gt)
             if lr:
                 write_png(root / "lr_x4" / name / f"{t:08d}.png", bicubic_down(gt))
+
+
+def small_weights(path: Path) -> Path:
+    """A checkpoint of the small configuration (random, seeded)."""
+    from stdan_cli.model import STDAN, STDANConfig
+
+    torch.manual_seed(0)
+    torch.save(STDAN(STDANConfig.small()).state_dict(), path)
+    return path
