@@ -41,6 +41,7 @@ def test_backward_under_bf16_autocast(small):
     small.zero_grad()
 
 
+@pytest.mark.slow  # torch.export of the whole network: minutes on 2 cores
 def test_export_with_dynamic_height_and_width(small):
     """One exported graph serves every size (multiples of 8) and equals eager at each."""
     from torch.export import Dim, export

@@ -38,6 +38,7 @@ def _rel_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
     return ((out.float() - ref).norm() / ref.norm()).item()
 
 
+@pytest.mark.slow  # the official network in emulated half precision: minutes on this CPU
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_whole_model_in_half_precision_is_finite_and_close(fp32, fixture_input, fp32_output, dtype):
     low = copy.deepcopy(fp32).to(dtype)
