@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cli.export import backend_option, prepare_backend
 from stdan_cli.errors import OutputError
 from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, find_clips, write_json
 from stdan_cli.evaluation.references import VID4_CLIPS
@@ -82,6 +83,7 @@ def _vid4_table(result: DatasetResult) -> Table:
                    "ground truth. bd: 7x7 Gaussian blur (sigma 1.6, replicated borders), then MATLAB "
                    "'nearest' x1/4, always made from the ground truth.")
 @model_options
+@backend_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="Score only the first N clips (of the list, or of the sorted Vid4 folders). Default: all.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
@@ -90,7 +92,8 @@ def _vid4_table(result: DatasetResult) -> Table:
               help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
 @ray_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the results. Default: off.")
-def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, limit,
+def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, backend,
+                 limit,
                  json_path, save_images, ray_address, ray_workers, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
@@ -117,7 +120,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     _check_outputs(json_path, save_images)
     clips = find_clips(dataset, data_root, limit)  # the data's problems before a model loads
     where = Placement.of(ray_address, ray_workers)
-    weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
+    weights = weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloads the default on first use
     with ExitStack() as stack:
         if where.ray is not None:  # joined (or started) before the progress bar shows
             from stdan_cli.cluster import WorkerSpec, evaluate_on_ray, node_cpus, plan_workers, ray_cluster
@@ -125,10 +128,11 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
             path = weights_file(model_name, weights)
             ray = stack.enter_context(ray_cluster(where.ray))
             layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
-            spec = WorkerSpec(model_name, layout.device, precision, layout.threads)
+            spec = WorkerSpec(model_name, layout.device, precision, layout.threads, backend)
             run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path)
         else:
-            upscaler = build_upscaler(model_name, weights, device, precision, threads)
+            upscaler = build_upscaler(model_name, weights, device, precision, threads, backend)
+            prepare_backend(upscaler, 4, Console(stderr=True, quiet=quiet))  # the protocol's 4-frame windows
             run = partial(evaluate, dataset, data_root, upscaler)
         last = TextColumn("{task.fields[last]}")
         with progress_bar(Console(stderr=True), "scoring", "clips", last, disable=quiet) as bar:

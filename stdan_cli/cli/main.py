@@ -13,6 +13,7 @@ import click
 
 from stdan_cli import __version__
 from stdan_cli.cli.eval import eval_command
+from stdan_cli.cli.export import export_command
 from stdan_cli.cli.upscale import upscale
 from stdan_cli.cli.weights import download_weights
 from stdan_cli.errors import StdanError, is_out_of_memory
@@ -65,3 +66,4 @@ def main() -> None:
 main.add_command(upscale)
 main.add_command(eval_command)
 main.add_command(download_weights)
+main.add_command(export_command)

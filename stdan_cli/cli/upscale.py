@@ -15,6 +15,7 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cli.export import backend_option, prepare_backend
 from stdan_cli.cluster.parts import run_part
 from stdan_cli.errors import OptionError
 from stdan_cli.jobs import CHUNK_SECONDS, JobOptions, check_job_options
@@ -71,6 +72,7 @@ def sigterm_interrupts():
 @click.option("--mode", type=click.Choice(list(MODES)), default="spacetime", show_default=True,
               help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()) + ".")
 @model_options
+@backend_option
 @click.option("--window", type=int, default=4, show_default=True, help="Input frames per model window (the model was trained with 4).")
 @click.option("--stride", type=int, default=3, show_default=True,
               help="Frames between window starts (1..window-1); smaller means more overlap and more work.")
@@ -137,7 +139,7 @@ def sigterm_interrupts():
                    "Default: refuse. The input is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
-def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
+def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace,
             scene_threshold, scenes_file, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
             shared_input, part, ext, overwrite, quiet):
@@ -172,24 +174,25 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     where = Placement.of(ray_address, ray_workers, shared_input, part, restart)
 
     def checkpoint():
-        return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
+        return weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloaded on first use
 
     if is_batch(inputs, output):
         if where.ray is not None or where.part is not None:
             raise OptionError("--ray and --part take one INPUT and one OUTPUT")
         return _batch(inputs, output, ext, options, console, quiet,
-                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
+                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads, backend))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     check_job_options(input_path, output_path, job)
     with ExitStack() as stack:
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, checkpoint(), device,
-                                                          precision, threads))
+                                                          precision, threads, backend))
             upscaler, make_plan = workers.upscaler, workers.plan
             run = partial(workers.run, job_options=job)
         else:
-            upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads)
+            upscaler = build_upscaler(model_name, checkpoint(), device, precision, threads, backend)
+            prepare_backend(upscaler, window, console)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_plan, upscaler=upscaler, job=job)
         plan = make_plan(input_path, output_path, options=options)

@@ -17,7 +17,7 @@ from stdan_cli.errors import OptionError
 from stdan_cli.upscalers.base import Upscaler
 from stdan_cli.upscalers.bicubic import build_bicubic
 from stdan_cli.upscalers.device import resolve_device, set_threads
-from stdan_cli.upscalers.stdan import build_stdan
+from stdan_cli.upscalers.stdan import build_stdan, build_stdan_engine
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,18 @@ def build_upscaler(
     device: str = "auto",
     precision: str = "auto",
     threads: int | None = None,
+    backend: str = "torch",
 ) -> Upscaler:
-    """The upscaler behind ``--model/--weights/--device/--precision/--threads``."""
+    """The upscaler behind ``--model/--weights/--device/--precision/--threads/--backend``."""
     if model not in UPSCALERS:
         raise OptionError(f"unknown model '{model}'; use one of {', '.join(UPSCALERS)}")
+    from stdan_cli.engines import get_backend, place
+
+    if not get_backend(backend).engine:  # eager PyTorch
+        set_threads(threads)
+        return UPSCALERS[model].build(weights, resolve_device(device), precision)
+    if model != "stdan":
+        raise OptionError(f"--backend {backend} runs the STDAN network; --model {model} runs in PyTorch only")
+    placement = place(backend, device, precision)  # one line for a backend missing or on the wrong device
     set_threads(threads)
-    return UPSCALERS[model].build(weights, resolve_device(device), precision)
+    return build_stdan_engine(weights, placement, threads)
