@@ -71,7 +71,7 @@ class Placement:
 
     backend: Backend
     device: torch.device
-    target: str  # ORT: cpu, cuda:N, dml:N, coreml; OpenVINO: CPU, GPU.N, NPU; PyTorch: the device
+    target: str  # ORT: cpu, cuda:N, tensorrt:N (then CUDA), dml:N, coreml; OpenVINO: CPU, GPU.N, NPU; else the device
     precision: str
 
 
@@ -145,7 +145,8 @@ def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str
             else:
                 raise BackendUnavailable("this ONNX Runtime has no CUDA execution provider: pip install onnxruntime-gpu")
         else:
-            return Placement(backend, torch_device, f"cuda:{torch_device.index}",
+            kind = "tensorrt" if "TensorrtExecutionProvider" in providers else "cuda"
+            return Placement(backend, torch_device, f"{kind}:{torch_device.index}",
                              _engine_precision(backend, precision, True))
     if torch_device.type == "mps":
         if "CoreMLExecutionProvider" not in providers:

@@ -138,7 +138,7 @@ class Engine:
         if self.backend == "onnxruntime":
             import onnxruntime
 
-            trt = folder / f"tensorrt-ort{onnxruntime.__version__}" / p.precision
+            trt = folder / f"tensorrt-ort{onnxruntime.__version__}" / p.target.replace(":", "") / p.precision
             session = runtimes.ort_session(path, p, self.threads, trt)
             return runtimes.ort_runner(session, p.device, self._output_shape(spec))
         import openvino

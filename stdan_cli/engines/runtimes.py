@@ -17,7 +17,8 @@ from stdan_cli.engines.backends import Placement
 
 # ONNX Runtime's providers for each target, fastest first; only those the installed build has are used.
 _ORT_PROVIDERS = {
-    "cuda": ("TensorrtExecutionProvider", "CUDAExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider"),  # CUDA takes what TensorRT cannot
+    "cuda": ("CUDAExecutionProvider",),
     "dml": ("DmlExecutionProvider",),
     "coreml": ("CoreMLExecutionProvider",),
     "cpu": (),
@@ -33,7 +34,7 @@ def ort_session(path: Path, placement: Placement, threads: int | None, trt_cache
     providers: list = []
     for name in _ORT_PROVIDERS[kind]:
         if name not in available:
-            continue
+            raise RuntimeError(f"this ONNX Runtime has no {name}")
         options = {"device_id": int(index or 0)} if name != "CoreMLExecutionProvider" else {}
         if name == "TensorrtExecutionProvider":
             options |= {"trt_fp16_enable": placement.precision == "fp16", "trt_engine_cache_enable": True,
