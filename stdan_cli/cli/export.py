@@ -19,8 +19,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 
 @click.command("export")
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              metavar="DIR", help="Folder for the ONNX files (created if missing; files there of the same names are "
-                                  "replaced). Required.")
+              metavar="DIR", help="Folder for the ONNX files (created if missing). Required.")
 @click.option("--weights", default=None, metavar="PATH|NAME",
               help="Checkpoint file or registry name. Default: the official checkpoint (must be downloaded).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
@@ -33,7 +32,8 @@ def _size(value: str | None) -> tuple[int, int] | None:
               help="Frames per window of the reconstruction file (the pipeline's --window).")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Run both files in ONNX Runtime on the CPU and compare them with eager PyTorch.")
-def export_command(out_dir, weights, precision, size, window, check):
+@click.option("-y", "--overwrite", is_flag=True, help="Replace files of the same names in DIR. Default: refuse.")
+def export_command(out_dir, weights, precision, size, window, check, overwrite):
     """Write STDAN as ONNX files in DIR, for ONNX Runtime, OpenVINO, TensorRT and others.
 
     \b
@@ -57,7 +57,7 @@ def export_command(out_dir, weights, precision, size, window, check):
         raise OptionError('stdan export needs onnx: pip install "stdan-cli[onnx]"') from None
     fixed = _size(size)
     model = load_model(resolve_weights(weights)).model
-    for part in export_parts(model, out_dir, window, precision, fixed):
+    for part in export_parts(model, out_dir, window, precision, fixed, overwrite):
         click.echo(f"wrote {part.path} ({part.path.stat().st_size / 2**20:.1f} MiB, {part.seconds:.1f} s; "
                    "onnx.checker passed)")
     if check:

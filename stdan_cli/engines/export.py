@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import torch
 
 from stdan_cli.engines.cache import new_file
 from stdan_cli.engines.parts import FEATURES, PARTS, RECONSTRUCT, PartSpec, part_module
-from stdan_cli.errors import OptionError
+from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.model import STDAN
 
 OPSET = 17
@@ -90,7 +91,10 @@ def export_part(model: STDAN, spec: PartSpec, path: Path, window: int, size: tup
     dynamic = {name: {axis: label for axis, label in axes.items() if size is None or label not in ("height", "width")}
                for name, axes in spec.dynamic.items()}
     start = time.perf_counter()
-    with torch.no_grad():
+    # TracerWarnings name every Python-level size computation; the graph is checked instead
+    # (a size frozen into it fails the comparison at another size), so the user is spared them.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(part_module(spec, model), _example(spec, model, window, h, w), str(path), dynamo=False,
                           opset_version=OPSET, input_names=list(spec.inputs), output_names=list(spec.outputs),
                           dynamic_axes=dynamic)
@@ -104,13 +108,21 @@ def export_parts(
     window: int = 4,
     precision: str = "fp32",
     size: tuple[int, int] | None = None,
+    overwrite: bool = False,
 ) -> list[ExportedPart]:
     """Both parts of ``model`` as ``directory/features-<precision>.onnx`` and
-    ``directory/reconstruct-n<window>-<precision>.onnx`` (see the module docstring)."""
+    ``directory/reconstruct-n<window>-<precision>.onnx`` (see the module docstring). Files
+    already there are refused unless ``overwrite``; each appears complete or not at all."""
     if window < 2:
         raise OptionError(f"--window must be at least 2 frames (got {window})")
-    net = precision_model(model.eval(), precision)
     folder = Path(directory)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} exists and is not a folder")
+    existing = [folder / spec.filename(window, precision) for spec in PARTS
+                if (folder / spec.filename(window, precision)).exists()]
+    if existing and not overwrite:
+        raise OutputError(f"{existing[0]} exists; use -y/--overwrite to replace it")
+    net = precision_model(model.eval(), precision)
     folder.mkdir(parents=True, exist_ok=True)
     done = []
     for spec in PARTS:
