@@ -65,8 +65,8 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
             click.echo(line)
 
 
-BACKEND_HELP = ("Where the network runs: auto (eager PyTorch: no engine measured faster here once preparation "
-                "counts), torch, compile (torch.compile), onnxruntime (CPU; cuda with onnxruntime-gpu, TensorRT first "
+BACKEND_HELP = ("Where the network runs: auto (eager PyTorch: no engine has been measured faster once its "
+                "preparation counts), torch, compile (torch.compile), onnxruntime (CPU; cuda with onnxruntime-gpu, TensorRT first "
                 "when installed; dml: DirectML; mps: CoreML), openvino (--device cpu, gpu[.N], npu). Engines are "
                 "exported once and cached beside the weights; stdan-cli[onnx] or [openvino] must be installed.")
 

@@ -5,11 +5,11 @@ A backend is a description (:class:`Backend`); the device a run uses is resolved
 ``--device`` by :func:`place`, which refuses, in one line, a backend that is not installed or
 cannot run on the device asked for.
 
-``auto`` is eager PyTorch. Measured on this project's 2-core AVX2 machine (the note on the
-engines issue, ``benchmarks/bench_backends.py``), no engine is worth its preparation on a
-CPU: OpenVINO is at best 1.15x faster after minutes of preparation, ONNX Runtime is slower
-than eager. On GPUs an engine may well be faster, but that has not been measured here, and
-``auto`` only switches on a measurement.
+``auto`` is eager PyTorch. The rule: an engine is chosen only where a measurement showed it
+faster than eager once its preparation is counted, and none has: on this project's 2-core AVX2
+CPU OpenVINO was 1.15x faster per window after 328 s of conversion from PyTorch (the issue),
+and the ONNX export alone takes minutes for the official network (the engines note); no GPU
+has been measured yet (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ TORCH_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("auto", "eager PyTorch (the measured rule: no engine was faster here once preparation counts)",
+        Backend("auto", "eager PyTorch (no engine has been measured faster once its preparation counts)",
                 (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
