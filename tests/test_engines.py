@@ -138,7 +138,7 @@ def test_unknown_backend_and_device_mismatch_are_one_line():
         place("tensorrt")
     with pytest.raises(BackendUnavailable, match="cannot run on --device mps; it runs on cpu, gpu, npu"):
         place("openvino", "mps")
-    with pytest.raises(BackendUnavailable, match="no CUDA execution provider: pip install onnxruntime-gpu"):
+    with pytest.raises(BackendUnavailable, match="no CUDAExecutionProvider: pip install onnxruntime-gpu"):
         from unittest import mock
 
         with mock.patch("torch.cuda.is_available", return_value=True), \

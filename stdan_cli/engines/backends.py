@@ -131,6 +131,11 @@ def ort_providers() -> list[str]:
     return onnxruntime.get_available_providers()
 
 
+# torch device type -> the ONNX Runtime provider it needs, and how to get it
+_ORT_GPU = {"cuda": ("CUDAExecutionProvider", "pip install onnxruntime-gpu"),
+            "mps": ("CoreMLExecutionProvider", "macOS builds of onnxruntime have it")}
+
+
 def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str, precision: str) -> Placement:
     providers = ort_providers()
     if kind == "dml":
@@ -138,24 +143,16 @@ def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str
             raise BackendUnavailable("--device dml needs ONNX Runtime's DirectML build: pip install onnxruntime-directml")
         return Placement(backend, torch.device("cpu"), f"dml:{index or 0}", _engine_precision(backend, precision, True))
     torch_device = resolve_device("auto" if kind == "auto" else spec)
-    if torch_device.type == "cuda":
-        if "CUDAExecutionProvider" not in providers:
-            if kind == "auto":
-                torch_device = torch.device("cpu")
-            else:
-                raise BackendUnavailable("this ONNX Runtime has no CUDA execution provider: pip install onnxruntime-gpu")
-        else:
+    if torch_device.type in _ORT_GPU:
+        provider, remedy = _ORT_GPU[torch_device.type]
+        if provider in providers:
+            chosen = _engine_precision(backend, precision, True)
+            if torch_device.type == "mps":  # CoreML takes host tensors
+                return Placement(backend, torch.device("cpu"), "coreml", chosen)
             kind = "tensorrt" if "TensorrtExecutionProvider" in providers else "cuda"
-            return Placement(backend, torch_device, f"{kind}:{torch_device.index}",
-                             _engine_precision(backend, precision, True))
-    if torch_device.type == "mps":
-        if "CoreMLExecutionProvider" not in providers:
-            if kind == "auto":
-                torch_device = torch.device("cpu")
-            else:
-                raise BackendUnavailable("this ONNX Runtime has no CoreML execution provider (macOS builds have it)")
-        else:  # CoreML takes host tensors
-            return Placement(backend, torch.device("cpu"), "coreml", _engine_precision(backend, precision, True))
+            return Placement(backend, torch_device, f"{kind}:{torch_device.index}", chosen)
+        if kind != "auto":  # auto falls back to the CPU
+            raise BackendUnavailable(f"this ONNX Runtime has no {provider}: {remedy}")
     return Placement(backend, torch.device("cpu"), "cpu", _engine_precision(backend, precision, False))
 
 

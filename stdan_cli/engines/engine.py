@@ -10,7 +10,6 @@ cached file that is damaged, or that the runtime cannot load, is removed and exp
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,7 @@ from stdan_cli.engines.backends import Placement
 from stdan_cli.engines.export import export_part, exporter_version, precision_model
 from stdan_cli.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.model import STDAN, output_positions
-
-
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    """A digest of the weights as loaded, for a model that did not come from a file."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+from stdan_cli.model.loader import state_dict_sha256
 
 
 @dataclass
