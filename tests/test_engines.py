@@ -204,3 +204,32 @@ def test_upscale_with_onnxruntime_matches_eager_within_one_code_value(ort_cache,
     assert outputs["torch"].shape == outputs["onnxruntime"].shape == (5, 64, 96, 3)
     assert np.abs(outputs["torch"].astype(int) - outputs["onnxruntime"].astype(int)).max() <= 1
     assert {f: f.stat().st_mtime_ns for f in ort_cache.rglob("*")} == before  # nothing prepared or rewritten
+
+
+def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, tmp_path, monkeypatch):
+    """The command around the export (tested above through the engine): files named by part,
+    window and precision, the comparison with eager at another size, no replacement without -y.
+    Exporting itself is replaced by a copy of the session's files (an export takes minutes here)."""
+    from click.testing import CliRunner
+
+    import stdan_cli.engines.export as export_module
+    from stdan_cli.cli.main import main
+
+    def copy_cached(model, spec, path, window, size=None):
+        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
+        shutil.copyfile(cached, path)
+        return 0.0
+
+    monkeypatch.setattr(export_module, "export_part", copy_cached)
+    out = tmp_path / "onnx"
+    runner = CliRunner()
+    args = ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["features-fp32.onnx", f"reconstruct-n{WINDOW}-fp32.onnx"]
+    errors = [float(line.split("relative L2 ")[1].split()[0]) for line in result.output.splitlines()
+              if "relative L2" in line]
+    assert len(errors) == 4 and max(errors) < 2e-4, result.output  # features and three window variants
+    again = runner.invoke(main, args)
+    assert again.exit_code == 1 and again.output.strip().endswith("exists; use -y/--overwrite to replace it")
+    assert runner.invoke(main, [*args, "-y", "--no-check"]).exit_code == 0
