@@ -17,6 +17,10 @@ low precisions move it, and how fast is it?
 5. Training (`stdan train`): a few iterations of the training loop per training precision
    (autocast bf16, fp16 with loss scaling, fp32): seconds per iteration, peak device memory,
    whether every loss was finite. Run on GPUs (and on the CPU with --train).
+6. Engines (on a CUDA GPU, or those named by --engines): ONNX Runtime's CUDA provider, its
+   TensorRT provider (when this ONNX Runtime has it) and torch.compile with CUDA graphs, in fp32
+   and fp16: preparation time (the ONNX export is made once and shared), relative L2 against
+   eager fp32 on fixture case b, and seconds per window at the first --sizes entry.
 Everything ends in a Markdown table to paste into an issue.
 """
 
@@ -166,6 +170,78 @@ def time_window(model: torch.nn.Module, device: torch.device, h: int, w: int, ru
     return statistics.median(times), dict(spent), peak
 
 
+ENGINE_TARGETS = {  # row name -> (backend, target, needs CUDA)
+    "ort-cuda": ("onnxruntime", "cuda", True),
+    "tensorrt": ("onnxruntime", "tensorrt", True),
+    "compile": ("compile", "compile", False),
+    "ort-cpu": ("onnxruntime", "cpu", False),
+    "openvino-cpu": ("openvino", "CPU", False),
+}
+
+
+def engine_rows(args, device: torch.device, config: STDANConfig) -> list[str]:
+    """Each engine in fp32 and fp16 against eager fp32 on fixture case b (or a seeded input of
+    the first size with --small or without fixtures), and its time per window."""
+    import tempfile
+
+    from stdan_cli.engines import BACKENDS, Placement, build_engine, relative_l2
+
+    names = args.engines.split(",") if args.engines not in ("auto", "none") else []
+    if args.engines == "auto" and device.type == "cuda":
+        names = ["ort-cuda", "tensorrt", "compile"]
+    if not names:
+        return [f"| engines | - | skipped: no CUDA device ({device}); name them with --engines | | |"]
+    case_b = args.fixtures / "parity_case_b.pt"
+    h, w = (int(v) for v in args.sizes.split(",")[0].lower().split("x"))
+    if args.small or not case_b.is_file():
+        model = STDAN(config).eval()
+        x = torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(0))
+    else:
+        model = load_model(args.fixtures / "parity_weights_fp16.pt").model
+        x = torch.load(case_b, weights_only=True)["input"]
+    model = model.to(device)
+    with torch.inference_mode():
+        reference = upscale_window(model, x.to(device)).cpu()
+    timed = torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(1))
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="stdan-gpu-check-") as cache:
+        for name in names:
+            backend, target, needs_cuda = ENGINE_TARGETS[name]
+            for precision in ("fp32", "fp16"):
+                if needs_cuda and device.type != "cuda":
+                    lines.append(f"| {name} | {precision} | skipped: needs a CUDA device | | |")
+                    continue
+                if precision == "fp16" and device.type != "cuda":
+                    lines.append(f"| {name} | {precision} | skipped: fp16 engines need a GPU | | |")
+                    continue
+                if target in ("cuda", "tensorrt"):
+                    target_name = f"{target}:{device.index or 0}"
+                else:
+                    target_name = target
+                engine_device = device if backend == "compile" or target in ("cuda", "tensorrt") else torch.device("cpu")
+                placement = Placement(BACKENDS[backend], engine_device, target_name, precision)
+                try:
+                    net = model if precision == "fp32" or backend != "compile" else \
+                        use_low_precision_matmuls(copy.deepcopy(model), torch.float16)
+                    engine = build_engine(placement, net, None, cache_dir=cache)
+                    start = time.perf_counter()
+                    with torch.inference_mode():
+                        out = upscale_window(engine, x.to(engine_device)).cpu()  # prepares (exports, builds) first
+                    prepare = time.perf_counter() - start
+                    times = []
+                    with torch.inference_mode():
+                        for _ in range(args.runs + 1):
+                            start = time.perf_counter()
+                            upscale_window(engine, timed.to(engine_device))
+                            sync(engine_device)
+                            times.append(time.perf_counter() - start)
+                    lines.append(f"| {name} | {precision} | {prepare:.1f} | {relative_l2(out, reference):.2e} | "
+                                 f"{statistics.median(times[1:]):.3f} |")
+                except Exception as exc:  # a missing provider or a failed build is a result, not a crash
+                    lines.append(f"| {name} | {precision} | failed: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__} | | |")
+    return lines
+
+
 def device_line(device: torch.device) -> str:
     parts = [f"torch {torch.__version__}", f"python {platform.python_version()}", str(device)]
     if device.type == "cuda":
@@ -236,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="parity fixtures (default: %(default)s)")
     parser.add_argument("--small", action="store_true", help="time STDANConfig.small() instead of the official "
                         "configuration (a smoke test of this script)")
+    parser.add_argument("--engines", default="auto", help="engine rows: auto (on CUDA: ort-cuda, tensorrt, "
+                        "compile; elsewhere none), none, or a list of ort-cuda, tensorrt, compile, ort-cpu, "
+                        "openvino-cpu (default: %(default)s)")
     parser.add_argument("--crop", type=int, default=None, metavar="PX", help="precision checks on the top-left "
                         "PX x PX of the fixture input (CPUs without native bf16/fp16 take minutes on the whole)")
     parser.add_argument("--train", action="store_true", help="check the training loop on a CPU too (always on GPUs)")
@@ -274,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
             seconds, stages, peak = time_window(model, device, h, w, args.runs)
             print(f"| {h}x{w} | {precision.name} | {seconds:.3f} | {peak:.0f} | "
                   + " | ".join(f"{stages.get(s, 0.0):.3f}" for s in STAGES) + " |")
+    print("\n| engine | precision | prepare s | rel. L2 vs eager fp32 (case b) | s/window |\n|---|---|---|---|---|")
+    for line in engine_rows(args, device, config):
+        print(line)
     failed = any(result == "FAIL" for _, _, result in rows)
     print("\nparity: " + ("FAILED" if failed else "ok"))
     return 1 if failed else 0

@@ -27,6 +27,7 @@ def test_gpu_check_runs_end_to_end_on_the_cpu(reference_dir):
         value = row.split("|")[3].strip()
         assert float(value) < 2e-2, row  # finite and close: neither an error nor "not finite"
     assert "| 16x16 | fp32 |" in out and "| 16x16 | fp16 | skipped: --precision fp16 needs a GPU" in out
+    assert "| engines | - | skipped: no CUDA device (cpu); name them with --engines | | |" in out
     assert "| eval: device's hardware name recorded |" in out
 
 

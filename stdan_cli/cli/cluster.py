@@ -78,13 +78,13 @@ def weights_file(model_name: str, weights) -> Path | None:
 
 @contextmanager
 def ray_workers_for(where: Placement, input_path, model_name, weights, device, precision,
-                    threads) -> Iterator[object]:
+                    threads, backend: str = "torch") -> Iterator[object]:
     """A connected :class:`~stdan_cli.cluster.RayUpscaler` for ``upscale --ray``."""
     from stdan_cli.cluster import RayUpscaler, WorkerSpec, node_cpus, plan_workers, ray_cluster
 
     path = weights_file(model_name, weights)
     with ray_cluster(where.ray) as ray:
         layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
-        spec = WorkerSpec(model_name, layout.device, precision, layout.threads)
+        spec = WorkerSpec(model_name, layout.device, precision, layout.threads, backend)
         with RayUpscaler(ray, input_path, spec, layout, path, where.shared_input) as workers:
             yield workers

@@ -45,7 +45,7 @@ def progress_bar(console: Console, verb: str, unit: str, *extra: TextColumn, dis
 
 
 def weights_for(model_name: str, weights: str | None, device: str, precision: str, offline: bool,
-                quiet: bool) -> str | None:
+                quiet: bool, backend: str = "torch") -> str | None:
     """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
     model with weights) without --weights, the default checkpoint, downloaded on first use
     (after --device and --precision are checked: a mistake there should not wait for a download)."""
@@ -55,8 +55,12 @@ def weights_for(model_name: str, weights: str | None, device: str, precision: st
         return None
     if model_name not in UPSCALERS:
         return weights
+    from stdan_cli.engines import get_backend, place
     from stdan_cli.upscalers.device import resolve_device, resolve_precision
     from stdan_cli.weights.first_run import weights_for_run
 
-    resolve_precision(precision, resolve_device(device))
+    if get_backend(backend).engine:
+        place(backend, device, precision)  # --backend with --device and --precision
+    else:
+        resolve_precision(precision, resolve_device(device))
     return str(weights_for_run(weights, offline=offline, quiet=quiet))

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cli.export import backend_option, prepare_backend
 from stdan_cli.errors import OutputError
 from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, select_clips, write_json
 from stdan_cli.evaluation.progress_log import ProgressLog
@@ -116,6 +117,7 @@ def _vid4_table(result: DatasetResult) -> Table:
                    "ground truth. bd: 7x7 Gaussian blur (sigma 1.6, replicated borders), then MATLAB "
                    "'nearest' x1/4, always made from the ground truth.")
 @model_options
+@backend_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="Score only the first N clips (of the list, or of the sorted Vid4 folders); reported as "
                    "partial. Default: all.")
@@ -133,7 +135,7 @@ def _vid4_table(result: DatasetResult) -> Table:
               help="When stderr is not a terminal (a log file, nohup, Slurm), print a plain progress line "
                    "(clips and frames done, rate, ETA) every SECONDS instead of the progress bar.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or lines; only the results. Default: off.")
-def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, limit,
+def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, backend, limit,
                  list_file, json_path, save_images, ray_address, ray_workers, log_interval, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
@@ -169,7 +171,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     selection = select_clips(dataset, data_root, limit, list_file)  # the data's problems before a model loads
     clips = selection.clips
     where = Placement.of(ray_address, ray_workers)
-    weights = weights_for(model_name, weights, device, precision, offline, quiet)  # downloads the default on first use
+    weights = weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloads the default on first use
     identity = identify_weights(weights) if UPSCALERS[model_name].needs_weights else None
     err = Console(stderr=True)
     if identity is not None and identity.warning() and not quiet:
@@ -182,10 +184,11 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
             path = weights_file(model_name, weights)
             ray = stack.enter_context(ray_cluster(where.ray))
             layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
-            spec = WorkerSpec(model_name, layout.device, precision, layout.threads)
+            spec = WorkerSpec(model_name, layout.device, precision, layout.threads, backend)
             run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path, clip_list=selection.clip_list)
         else:
-            upscaler = build_upscaler(model_name, weights, device, precision, threads)
+            upscaler = build_upscaler(model_name, weights, device, precision, threads, backend)
+            prepare_backend(upscaler, 4, Console(stderr=True, quiet=quiet))  # the protocol's 4-frame windows
             run = partial(evaluate, dataset, data_root, upscaler, clip_list=selection.clip_list,
                           weights=identity)
         if quiet or err.is_terminal:

@@ -23,6 +23,8 @@ COMMANDS = {
     "download-weights": ("stdan_cli.cli.weights:download_weights",
                          "Download, verify and cache the STDAN checkpoint NAME (default: the registry's default, "
                          "stdan-vimeo)."),
+    "export": ("stdan_cli.cli.export:export_command",
+               "Write STDAN as ONNX files in DIR, for ONNX Runtime, OpenVINO, TensorRT and others."),
     "train": ("stdan_cli.cli.train:train_command", "Train STDAN with the paper's recipe on Vimeo-90K."),
     "finetune": ("stdan_cli.cli.train:finetune_command", "Fine-tune STDAN on your own footage."),
 }

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
+from stdan_cli.cli.export import backend_option, prepare_backend
 from stdan_cli.cli.progress import ProgressDisplay
 from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
@@ -81,6 +82,7 @@ def sigterm_interrupts():
 @click.option("--mode", type=click.Choice(list(MODES)), default="spacetime", show_default=True,
               help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()) + ".")
 @model_options
+@backend_option
 @click.option("--window", type=int, default=4, show_default=True, help="Input frames per model window (the model was trained with 4).")
 @click.option("--stride", type=int, default=3, show_default=True,
               help="Frames between window starts (1..window-1); smaller means more overlap and more work.")
@@ -159,7 +161,7 @@ def sigterm_interrupts():
                    "Default: refuse. The input is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
-def upscale(paths, mode, model_name, weights, device, precision, threads, offline, window, stride,
+def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
             scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
             shared_input, part, ext, overwrite, quiet):
@@ -207,13 +209,13 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     where = Placement.of(ray_address, ray_workers, shared_input, part)
 
     def checkpoint():
-        return weights_for(model_name, weights, device, precision, offline, quiet)  # downloaded on first use
+        return weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloaded on first use
 
     if is_batch(inputs, output):
         if where.ray is not None or where.part is not None or scenes_out is not None:
             raise OptionError("--ray, --part and --scenes-out take one INPUT and one OUTPUT")
         return _batch(inputs, output, ext, options, console, quiet,
-                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads))
+                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads, backend))
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     if scenes_out is not None:
@@ -225,10 +227,11 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
-                                                          precision, threads))
+                                                          precision, threads, backend))
             upscaler, make_plan, run = workers.upscaler, workers.plan, workers.run
         else:
-            upscaler = build_upscaler(model_name, weights_path, device, precision, threads)
+            upscaler = build_upscaler(model_name, weights_path, device, precision, threads, backend)
+            prepare_backend(upscaler, window, console)
             executor = PartExecutor(upscaler, where.part) if where.part is not None else InProcess(upscaler)
             make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
             run = partial(run_job, upscaler=upscaler, executor=executor)

@@ -26,6 +26,7 @@ class WorkerSpec:
     device: str
     precision: str
     threads: int
+    backend: str = "torch"  # --backend
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class _Worker:
 
         self.folder = Path(tempfile.mkdtemp(prefix="stdan-worker-"))
         weights_path = weights.materialise(self.folder) if weights is not None else None
-        self.upscaler = build_upscaler(spec.model, weights_path, spec.device, spec.precision, spec.threads)
+        self.upscaler = build_upscaler(spec.model, weights_path, spec.device, spec.precision, spec.threads,
+                                       spec.backend)
 
     def describe(self) -> WorkerDescription:
         from stdan_cli.upscalers import weights_identity

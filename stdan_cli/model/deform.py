@@ -44,7 +44,10 @@ def _normalised_base(h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor
     y = (2 * (rows + ky) + 1) / h - 1
     x = (2 * (cols + kx) + 1) / w - 1
     base = torch.stack((y.expand(-1, h, w), x.expand(-1, h, w)), 1).view(1, 1, KERNEL_POINTS, 2, h, w)
-    scale = torch.tensor([2.0 / h, 2.0 / w], device=device, dtype=dtype).view(1, 1, 1, 2, 1, 1)
+    # From h and w by tensor arithmetic (not torch.tensor([...])), so that a traced graph
+    # computes it from the traced size instead of keeping the example's value.
+    one = torch.ones((), device=device, dtype=dtype)
+    scale = torch.stack((2.0 / (one * h), 2.0 / (one * w))).view(1, 1, 1, 2, 1, 1)
     return scale, base
 
 

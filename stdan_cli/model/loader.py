@@ -8,6 +8,7 @@ that tells the pipeline what it needs (scale, size multiple, tiling advice).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -242,3 +243,13 @@ def load_model(
     sd = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
     model.load_state_dict(sd, strict=True)
     return LoadedModel(model.to(device=device, dtype=dtype).eval(), descriptor)
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 of a model's weights as loaded: the names, dtypes, shapes and bytes of its state_dict."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

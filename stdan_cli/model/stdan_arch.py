@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stdan_cli.model.pcd import LSTFIStep, PointwiseConv, PyramidMixin, conv3, lrelu
-from stdan_cli.model.slicing import SlicePolicy
+from stdan_cli.model.slicing import SlicePolicy, tracing
 from stdan_cli.model.stdfa import STDFA
 from stdan_cli.model.swin import SwinTransformer
 
@@ -145,6 +145,12 @@ class STDAN(PyramidMixin, nn.Module):
         in-between frames when only a sharper video at the same rate is wanted. (Those still
         take part in STDFA, so the kept outputs are the same either way.)
         """
+        n = l1.shape[1]
+        return self.decode(self.aggregate(l1)[:, output_positions(n, skip_outputs, inputs_only)])
+
+    def aggregate(self, l1: torch.Tensor) -> torch.Tensor:
+        """Steps 2-3: level-1 features (B, N, nf, H, W) -> the features of all 2N-1 output
+        times (B, 2N-1, nf, H, W): the inputs' and LSTFI's in-between ones, through STDFA."""
         b, n, nf, h, w = l1.shape
         l1, l2, l3 = self.pyramid(l1.reshape(b * n, nf, h, w))
         levels = [lv.view(b, n, *lv.shape[1:]) for lv in (l1, l2, l3)]
@@ -154,13 +160,21 @@ class STDAN(PyramidMixin, nn.Module):
         feats = torch.empty(b, 2 * n - 1, nf, h, w, dtype=l1.dtype, device=l1.device)
         feats[:, 0::2] = levels[0]
         feats[:, 1::2] = mids
-        feats = self.stdfa(feats)[:, output_positions(n, skip_outputs, inputs_only)]
+        return self.stdfa(feats)
 
-        t = feats.shape[1]
-        y = self.feature_recon(feats.reshape(b * t, nf, h, w)).view(b, t, nf, h, w)
+    def decode(self, feats: torch.Tensor) -> torch.Tensor:
+        """Step 4: aggregated features (B, T, nf, H, W) -> frames (B, T, 3, sH, sW) through the
+        Swin decoder and pixel-shuffle upsampling."""
+        b, t, nf, h, w = feats.shape
+        y = self.feature_recon(feats.reshape(b * t, nf, h, w))
+        s = self.config.scale
+        if tracing():
+            # A traced or exported graph takes T as a symbolic size (one graph for every
+            # choice of outputs), so its frames go through the upsampling together.
+            return self.conv_last(self.upsample(self.conv_before_upsample(y))).view(b, t, 3, s * h, s * w)
         # Upsampling frame by frame: activations are largest there (256 channels at 2x
         # resolution), so one frame at a time bounds peak memory.
-        s = self.config.scale
+        y = y.view(b, t, nf, h, w)
         out = torch.empty(b, t, 3, s * h, s * w, dtype=y.dtype, device=y.device)
         for i in range(t):
             out[:, i] = self.conv_last(self.upsample(self.conv_before_upsample(y[:, i])))

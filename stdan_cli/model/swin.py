@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy, active, per_size
+from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy, active, per_size, tracing
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:
@@ -171,6 +171,12 @@ class SwinBlock(nn.Module):
         add = add.to(self.attn.qkv.weight.dtype)
 
         windows = windows.view(b * nw, n, c)
+        if tracing():
+            # A traced or exported graph takes the batch as a symbolic size (one graph for any
+            # number of images), so every image's windows go through in one step, the
+            # additive term repeated per image. Per window this is the loop below.
+            y = windows + self.attn(self.norm1(windows), add.repeat(b, 1, 1))
+            return (y + self.mlp(self.norm2(y))).view(b, length, c)
         parts = []
         for image in range(b):  # the mask repeats per image
             for w0, cnt in _spans(nw, step):

@@ -54,13 +54,22 @@ def build_upscaler(
     device: str = "auto",
     precision: str = "auto",
     threads: int | None = None,
+    backend: str = "torch",
 ) -> Upscaler:
-    """The upscaler behind ``--model/--weights/--device/--precision/--threads``."""
+    """The upscaler behind ``--model/--weights/--device/--precision/--threads/--backend``."""
     if model not in UPSCALERS:
         raise OptionError(f"unknown model '{model}'; use one of {', '.join(UPSCALERS)}")
+    from stdan_cli.engines import get_backend, place
     from stdan_cli.upscalers.device import check_threads, resolve_device
+    from stdan_cli.upscalers.stdan import build_stdan_engine
 
     check_threads(threads)
-    upscaler = UPSCALERS[model].build(weights, resolve_device(device), precision)
+    if get_backend(backend).engine:
+        if model != "stdan":
+            raise OptionError(f"--backend {backend} runs the STDAN network; --model {model} runs in PyTorch only")
+        placement = place(backend, device, precision)  # one line for a backend missing or on the wrong device
+        upscaler = build_stdan_engine(weights, placement, threads)
+    else:  # eager PyTorch
+        upscaler = UPSCALERS[model].build(weights, resolve_device(device), precision)
     upscaler.threads = threads  # used for its calls only (stdan_cli.upscalers.device.intra_op_threads)
     return upscaler

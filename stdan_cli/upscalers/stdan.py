@@ -32,12 +32,14 @@ class StdanUpscaler:
     def __post_init__(self) -> None:
         if self.weights_sha256 is None:
             self.weights_sha256 = state_dict_sha256(self.model)
+    engine: object | None = None  # a prepared engine running the parts instead of ``model`` (--backend)
 
     @property
     def notices(self) -> list[str]:
-        if not self.redone:
-            return []
-        return [f"{self.redone} window(s) redone in fp32: their {self.precision} output was not finite"]
+        lines = list(getattr(self.engine, "notices", []))
+        if self.redone:
+            lines.append(f"{self.redone} window(s) redone in fp32: their {self.precision} output was not finite")
+        return lines
 
     def reset(self) -> None:
         """Forget cached features (the tiles changed)."""
@@ -57,7 +59,7 @@ class StdanUpscaler:
     def _upscale(self, frames, skip_outputs, cache_key, inputs_only, frame_indices) -> torch.Tensor:
         cache = self.caches.setdefault(cache_key, FeatureCache())
         x = to_device(frames, self.device)
-        out = upscale_window(self.model, x, skip_outputs, cache, inputs_only, frame_indices)
+        out = upscale_window(self.engine or self.model, x, skip_outputs, cache, inputs_only, frame_indices)
         if self.fallback is not None and not torch.isfinite(out).all():
             # fp16 overflows where float32 does not: this window again in float32, and its
             # features replace the cached ones for the windows that follow.
@@ -92,3 +94,22 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
         fallback = copy.deepcopy(net)
         use_low_precision_matmuls(net, chosen.matmul_dtype)
     return StdanUpscaler(net, loaded.descriptor, device, chosen.name, fallback=fallback, weights_sha256=sha256)
+
+
+def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: int | None = None) -> StdanUpscaler:
+    """STDAN whose two parts run in the engine of ``placement`` (a
+    :class:`stdan_cli.engines.Placement`); the float32 eager model stays as the fallback for
+    windows whose fp16 output is not finite, and as what the engines are exported from."""
+    from stdan_cli.engines import build_engine
+    from stdan_cli.weights import resolve_weights
+
+    path = resolve_weights(weights)
+    device = placement.device
+    loaded = load_model(path, device=device)
+    net = loaded.model
+    net.set_slice_policy(slice_policy(device, memory_budget(device)))
+    engine = build_engine(placement, net, path, threads)
+    fallback = net if placement.precision != "fp32" else None
+    name = f"stdan ({placement.backend.name} {placement.target})"
+    return StdanUpscaler(net, loaded.descriptor, device, placement.precision, name=name, fallback=fallback,
+                         engine=engine, weights_sha256=state_dict_sha256(net))

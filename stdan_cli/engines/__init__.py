@@ -1,0 +1,29 @@
+"""Engines: the network exported once (ONNX) and run by other runtimes, checked against eager.
+
+- :data:`BACKENDS` / :class:`Backend`: what ``--backend`` offers (needs, devices, precisions);
+  :func:`place` resolves ``--backend/--device/--precision`` together.
+- :func:`export_parts`: ``stdan export``: the per-frame feature extraction and the per-window
+  reconstruction as ONNX files.
+- :class:`Engine` / :func:`build_engine`: the two parts prepared (cached beside the weights)
+  and run in ONNX Runtime, OpenVINO or ``torch.compile``, standing in for the model.
+"""
+
+from stdan_cli.engines.backends import BACKENDS, Backend, BackendUnavailable, Placement, get_backend, place
+from stdan_cli.engines.engine import Engine, build_engine
+from stdan_cli.engines.export import EXPORT_PRECISIONS, OPSET, ExportedPart, export_parts, relative_l2
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendUnavailable",
+    "Placement",
+    "get_backend",
+    "place",
+    "Engine",
+    "build_engine",
+    "EXPORT_PRECISIONS",
+    "OPSET",
+    "ExportedPart",
+    "export_parts",
+    "relative_l2",
+]

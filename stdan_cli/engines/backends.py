@@ -1,0 +1,170 @@
+"""The backends behind ``--backend``: what each needs installed, where it runs, in which
+precisions, and the one rule that resolves ``auto``.
+
+A backend is a description (:class:`Backend`); the device a run uses is resolved from
+``--device`` by :func:`place`, which refuses, in one line, a backend that is not installed or
+cannot run on the device asked for.
+
+``auto`` is eager PyTorch. The rule: an engine is chosen only where a measurement showed it
+faster than eager once its preparation is counted, and none has: on this project's 2-core AVX2
+CPU OpenVINO was 1.15x faster per window after 328 s of conversion from PyTorch (the issue),
+and the ONNX export alone takes minutes for the official network (the engines note); no GPU
+has been measured yet (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+
+import torch
+
+from stdan_cli.errors import OptionError, StdanError
+from stdan_cli.upscalers.device import resolve_device, resolve_precision
+
+
+class BackendUnavailable(StdanError):
+    """The backend's package is not installed, or cannot run on the chosen device."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    help: str
+    modules: tuple[str, ...]  # Python modules it needs
+    install: str  # what to install when they are missing
+    devices: tuple[str, ...]  # the --device kinds it runs on
+    precisions: tuple[str, ...]  # the --precision values it accepts (before auto is resolved)
+    engine: bool  # True: the network's parts run in a prepared engine; False: eager PyTorch
+
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.modules)
+
+
+TORCH_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("auto", "eager PyTorch (no engine has been measured faster once its preparation counts)",
+                (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
+        Backend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
+        Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
+                (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True),
+        Backend("onnxruntime", "ONNX Runtime: CPU, CUDA (TensorRT first when installed), DirectML (dml), "
+                "CoreML (mps)", ("onnxruntime", "onnx"), 'pip install "stdan-cli[onnx]" (or onnxruntime-gpu for '
+                "CUDA and TensorRT, onnxruntime-directml for DirectML)",
+                ("cpu", "cuda", "dml", "mps"), ("auto", "fp32", "fp16"), True),
+        Backend("openvino", "OpenVINO: cpu, gpu (Intel GPUs, gpu.N), npu", ("openvino", "onnx"),
+                'pip install "stdan-cli[openvino]"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one run executes: the backend, the torch device the pipeline's tensors live on,
+    the runtime's own device name, and the resolved precision."""
+
+    backend: Backend
+    device: torch.device
+    target: str  # ORT: cpu, cuda:N, tensorrt:N (then CUDA), dml:N, coreml; OpenVINO: CPU, GPU.N, NPU; else the device
+    precision: str
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise OptionError(f"unknown backend '{name}'; use one of {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    if not backend.installed():
+        missing = ", ".join(m for m in backend.modules if importlib.util.find_spec(m) is None)
+        raise BackendUnavailable(f"--backend {name} needs {missing}: {backend.install}")
+    return backend
+
+
+def _device_kind(spec: str) -> tuple[str, int | None]:
+    m = re.fullmatch(r"(auto|cpu|cuda|mps|dml|gpu|npu)(?:[:.](\d+))?", (spec or "auto").lower())
+    if m is None:
+        raise OptionError(f"unknown device '{spec}'; use auto, cpu, cuda, cuda:N, mps, dml[:N], gpu[.N] or npu")
+    return m.group(1), (int(m.group(2)) if m.group(2) is not None else None)
+
+
+def _refuse(backend: Backend, kind: str) -> BackendUnavailable:
+    return BackendUnavailable(f"--backend {backend.name} cannot run on --device {kind}; it runs on "
+                              f"{', '.join(backend.devices)}")
+
+
+def place(name: str, device: str = "auto", precision: str = "auto") -> Placement:
+    """Resolve ``--backend``, ``--device`` and ``--precision`` together (one line for any
+    mismatch)."""
+    backend = get_backend(name)
+    kind, index = _device_kind(device)
+    if backend.name == "openvino":
+        return _place_openvino(backend, kind, index, precision)
+    if kind not in ("auto", *backend.devices):
+        raise _refuse(backend, kind)
+    if backend.name == "onnxruntime":
+        return _place_onnxruntime(backend, kind, index, device, precision)
+    torch_device = resolve_device(device)
+    if torch_device.type not in backend.devices:
+        raise _refuse(backend, torch_device.type)
+    return Placement(backend, torch_device, str(torch_device), resolve_precision(precision, torch_device).name)
+
+
+def _engine_precision(backend: Backend, precision: str, gpu: bool) -> str:
+    if precision not in backend.precisions:
+        raise OptionError(f"--backend {backend.name} runs in {' or '.join(backend.precisions[1:])}, "
+                          f"not --precision {precision}")
+    if precision == "auto":
+        return "fp16" if gpu else "fp32"
+    if precision == "fp16" and not gpu:
+        raise OptionError(f"--precision fp16 with --backend {backend.name} needs a GPU; use fp32")
+    return precision
+
+
+def ort_providers() -> list[str]:
+    import onnxruntime
+
+    return onnxruntime.get_available_providers()
+
+
+# torch device type -> the ONNX Runtime provider it needs, and how to get it
+_ORT_GPU = {"cuda": ("CUDAExecutionProvider", "pip install onnxruntime-gpu"),
+            "mps": ("CoreMLExecutionProvider", "macOS builds of onnxruntime have it")}
+
+
+def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str, precision: str) -> Placement:
+    providers = ort_providers()
+    if kind == "dml":
+        if "DmlExecutionProvider" not in providers:
+            raise BackendUnavailable("--device dml needs ONNX Runtime's DirectML build: pip install onnxruntime-directml")
+        return Placement(backend, torch.device("cpu"), f"dml:{index or 0}", _engine_precision(backend, precision, True))
+    torch_device = resolve_device("auto" if kind == "auto" else spec)
+    if torch_device.type in _ORT_GPU:
+        provider, remedy = _ORT_GPU[torch_device.type]
+        if provider in providers:
+            chosen = _engine_precision(backend, precision, True)
+            if torch_device.type == "mps":  # CoreML takes host tensors
+                return Placement(backend, torch.device("cpu"), "coreml", chosen)
+            kind = "tensorrt" if "TensorrtExecutionProvider" in providers else "cuda"
+            return Placement(backend, torch_device, f"{kind}:{torch_device.index}", chosen)
+        if kind != "auto":  # auto falls back to the CPU
+            raise BackendUnavailable(f"this ONNX Runtime has no {provider}: {remedy}")
+    return Placement(backend, torch.device("cpu"), "cpu", _engine_precision(backend, precision, False))
+
+
+def _place_openvino(backend: Backend, kind: str, index: int | None, precision: str) -> Placement:
+    if kind == "auto":
+        kind = "cpu"
+    if kind not in backend.devices:
+        raise _refuse(backend, kind)
+    import openvino
+
+    target = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}[kind] + (f".{index}" if index is not None else "")
+    available = openvino.Core().available_devices
+    if not any(d == target or d.startswith(target + ".") for d in available):
+        raise BackendUnavailable(f"OpenVINO sees no device {target} here (it has {', '.join(available) or 'none'})")
+    return Placement(backend, torch.device("cpu"), target, _engine_precision(backend, precision, kind != "cpu"))

@@ -1,0 +1,167 @@
+"""A prepared engine: the network's two parts in a backend's runtime, standing in for the
+model in :func:`stdan_cli.model.upscale_window` (``extract_features`` per frame,
+``reconstruct`` per window), so tiles, the feature cache and chunks are the pipeline's.
+
+Parts are prepared on first use, or up front with :meth:`Engine.prepare` (the CLI does, to
+show the phase and its time before the run starts): the exported ONNX file is taken from the
+cache (:mod:`stdan_cli.engines.cache`) or exported into it; the runtime then loads it. A
+cached file that is damaged, or that the runtime cannot load, is removed and exported again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from stdan_cli.engines import cache
+from stdan_cli.engines.backends import Placement
+from stdan_cli.engines.export import export_part, exporter_version, precision_model
+from stdan_cli.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
+from stdan_cli.model import STDAN, output_positions
+from stdan_cli.model.loader import state_dict_sha256
+
+
+@dataclass
+class Engine:
+    placement: Placement
+    model: STDAN  # the eager float32 network the parts are exported from
+    weights_sha256: str
+    root: Path  # the engine cache
+    threads: int | None = None
+    notify: Callable[[str], None] | None = None  # phase lines (preparation and its time)
+    prepared: list[str] = field(default_factory=list)  # what this engine exported or built
+    notices: list[str] = field(default_factory=list)  # damaged cache entries replaced
+    _runners: dict = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def backend(self) -> str:
+        return self.placement.backend.name
+
+    # --- the model's interface (see upscale_window) -------------------------------------
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3, H, W) -> (B, N, nf, H, W), as :meth:`STDAN.extract_features`."""
+        b, n, c, h, w = x.shape
+        out = self._runner(FEATURES, n)(x.reshape(b * n, c, h, w).float())
+        return out.to(self.placement.device).view(b, n, *out.shape[1:])
+
+    def reconstruct(self, l1: torch.Tensor, skip_outputs: int = 0, inputs_only: bool = False) -> torch.Tensor:
+        """(B, N, nf, H, W) -> (B, T, 3, sH, sW), as :meth:`STDAN.reconstruct`."""
+        n = l1.shape[1]
+        positions = torch.tensor(output_positions(n, skip_outputs, inputs_only), dtype=torch.int64,
+                                 device=l1.device if self.placement.device.type == "cuda" else "cpu")
+        return self._runner(RECONSTRUCT, n)(l1.float(), positions).to(self.placement.device)
+
+    # --- preparation ------------------------------------------------------------------
+    def prepare(self, window: int) -> list[str]:
+        """Make both parts ready for windows of ``window`` frames; returns what was prepared now."""
+        before = len(self.prepared)
+        for spec in (FEATURES, RECONSTRUCT):
+            self._runner(spec, window)
+        return self.prepared[before:]
+
+    def _part_name(self, spec: PartSpec, window: int) -> str:
+        return f"reconstruct-n{window}" if spec is RECONSTRUCT else spec.name
+
+    def _runner(self, spec: PartSpec, window: int) -> Callable:
+        key = self._part_name(spec, window)
+        if key not in self._runners:
+            self._runners[key] = self._load(spec, window)
+        return self._runners[key]
+
+    def _say(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
+
+    def _load(self, spec: PartSpec, window: int) -> Callable:
+        if self.backend == "compile":
+            return self._compiled(spec)
+        path = self._onnx(spec, window)
+        try:
+            return self._open(path, spec)
+        except Exception as exc:  # the runtime cannot read the cached file: export it again
+            cache.discard(path)
+            reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            self.notices.append(f"cached engine {path.name} could not be loaded ({reason}); exported again")
+            return self._open(self._onnx(spec, window), spec)
+
+    def _onnx_precision(self) -> str:
+        # OpenVINO reads the float32 file and lowers precision itself (INFERENCE_PRECISION_HINT)
+        return self.placement.precision if self.backend == "onnxruntime" else "fp32"
+
+    def _onnx(self, spec: PartSpec, window: int) -> Path:
+        """The part's ONNX file from the cache, exported into it when missing or damaged."""
+        key = cache.EngineKey(self.weights_sha256, "onnx", exporter_version(), self._part_name(spec, window),
+                              "dynamic", self._onnx_precision())
+        path = key.path(self.root, ".onnx")
+        if path.exists() and not cache.is_intact(path):
+            cache.discard(path)
+            self.notices.append(f"cached engine {path} was damaged; exported again")
+        if not path.exists():
+            what = f"{self.backend} engine: exporting {key.part} ({key.precision}) to ONNX"
+            self._say(f"preparing {what}...")
+            start = time.perf_counter()
+            tmp = cache.new_file(path)
+            try:
+                export_part(precision_model(self.model, key.precision), spec, tmp, window)
+                cache.commit(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            seconds = time.perf_counter() - start
+            self.prepared.append(f"{key.part} ({key.precision}) exported in {seconds:.1f} s")
+            self._say(f"prepared {what} in {seconds:.1f} s (cached in {path.parent})")
+        return path
+
+    def _open(self, path: Path, spec: PartSpec) -> Callable:
+        from stdan_cli.engines import runtimes
+
+        p = self.placement
+        folder = self.root / self.weights_sha256[:16]
+        if self.backend == "onnxruntime":
+            import onnxruntime
+
+            trt = folder / f"tensorrt-ort{onnxruntime.__version__}" / p.target.replace(":", "") / p.precision
+            session = runtimes.ort_session(path, p, self.threads, trt)
+            return runtimes.ort_runner(session, p.device, self._output_shape(spec))
+        import openvino
+
+        blobs = folder / f"openvino-{openvino.__version__}" / p.target / p.precision
+        return runtimes.openvino_runner(runtimes.openvino_compiled(path, p, self.threads, blobs))
+
+    def _output_shape(self, spec: PartSpec) -> Callable[..., tuple[int, ...]]:
+        cfg = self.config
+        if spec is FEATURES:
+            return lambda frames: (frames.shape[0], cfg.nf, *frames.shape[2:])
+        s = cfg.scale
+        return lambda feats, positions: (feats.shape[0], positions.shape[0], 3, s * feats.shape[3], s * feats.shape[4])
+
+    def _compiled(self, spec: PartSpec) -> Callable:
+        """``torch.compile`` of the part: fixed shapes (a job uses one tile shape), CUDA graphs
+        on CUDA GPUs. Compilation happens on the first call; PyTorch caches compiled graphs itself."""
+        module = part_module(spec, self.model)
+        mode = "reduce-overhead" if self.placement.device.type == "cuda" else None
+        compiled = torch.compile(module, mode=mode, dynamic=False)
+        self.prepared.append(f"{spec.name}: torch.compile ({mode or 'default'}), compiled on first use")
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                out = compiled(*(t.to(self.placement.device) for t in inputs))
+            return out.clone() if mode else out  # CUDA graphs reuse their output buffers
+        return run
+
+
+def build_engine(placement: Placement, model: STDAN, weights_path: str | Path | None, threads: int | None = None,
+                 cache_dir: str | Path | None = None) -> Engine:
+    """An :class:`Engine` for ``model`` (float32, eval) at ``placement``; engines are cached
+    beside ``weights_path`` (see :func:`stdan_cli.engines.cache.cache_root`) unless ``cache_dir``."""
+    sha = cache.weights_sha256(weights_path) if weights_path is not None else state_dict_sha256(model)
+    root = Path(cache_dir) if cache_dir is not None else cache.cache_root(weights_path)
+    return Engine(placement, model.eval(), sha, root, threads)

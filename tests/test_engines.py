@@ -1,0 +1,235 @@
+"""Engines (--backend, stdan export): ONNX Runtime and OpenVINO against eager PyTorch on the
+small configuration, the engine cache, and the one-line errors.
+
+Exporting is the slow part (tens of seconds for the small configuration on 2 loaded cores),
+so the session exports once, for 2-frame windows, into one cache every test shares; tests
+that need a fresh or damaged cache copy it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from stdan_cli.engines import BackendUnavailable, build_engine, place, relative_l2
+from stdan_cli.errors import OptionError
+from stdan_cli.model import STDAN, STDANConfig, load_model, upscale_window
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+WINDOW = 2
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A small-configuration checkpoint whose deformable offsets are not zero (the official
+    initialisation zeroes them, which would leave the sampling untested)."""
+    torch.manual_seed(0)
+    model = STDAN(STDANConfig.small())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "conv_offset" in name:
+                p.normal_(0.0, 0.05)
+    path = tmp_path_factory.mktemp("weights") / "small.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def eager(weights):
+    return load_model(weights).model
+
+
+@pytest.fixture(scope="module")
+def ort_engine(tmp_path_factory, weights, eager):
+    """An ONNX Runtime engine whose preparation filled a new cache (the session's only export)."""
+    root = tmp_path_factory.mktemp("engines")
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    assert [line.split(" ")[0] for line in engine.prepare(WINDOW)] == ["features", f"reconstruct-n{WINDOW}"]
+    return engine
+
+
+@pytest.fixture(scope="module")
+def ort_cache(ort_engine) -> Path:
+    return ort_engine.root
+
+
+def frames(h: int, w: int, n: int = WINDOW, seed: int = 0) -> torch.Tensor:
+    return torch.rand(1, n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def test_exported_files_pass_the_onnx_checker(ort_cache):
+    import onnx
+
+    files = sorted(ort_cache.rglob("*.onnx"))
+    assert [f.name for f in files] == ["features-dynamic-fp32.onnx", f"reconstruct-n{WINDOW}-dynamic-fp32.onnx"]
+    for f in files:
+        onnx.checker.check_model(str(f), full_check=True)
+        graph = onnx.load(str(f), load_external_data=False).graph
+        assert any(node.op_type == "GridSample" for node in graph.node) == f.name.startswith("reconstruct")
+
+
+@pytest.mark.parametrize("size,skip,inputs_only", [((16, 24), 0, False), ((20, 44), 1, False), ((24, 16), 0, True)])
+def test_onnxruntime_equals_eager(ort_engine, eager, size, skip, inputs_only):
+    """Within 2e-4 relative L2 at sizes other than the traced one (16x24 after padding is
+    the traced size; 20x44 pads to 24x48), for every window variant."""
+    x = frames(*size)
+    ref = upscale_window(eager, x, skip, inputs_only=inputs_only)
+    out = upscale_window(ort_engine, x, skip, inputs_only=inputs_only)
+    assert out.shape == ref.shape
+    assert relative_l2(out, ref) < 2e-4
+
+
+def test_a_second_engine_prepares_nothing(ort_cache, weights, eager):
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=ort_cache)
+    x = frames(16, 24)
+    out = engine.extract_features(x)
+    assert engine.prepared == [] and engine.notices == []
+    assert relative_l2(out, eager.extract_features(x)) < 2e-4
+
+
+def test_openvino_equals_eager(ort_cache, weights, eager):
+    pytest.importorskip("openvino")
+    engine = build_engine(place("openvino", "cpu", "fp32"), eager, weights, threads=1, cache_dir=ort_cache)
+    x = frames(24, 32, seed=1)
+    ref = upscale_window(eager, x, 1)
+    assert relative_l2(upscale_window(engine, x, 1), ref) < 2e-4
+    assert engine.prepared == []  # OpenVINO reads the same exported files
+
+
+def test_damaged_cache_entry_is_exported_again(ort_cache, weights, eager, tmp_path):
+    root = tmp_path / "cache"
+    shutil.copytree(ort_cache, root)
+    (victim,) = root.rglob("features-*.onnx")
+    victim.write_bytes(victim.read_bytes()[:1000])  # truncated
+    lines = []
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    engine.notify = lines.append
+    x = frames(16, 24)
+    assert relative_l2(engine.extract_features(x), eager.extract_features(x)) < 2e-4
+    assert [p.split(" ")[0] for p in engine.prepared] == ["features"]
+    assert len(engine.notices) == 1 and "damaged" in engine.notices[0]
+    assert any(line.startswith("prepared onnxruntime engine: exporting features") for line in lines)
+
+
+def test_unreadable_cache_entry_with_a_matching_digest_is_exported_again(ort_cache, weights, eager, tmp_path):
+    """A file its runtime refuses, whatever its sidecar says, is exported again too."""
+    from stdan_cli.engines import cache
+
+    root = tmp_path / "cache"
+    shutil.copytree(ort_cache, root)
+    (victim,) = root.rglob("features-*.onnx")
+    victim.write_bytes(b"not an onnx file")
+    tmp = cache.new_file(victim)
+    tmp.write_bytes(b"not an onnx file")
+    cache.commit(tmp, victim)  # the sidecar now vouches for the bad file
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    x = frames(16, 24)
+    assert relative_l2(engine.extract_features(x), eager.extract_features(x)) < 2e-4
+    assert len(engine.notices) == 1 and "could not be loaded" in engine.notices[0]
+
+
+def test_unknown_backend_and_device_mismatch_are_one_line():
+    with pytest.raises(OptionError, match="unknown backend 'tensorrt'"):
+        place("tensorrt")
+    with pytest.raises(BackendUnavailable, match="cannot run on --device mps; it runs on cpu, gpu, npu"):
+        place("openvino", "mps")
+    with pytest.raises(BackendUnavailable, match="no CUDAExecutionProvider: pip install onnxruntime-gpu"):
+        from unittest import mock
+
+        with mock.patch("torch.cuda.is_available", return_value=True), \
+                mock.patch("torch.cuda.device_count", return_value=1), \
+                mock.patch("torch.cuda.current_device", return_value=0):
+            place("onnxruntime", "cuda")
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    with pytest.raises(BackendUnavailable, match=r'^--backend openvino needs openvino: pip install "stdan-cli\[openvino\]"$'):
+        place("openvino")
+
+
+def test_cli_errors_are_one_line(weights, tmp_path):
+    from click.testing import CliRunner
+    from media import make_video
+
+    from stdan_cli.cli.main import main
+
+    src = make_video(tmp_path / "in.mkv", n_frames=2)
+    runner = CliRunner()
+    result = runner.invoke(main, ["upscale", str(src), str(tmp_path / "o.mkv"), "--weights", str(weights),
+                                  "--backend", "openvino", "--device", "cuda"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --backend openvino cannot run on --device cuda; it runs on cpu, gpu, npu"]
+    result = runner.invoke(main, ["upscale", str(src), str(tmp_path / "o.mkv"), "--model", "bicubic",
+                                  "--backend", "onnxruntime"])
+    assert result.exit_code == 2 and "runs in PyTorch only" in result.output
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_upscale_with_onnxruntime_matches_eager_within_one_code_value(ort_cache, weights, tmp_path, monkeypatch):
+    """A whole run (tiles, feature cache, chunks, encoding) on a lossless codec; the engine
+    comes from the session's cache, so the run prepares nothing and says nothing about it."""
+    import av
+    import numpy as np
+    from click.testing import CliRunner
+    from media import make_video
+
+    from stdan_cli.cli.main import main
+
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(3)]
+    src = make_video(tmp_path / "in.mkv", n_frames=3, codec="ffv1", pix_fmt="yuv444p", frames=pictures)
+    monkeypatch.setenv("STDAN_ENGINE_CACHE", str(ort_cache))
+    before = {f: f.stat().st_mtime_ns for f in ort_cache.rglob("*")}
+    common = ["--weights", str(weights), "--device", "cpu", "--threads", "1", "--window", str(WINDOW), "--stride", "1",
+              "--codec", "ffv1", "--pix-fmt", "yuv444p", "--tile", "16", "--tile-overlap", "8", "--chunk-frames", "2"]
+    runner = CliRunner()
+    outputs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.mkv"
+        result = runner.invoke(main, ["upscale", str(src), str(out), "--backend", backend, *common])
+        assert result.exit_code == 0, result.output
+        assert "preparing" not in result.output
+        with av.open(str(out)) as container:
+            outputs[backend] = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert outputs["torch"].shape == outputs["onnxruntime"].shape == (5, 64, 96, 3)
+    assert np.abs(outputs["torch"].astype(int) - outputs["onnxruntime"].astype(int)).max() <= 1
+    assert {f: f.stat().st_mtime_ns for f in ort_cache.rglob("*")} == before  # nothing prepared or rewritten
+
+
+def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, tmp_path, monkeypatch):
+    """The command around the export (tested above through the engine): files named by part,
+    window and precision, the comparison with eager at another size, no replacement without -y.
+    Exporting itself is replaced by a copy of the session's files (an export takes minutes here)."""
+    from click.testing import CliRunner
+
+    import stdan_cli.engines.export as export_module
+    from stdan_cli.cli.main import main
+
+    def copy_cached(model, spec, path, window, size=None):
+        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
+        shutil.copyfile(cached, path)
+        return 0.0
+
+    monkeypatch.setattr(export_module, "export_part", copy_cached)
+    out = tmp_path / "onnx"
+    runner = CliRunner()
+    args = ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["features-fp32.onnx", f"reconstruct-n{WINDOW}-fp32.onnx"]
+    errors = [float(line.split("relative L2 ")[1].split()[0]) for line in result.output.splitlines()
+              if "relative L2" in line]
+    assert len(errors) == 4 and max(errors) < 2e-4, result.output  # features and three window variants
+    again = runner.invoke(main, args)
+    assert again.exit_code == 1 and again.output.strip().endswith("exists; use -y/--overwrite to replace it")
+    assert runner.invoke(main, [*args, "-y", "--no-check"]).exit_code == 0
