@@ -62,8 +62,8 @@ class PeakRSS:
 
 def run_one(args) -> dict:
     """One backend in this process: prepare, then time each size; outputs saved for comparison."""
-    from stdan_cli.engines import build_engine, place
     from stdan_cli.model import load_model, upscale_window
+    from stdan_cli.upscalers.engines import build_engine, place
 
     torch.set_num_threads(args.threads)
     placement = place(args.one, args.device, "fp32")
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | not run: {row} |")
                 continue
             for size, r in row["sizes"].items():
-                from stdan_cli.engines import relative_l2
+                from stdan_cli.upscalers.engines import relative_l2
 
                 eager = rows["torch"]["sizes"][size] if isinstance(rows.get("torch"), dict) else None
                 ref, out = (Path(tmp) / f"{n}-{size}.pt" for n in ("torch", name))

@@ -184,7 +184,7 @@ def engine_rows(args, device: torch.device, config: STDANConfig) -> list[str]:
     the first size with --small or without fixtures), and its time per window."""
     import tempfile
 
-    from stdan_cli.engines import BACKENDS, Placement, build_engine, relative_l2
+    from stdan_cli.upscalers.engines import BACKENDS, Placement, build_engine, relative_l2
 
     names = args.engines.split(",") if args.engines not in ("auto", "none") else []
     if args.engines == "auto" and device.type == "cuda":

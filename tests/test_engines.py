@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from stdan_cli.engines import BackendUnavailable, build_engine, place, relative_l2
 from stdan_cli.errors import OptionError
 from stdan_cli.model import STDAN, STDANConfig, load_model, upscale_window
+from stdan_cli.upscalers.engines import BackendUnavailable, build_engine, place, relative_l2
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -118,7 +118,7 @@ def test_damaged_cache_entry_is_exported_again(ort_cache, weights, eager, tmp_pa
 
 def test_unreadable_cache_entry_with_a_matching_digest_is_exported_again(ort_cache, weights, eager, tmp_path):
     """A file its runtime refuses, whatever its sidecar says, is exported again too."""
-    from stdan_cli.engines import cache
+    from stdan_cli.upscalers.engines import cache
 
     root = tmp_path / "cache"
     shutil.copytree(ort_cache, root)
@@ -212,7 +212,7 @@ def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, t
     Exporting itself is replaced by a copy of the session's files (an export takes minutes here)."""
     from click.testing import CliRunner
 
-    import stdan_cli.engines.export as export_module
+    import stdan_cli.upscalers.engines.export as export_module
     from stdan_cli.cli.main import main
 
     def copy_cached(model, spec, path, window, size=None):

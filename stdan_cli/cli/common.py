@@ -55,8 +55,8 @@ def weights_for(model_name: str, weights: str | None, device: str, precision: st
         return None
     if model_name not in UPSCALERS:
         return weights
-    from stdan_cli.engines import get_backend, place
     from stdan_cli.upscalers.device import resolve_device, resolve_precision
+    from stdan_cli.upscalers.engines import get_backend, place
     from stdan_cli.weights.first_run import weights_for_run
 
     if get_backend(backend).engine:

@@ -1,4 +1,4 @@
-"""``stdan export``: the network's two parts as ONNX files (see :mod:`stdan_cli.engines.export`)."""
+"""``stdan export``: the network's two parts as ONNX files (see :mod:`stdan_cli.upscalers.engines.export`)."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
     H and W: multiples of 8 (pad bottom/right, crop the output). Opset 17; deformable
     sampling is GridSample. Each file is checked with onnx.checker.
     """
-    from stdan_cli.engines import export_parts
-    from stdan_cli.engines.check import compare_with_eager
     from stdan_cli.errors import OptionError
     from stdan_cli.model import load_model
+    from stdan_cli.upscalers.engines import export_parts
+    from stdan_cli.upscalers.engines.check import compare_with_eager
     from stdan_cli.weights import resolve_weights
 
     try:
@@ -72,7 +72,7 @@ BACKEND_HELP = ("Where the network runs: auto (eager PyTorch: no engine has been
 
 
 def backend_option(fn):
-    from stdan_cli.engines.backends import BACKENDS
+    from stdan_cli.upscalers.engines.backends import BACKENDS
 
     return click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
                         help=BACKEND_HELP)(fn)

@@ -59,8 +59,8 @@ def build_upscaler(
     """The upscaler behind ``--model/--weights/--device/--precision/--threads/--backend``."""
     if model not in UPSCALERS:
         raise OptionError(f"unknown model '{model}'; use one of {', '.join(UPSCALERS)}")
-    from stdan_cli.engines import get_backend, place
     from stdan_cli.upscalers.device import check_threads, resolve_device
+    from stdan_cli.upscalers.engines import get_backend, place
     from stdan_cli.upscalers.stdan import build_stdan_engine
 
     check_threads(threads)

@@ -98,9 +98,9 @@ def build_stdan(weights: str | os.PathLike | None, device: torch.device, precisi
 
 def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: int | None = None) -> StdanUpscaler:
     """STDAN whose two parts run in the engine of ``placement`` (a
-    :class:`stdan_cli.engines.Placement`); the float32 eager model stays as the fallback for
+    :class:`stdan_cli.upscalers.engines.Placement`); the float32 eager model stays as the fallback for
     windows whose fp16 output is not finite, and as what the engines are exported from."""
-    from stdan_cli.engines import build_engine
+    from stdan_cli.upscalers.engines import build_engine
     from stdan_cli.weights import resolve_weights
 
     path = resolve_weights(weights)

@@ -4,7 +4,7 @@ model in :func:`stdan_cli.model.upscale_window` (``extract_features`` per frame,
 
 Parts are prepared on first use, or up front with :meth:`Engine.prepare` (the CLI does, to
 show the phase and its time before the run starts): the exported ONNX file is taken from the
-cache (:mod:`stdan_cli.engines.cache`) or exported into it; the runtime then loads it. A
+cache (:mod:`stdan_cli.upscalers.engines.cache`) or exported into it; the runtime then loads it. A
 cached file that is damaged, or that the runtime cannot load, is removed and exported again.
 """
 
@@ -17,12 +17,12 @@ from typing import Callable
 
 import torch
 
-from stdan_cli.engines import cache
-from stdan_cli.engines.backends import Placement
-from stdan_cli.engines.export import export_part, exporter_version, precision_model
-from stdan_cli.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.model import STDAN, output_positions
 from stdan_cli.model.loader import state_dict_sha256
+from stdan_cli.upscalers.engines import cache
+from stdan_cli.upscalers.engines.backends import Placement
+from stdan_cli.upscalers.engines.export import export_part, exporter_version, precision_model
+from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Engine:
         return path
 
     def _open(self, path: Path, spec: PartSpec) -> Callable:
-        from stdan_cli.engines import runtimes
+        from stdan_cli.upscalers.engines import runtimes
 
         p = self.placement
         folder = self.root / self.weights_sha256[:16]
@@ -161,7 +161,7 @@ class Engine:
 def build_engine(placement: Placement, model: STDAN, weights_path: str | Path | None, threads: int | None = None,
                  cache_dir: str | Path | None = None) -> Engine:
     """An :class:`Engine` for ``model`` (float32, eval) at ``placement``; engines are cached
-    beside ``weights_path`` (see :func:`stdan_cli.engines.cache.cache_root`) unless ``cache_dir``."""
+    beside ``weights_path`` (see :func:`stdan_cli.upscalers.engines.cache.cache_root`) unless ``cache_dir``."""
     sha = cache.weights_sha256(weights_path) if weights_path is not None else state_dict_sha256(model)
     root = Path(cache_dir) if cache_dir is not None else cache.cache_root(weights_path)
     return Engine(placement, model.eval(), sha, root, threads)

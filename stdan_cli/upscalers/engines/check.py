@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from stdan_cli.engines.export import relative_l2
-from stdan_cli.engines.parts import FEATURES, RECONSTRUCT
 from stdan_cli.model import STDAN, output_positions
+from stdan_cli.upscalers.engines.export import relative_l2
+from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT
 
 
 def check_size(model: STDAN, size: tuple[int, int] | None) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from stdan_cli.engines.backends import Placement
+from stdan_cli.upscalers.engines.backends import Placement
 
 # ONNX Runtime's providers for each target, fastest first; only those the installed build has are used.
 _ORT_PROVIDERS = {

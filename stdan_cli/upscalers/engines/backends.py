@@ -17,11 +17,12 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from stdan_cli.errors import OptionError, StdanError
-from stdan_cli.upscalers.device import resolve_device, resolve_precision
+
+if TYPE_CHECKING:  # the table is read by --help, which must not load PyTorch
+    import torch
 
 
 class BackendUnavailable(StdanError):
@@ -70,7 +71,7 @@ class Placement:
     the runtime's own device name, and the resolved precision."""
 
     backend: Backend
-    device: torch.device
+    device: "torch.device"
     target: str  # ORT: cpu, cuda:N, tensorrt:N (then CUDA), dml:N, coreml; OpenVINO: CPU, GPU.N, NPU; else the device
     precision: str
 
@@ -100,6 +101,9 @@ def _refuse(backend: Backend, kind: str) -> BackendUnavailable:
 def place(name: str, device: str = "auto", precision: str = "auto") -> Placement:
     """Resolve ``--backend``, ``--device`` and ``--precision`` together (one line for any
     mismatch)."""
+
+    from stdan_cli.upscalers.device import resolve_device, resolve_precision
+
     backend = get_backend(name)
     kind, index = _device_kind(device)
     if backend.name == "openvino":
@@ -137,6 +141,10 @@ _ORT_GPU = {"cuda": ("CUDAExecutionProvider", "pip install onnxruntime-gpu"),
 
 
 def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str, precision: str) -> Placement:
+    import torch
+
+    from stdan_cli.upscalers.device import resolve_device
+
     providers = ort_providers()
     if kind == "dml":
         if "DmlExecutionProvider" not in providers:
@@ -157,6 +165,9 @@ def _place_onnxruntime(backend: Backend, kind: str, index: int | None, spec: str
 
 
 def _place_openvino(backend: Backend, kind: str, index: int | None, precision: str) -> Placement:
+    import torch
+
+
     if kind == "auto":
         kind = "cpu"
     if kind not in backend.devices:

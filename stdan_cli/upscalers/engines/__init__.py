@@ -8,9 +8,7 @@
   and run in ONNX Runtime, OpenVINO or ``torch.compile``, standing in for the model.
 """
 
-from stdan_cli.engines.backends import BACKENDS, Backend, BackendUnavailable, Placement, get_backend, place
-from stdan_cli.engines.engine import Engine, build_engine
-from stdan_cli.engines.export import EXPORT_PRECISIONS, OPSET, ExportedPart, export_parts, relative_l2
+from stdan_cli._lazy import lazy_exports
 
 __all__ = [
     "BACKENDS",
@@ -27,3 +25,9 @@ __all__ = [
     "export_parts",
     "relative_l2",
 ]
+
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(("BACKENDS", "Backend", "BackendUnavailable", "Placement", "get_backend", "place"), "backends"),
+    **dict.fromkeys(("Engine", "build_engine"), "engine"),
+    **dict.fromkeys(("EXPORT_PRECISIONS", "OPSET", "ExportedPart", "export_parts", "relative_l2"), "export"),
+})

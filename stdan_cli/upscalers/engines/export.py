@@ -30,10 +30,10 @@ from pathlib import Path
 
 import torch
 
-from stdan_cli.engines.cache import new_file
-from stdan_cli.engines.parts import FEATURES, PARTS, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.model import STDAN
+from stdan_cli.upscalers.engines.cache import new_file
+from stdan_cli.upscalers.engines.parts import FEATURES, PARTS, RECONSTRUCT, PartSpec, part_module
 
 OPSET = 17
 EXPORT_PRECISIONS = ("fp32", "fp16")
