@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Hashable, Sequence
@@ -11,6 +10,7 @@ from typing import Hashable, Sequence
 import torch
 
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
+from stdan_cli.model.loader import state_dict_sha256
 from stdan_cli.model.precision import use_low_precision_matmuls
 from stdan_cli.upscalers.device import apply_tf32, intra_op_threads, memory_budget, resolve_precision, slice_policy
 from stdan_cli.upscalers.transfer import to_device
@@ -67,16 +67,6 @@ class StdanUpscaler:
             out = upscale_window(self.fallback, x, skip_outputs, cache, inputs_only, frame_indices)
             self.redone += 1
         return out.float()
-
-
-def state_dict_sha256(model: torch.nn.Module) -> str:
-    """sha256 of a network's weights: the names, dtypes, shapes and bytes of its state_dict."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{name}:{t.dtype}:{tuple(tensor.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def build_stdan(weights: str | os.PathLike | None, device: torch.device, precision: str) -> StdanUpscaler:
