@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from weights_server import small_checkpoint_bytes, write_registry
 
-from stdan_cli.errors import WeightsNotFound
+from stdan_cli.errors import CheckpointError, WeightsNotFound
 from stdan_cli.weights import (
     default_weights_name,
     download_weights,
@@ -111,8 +111,9 @@ def test_official_registry_entry(monkeypatch):
     assert [e.name for e in list_entries()][0] == "stdan-vimeo"
 
 
-def test_official_shaped_fixture_verifies_against_the_official_entry(reference_dir, monkeypatch):
-    """The float16 official-shaped random state_dict passes every check of stdan-vimeo."""
+def test_official_shaped_fixture_is_not_taken_for_the_official_entry(reference_dir, monkeypatch):
+    """The float16 official-shaped random state_dict has the official architecture (8,292,843
+    parameters) but not the official file's size and dtype: refused as stdan-vimeo, naming both."""
     monkeypatch.delenv("STDAN_REGISTRY", raising=False)
-    verified = verify_checkpoint(reference_dir / "parity_weights_fp16.pt", get_entry("stdan-vimeo"))
-    assert verified.num_params == 8_292_843
+    with pytest.raises(CheckpointError, match=r"not 'stdan-vimeo': 21\.6 MB \(expected about 41\.4 MB\); float16"):
+        verify_checkpoint(reference_dir / "parity_weights_fp16.pt", get_entry("stdan-vimeo"))

@@ -168,7 +168,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
-    (img%03d.png) or a URL. Audio and subtitles are copied unchanged; colour tags, HDR
+    (img%03d.png) or a URL. Audio and subtitles are copied unchanged (audio OUTPUT's container
+    cannot hold is re-encoded, e.g. AAC to Opus in WebM); colour tags, HDR
     metadata, rotation, pixel aspect, chapters, attachments and stream languages/titles are
     kept where OUTPUT's container holds them (a notice names anything dropped). Each scene is
     upscaled on its own. The work is done in chunks kept in a work folder: after Ctrl-C,

@@ -45,6 +45,12 @@ class Engine:
     def backend(self) -> str:
         return self.placement.backend.name
 
+    @property
+    def conv_first(self):
+        """The eager layer that reads the frames: its dtype and device are what upscale_window
+        checks the frames against (the parts take the same float32 frames)."""
+        return self.model.conv_first
+
     # --- the model's interface (see upscale_window) -------------------------------------
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, 3, H, W) -> (B, N, nf, H, W), as :meth:`STDAN.extract_features`."""
