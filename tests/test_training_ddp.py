@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,17 @@ def test_two_torchrun_processes_equal_one_process_with_the_whole_batch(tmp_path)
                "-m", "stdan_cli", "train", "--data-root", str(root), "--config", str(recipe_file),
                "--iterations", "2", "--batch-size", "2", "--crop", "8", "--log-every", "1", "--val-every", "0",
                "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "ddp")]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    # Its own session: torchrun signals its workers' group when they end, and a run that times out
+    # is killed with every worker (none left waiting in a collective to block the next run).
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 300 s: {err[-3000:]}")
+    done = subprocess.CompletedProcess(command, proc.returncode, out, err)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("checkpoint") == 1  # only the main process reports
 

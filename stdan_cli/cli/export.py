@@ -54,7 +54,7 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise OptionError('stdan export needs onnx: pip install "stdan-cli[onnx]"') from None
+        raise OptionError('stdan export needs onnx: pip install "onnx>=1.15" "onnxruntime>=1.17" (or, in the stdan-cli folder, pip install ".[onnx]")') from None
     fixed = _size(size)
     model = load_model(resolve_weights(weights)).model
     for part in export_parts(model, out_dir, window, precision, fixed, overwrite):
@@ -68,7 +68,7 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
 BACKEND_HELP = ("Where the network runs: auto (eager PyTorch: no engine has been measured faster once its "
                 "preparation counts), torch, compile (torch.compile), onnxruntime (CPU; cuda with onnxruntime-gpu, TensorRT first "
                 "when installed; dml: DirectML; mps: CoreML), openvino (--device cpu, gpu[.N], npu). Engines are "
-                "exported once and cached beside the weights; stdan-cli[onnx] or [openvino] must be installed.")
+                "exported once and cached beside the weights; the onnx or openvino extra must be installed (pip install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
 
 
 def backend_option(fn):

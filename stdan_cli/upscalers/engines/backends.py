@@ -56,11 +56,11 @@ BACKENDS: dict[str, Backend] = {
         Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
                 (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True),
         Backend("onnxruntime", "ONNX Runtime: CPU, CUDA (TensorRT first when installed), DirectML (dml), "
-                "CoreML (mps)", ("onnxruntime", "onnx"), 'pip install "stdan-cli[onnx]" (or onnxruntime-gpu for '
+                "CoreML (mps)", ("onnxruntime", "onnx"), 'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for '
                 "CUDA and TensorRT, onnxruntime-directml for DirectML)",
                 ("cpu", "cuda", "dml", "mps"), ("auto", "fp32", "fp16"), True),
         Backend("openvino", "OpenVINO: cpu, gpu (Intel GPUs, gpu.N), npu", ("openvino", "onnx"),
-                'pip install "stdan-cli[openvino]"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True),
+                'pip install "onnx>=1.15" "openvino>=2024.0"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True),
     )
 }
 
