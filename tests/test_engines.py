@@ -173,7 +173,8 @@ def test_missing_extra_is_one_line(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
-    with pytest.raises(BackendUnavailable, match=r'^--backend openvino needs openvino: pip install "stdan-cli\[openvino\]"$'):
+    with pytest.raises(BackendUnavailable,
+                       match=r'^--backend openvino needs openvino: pip install "onnx>=1\.15" "openvino>=2024\.0"$'):
         place("openvino")
 
 
