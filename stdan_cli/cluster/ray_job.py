@@ -127,7 +127,7 @@ class RayUpscaler:
         job.manifest.planned = True
         space.save_manifest(job.manifest)
         check_planned(job, planner)
-        already = sum(r.spec.outputs for r in space.done.values())
+        already = space.done_outputs()
         done = [already, 0]
         events.total(sum(c.outputs for c in job.manifest.chunks), exact=True)
         events.window_started()  # the workers' first chunks start now

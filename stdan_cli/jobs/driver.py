@@ -65,7 +65,7 @@ class InProcess:
         return True
 
     def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
-        done = sum(r.spec.outputs for r in space.done.values())
+        done = space.done_outputs()
         runner = ChunkRunner(job, space, self.upscaler, self.wants, progress, done_outputs=done)
         try:
             planner, warnings = decode_and_plan(job, runner)
@@ -98,7 +98,7 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
     events.total(job.expected)
-    events.resumed(sum(r.spec.outputs for r in space.done.values()))
+    events.resumed(space.done_outputs())
     try:
         made = executor.make(job, space, events, notify)
         job.manifest.planned = True

@@ -244,6 +244,10 @@ class Workspace:
         remove_file(self.chunk_path(index))
         self.done.pop(index, None)
 
+    def done_outputs(self) -> int:
+        """Output frames of the chunks known to be done."""
+        return sum(r.spec.outputs for r in self.done.values())
+
     def kept_chunks(self) -> int:
         """Done records on disk (an interrupt can land after one was written but before it was noted)."""
         return len(self._names(re.compile(r"chunk-\d{6}\.done\.json")))
