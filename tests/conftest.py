@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from random_state import restored_random_state
 from weights_server import Server, _handler, write_registry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,11 +21,31 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO.parent / "shared" / "reference"
 
 
+# Fixtures that make every test using them slow, and why (seconds on the project's 2-core machine).
+SLOW_FIXTURES = {
+    "ray_session": "a Ray cluster: its start-up alone takes about 15 s",
+    "ort_cache": "the small network exported to ONNX once per module: about 17 s",
+}
+
+
 def pytest_collection_modifyitems(items):
-    """Every test on the Ray cluster is slow (its start-up alone takes about 15 s)."""
     for item in items:
-        if "ray_session" in getattr(item, "fixturenames", ()):
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+# Tests and module fixtures seed the global generators freely; each module and each test gets
+# them back as they were, so none changes the random state of the tests after it.
+@pytest.fixture(autouse=True, scope="module")
+def own_random_state_per_module():
+    with restored_random_state():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def own_random_state():
+    with restored_random_state():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,7 @@ def test_an_option_error_stops_the_batch_before_any_work(tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_first_run_downloads_the_default_weights(weights_env, http_server, tmp_path):
     http_server.add("/drive-file", small_checkpoint_bytes())
     src = make_video(tmp_path / "in.mp4", n_frames=2, size=(16, 8))

@@ -41,6 +41,7 @@ def test_help_and_option_errors_import_no_torch(args, code):
     assert result == {"code": code, "heavy": []}
 
 
+@pytest.mark.slow
 def test_a_real_run_still_imports_torch():
     # The probe would also pass if nothing were ever imported: a command that runs must load torch.
     assert "torch" in probe("upscale", "missing-input.mp4", "out.mp4", "--model", "bicubic")["heavy"]

@@ -33,6 +33,7 @@ def upscalers(weights):
     return {"bicubic": build_upscaler("bicubic"), "small": build_upscaler("stdan", weights, "cpu")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["bicubic", "small"])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_every_layout_end_to_end(tmp_path, upscalers, layout, model):

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stdan_cli"
 LOSSLESS_ARGS = ["--model", "bicubic", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
 
 
+@pytest.mark.slow
 def test_batch_applies_the_job_options_to_every_file(tmp_path):
     """A batch with --start/--end/--chunk-frames/--scene-threshold gives each file exactly the
     frames the single run with the same options gives (earlier, batch mode dropped them)."""

@@ -46,6 +46,7 @@ def _python_api_block() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_python_api_block_runs_as_written(cache_env):
     block = _python_api_block()
     assert 'load_model("stdan-vimeo"' in block

@@ -48,6 +48,7 @@ def test_whole_model_in_half_precision_is_finite_and_close(fp32, fixture_input, 
     assert _rel_l2(out, fp32_output) <= 2e-2, _rel_l2(out, fp32_output)
 
 
+@pytest.mark.slow
 def test_autocast_bf16_is_close(fp32, fixture_input, fp32_output):
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = fp32(fixture_input)

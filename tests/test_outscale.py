@@ -124,6 +124,7 @@ def test_side_by_side_covers_at_most_two_pixels_each_side_of_the_seam():
     assert changed and all(8 <= c <= 11 for c in changed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("s", [4, 2.5])
 def test_compare_halves_equal_separate_runs(tmp_path, small_stdan, bicubic, s):
     src = make_video(tmp_path / "in.mkv", n_frames=5, size=(24, 16), codec="ffv1", pix_fmt="yuv444p",
@@ -152,6 +153,7 @@ def test_tiled_equals_untiled_at_any_outscale(tmp_path, bicubic, s):
     np.testing.assert_array_equal(np.stack(read_frames(tmp_path / "a.mkv")[0]), np.stack(read_frames(tmp_path / "b.mkv")[0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("s, compare", [(2.5, False), (1, False), (2.5, True)])
 def test_chunked_and_ranged_runs_equal_one_pass_at_any_outscale(tmp_path, small_stdan, s, compare):
     # Noise, so that any misplaced frame shows; every frame would be a cut, so detection is off.

@@ -26,6 +26,7 @@ def _one_thread():
     yield from one_torch_thread()
 
 
+@pytest.mark.slow
 def test_two_torchrun_processes_equal_one_process_with_the_whole_batch(tmp_path):
     root = vimeo_folder(tmp_path / "vimeo", train=4, test=0)
     recipe_file = tmp_path / "tiny.json"

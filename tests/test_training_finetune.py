@@ -59,6 +59,7 @@ def test_septuplets_never_span_a_scene_cut(tmp_path):
         prepare_footage([clip], tmp_path / "other", holdout=4)
 
 
+@pytest.mark.slow
 def test_finetune_cli_scores_before_and_after_and_the_result_loads_in_upscale_and_eval(tmp_path):
     frames = moving_frames(3, 28, (64, 48))  # one scene: four septuplets
     clip = write_clip(tmp_path / "clip.mp4", frames)

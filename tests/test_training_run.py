@@ -60,6 +60,7 @@ def test_batches_depend_on_seed_and_iteration_only():
     assert sorted(epoch) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_exactly(tmp_path):
     root = vimeo_folder(tmp_path / "vimeo", train=3, test=0)
     source = VimeoSeptuplets.open(root, frames_per_sample=3)

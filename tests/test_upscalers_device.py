@@ -162,6 +162,7 @@ def test_a_window_that_is_not_finite_in_low_precision_is_redone_in_fp32(tmp_path
     assert fp32.notices == [] and fp32.fallback is None  # fp32 itself needs no guard
 
 
+@pytest.mark.slow
 def test_batched_tiles_equal_tile_by_tile(tmp_path):
     from stdan_cli.model import STDAN, STDANConfig
     from stdan_cli.pipeline.tiles import plan_tiles, tile_batches, upscale_tiles

@@ -59,6 +59,7 @@ def test_vf_frames_equal_ffmpeg_vf_through_the_same_model(tmp_path, noisy, chain
     assert len(got) == frames and got[0].shape[:2] == size[::-1]
 
 
+@pytest.mark.slow
 def test_chunks_ranges_and_resume_stay_frame_exact(tmp_path, noisy):
     options = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"), video_filter=CLEAN)
     bicubic = build_upscaler("bicubic")

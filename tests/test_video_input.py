@@ -100,6 +100,7 @@ def test_every_frame_ffmpeg_decodes_from_a_cut_mp4_is_used(tmp_path):
      "where its container announces 1.08 s (about 27 frames)"),
     (".avi", ("-c:v", "ffv1"), "of the 27 frames its header announces"),
 ])
+@pytest.mark.slow
 def test_a_cut_file_of_any_container_says_it_ended_early(tmp_path, suffix, codec, announced):
     """FFmpeg's demuxers stop quietly at a cut. Matroska and WebM announce no frame count:
     their duration tells (27 frames at 25 fps: 1.08 s); AVI's header counts its frames."""
