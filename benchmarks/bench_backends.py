@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=None, help="checkpoint (default: the fixtures' weights)")
     parser.add_argument("--cache", type=Path, default=None, help="engine cache (default: a new temporary folder, "
                         "so preparation is measured)")
+    parser.add_argument("--limit", type=float, default=None, help="seconds one backend may take, preparation "
+                        "included; one past it is listed as not finished (default: no limit)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--outputs", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -126,19 +128,27 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, __file__, "--one", name, "--device", args.device, "--sizes", args.sizes,
                    "--runs", str(args.runs), "--threads", str(args.threads), "--weights", str(args.weights),
                    "--cache", str(cache), "--outputs", tmp]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            start = time.perf_counter()
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.limit)
+            except subprocess.TimeoutExpired:
+                rows[name] = f"not finished within {args.limit:.0f} s"
+                print(f"{name}: {rows[name]}", file=sys.stderr, flush=True)
+                continue
             lines = done.stdout.strip().splitlines()
             if done.returncode != 0 or not lines:
-                rows[name] = (done.stderr.strip().splitlines() or ["failed"])[-1]
-                continue
-            rows[name] = json.loads(lines[-1])
+                rows[name] = "failed: " + (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            else:
+                rows[name] = json.loads(lines[-1])
+            # Each backend's raw result as it finishes, so a long table is never lost to a later failure.
+            print(f"{name} ({time.perf_counter() - start:.0f} s): {json.dumps(rows[name])}", file=sys.stderr, flush=True)
         print(f"\n{args.device}, {args.threads} threads, torch {torch.__version__}, weights {args.weights.name}\n")
         print("| backend | target | size | s/window | vs eager | first window s | prepare s | peak RSS prepare MB "
               "| peak RSS inference MB | rel. L2 vs eager |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for name, row in rows.items():
             if isinstance(row, str):
-                print(f"| {name} | not run: {row} |")
+                print(f"| {name} | {row} |")
                 continue
             for size, r in row["sizes"].items():
                 from stdan_cli.upscalers.engines import relative_l2

@@ -8,8 +8,9 @@
 2. STDAN (default: random weights of the official configuration, saved to a temporary file;
    the time does not depend on the weights' values) on the input cut to --seconds and scaled
    to --size, in chunks of --chunk-frames input frames: one process with 2 threads, then a
-   local Ray cluster with 2 workers of 1 thread. Prints both wall times and the throughput
-   ratio (one process / Ray: above 1, Ray is faster).
+   local Ray cluster with 2 workers of 1 thread, both written losslessly (FFV1 in Matroska).
+   Prints both wall times, the throughput ratio (one process / Ray: above 1, Ray is faster)
+   and how many decoded values of the two outputs differ (the README promises none).
 3. Ray's cost per chunk: the same input in chunks of 3 frames with the bicubic model (whose
    own work is negligible), one process against one Ray worker with the same 2 threads; the
    difference divided by the chunks (each Ray chunk decodes the input up to itself, travels
@@ -33,27 +34,51 @@ sys.path.insert(0, str(HERE))
 from bench_upscale import add_clip_arguments, clip_size, cut, random_official_weights  # noqa: E402
 
 
+def options(chunk_frames: int):
+    """Lossless output, so that the comparison of the two runs' frames sees every code value."""
+    from stdan_cli.pipeline import UpscaleOptions
+    from stdan_cli.video.encoders import EncodeSettings
+
+    return UpscaleOptions(overwrite=True, chunk_frames=chunk_frames, encoding=EncodeSettings(codec="ffv1"))
+
+
 def local_run(clip: Path, out: Path, upscaler, chunk_frames: int):
     from stdan_cli.api import upscale_video
-    from stdan_cli.pipeline import UpscaleOptions
 
     started = time.perf_counter()
-    summary = upscale_video(clip, out, upscaler, UpscaleOptions(overwrite=True, chunk_frames=chunk_frames))
+    summary = upscale_video(clip, out, upscaler, options(chunk_frames))
     return time.perf_counter() - started, summary
 
 
 def ray_run(ray, clip: Path, out: Path, spec, layout, weights, chunk_frames: int):
     """(seconds to start the workers, seconds to run the job, summary)."""
     from stdan_cli.cluster import RayUpscaler
-    from stdan_cli.pipeline import UpscaleOptions
 
     started = time.perf_counter()
     with RayUpscaler(ray, clip, spec, layout, weights) as workers:
         ready = time.perf_counter()
-        plan = workers.plan(clip, out, UpscaleOptions(overwrite=True, chunk_frames=chunk_frames))
+        plan = workers.plan(clip, out, options(chunk_frames))
         summary = workers.run(plan)
         done = time.perf_counter()
     return ready - started, done - ready, summary
+
+
+def frame_difference(a: Path, b: Path) -> str:
+    """How the decoded frames of two outputs differ: counts, and the largest difference in code values."""
+    import av
+    import numpy as np
+
+    def frames(path):
+        with av.open(str(path)) as f:
+            return [fr.to_ndarray(format="rgb24").astype(np.int16) for fr in f.decode(video=0)]
+
+    fa, fb = frames(a), frames(b)
+    if len(fa) != len(fb):
+        return f"{len(fa)} frames against {len(fb)}"
+    diffs = [np.abs(x - y) for x, y in zip(fa, fb)]
+    changed = [int((d > 0).sum()) for d in diffs]
+    return (f"{len(fa)} frames of {fa[0].size} values: {sum(c > 0 for c in changed)} frames differ, "
+            f"{sum(changed)} values in all, largest difference {max(int(d.max()) for d in diffs)} code values")
 
 
 def load() -> str:
@@ -88,19 +113,19 @@ def main() -> None:
 
     # 2. STDAN: one process x 2 threads, then 2 Ray workers x 1 thread
     local = build_upscaler("stdan", weights, "cpu", "fp32", 2)
-    wall_local, s_local = local_run(clip, work / "local.mp4", local, args.chunk_frames)
+    wall_local, s_local = local_run(clip, work / "local.mkv", local, args.chunk_frames)
     del local
     print(f"one process x 2 threads: {wall_local:.1f} s, {s_local.frames_out} frames out, {s_local.chunks} chunks, "
           f"{s_local.frames_out / wall_local:.3f} fps; {load()}", flush=True)
-    start_two, wall_ray, s_ray = ray_run(ray, clip, work / "ray.mp4", WorkerSpec("stdan", "cpu", "fp32", 1), two,
+    start_two, wall_ray, s_ray = ray_run(ray, clip, work / "ray.mkv", WorkerSpec("stdan", "cpu", "fp32", 1), two,
                                          weights, args.chunk_frames)
     print(f"Ray, 2 workers x 1 thread: {wall_ray:.1f} s ({s_ray.frames_out / wall_ray:.3f} fps), {s_ray.retried} "
           f"redone; {load()}", flush=True)
 
     # 3. Ray's cost per chunk, with a model that costs nothing
     bicubic = build_upscaler("bicubic", threads=2)
-    wall_b, s_b = local_run(clip, work / "local-b.mp4", bicubic, 3)
-    start_one, wall_rb, s_rb = ray_run(ray, clip, work / "ray-b.mp4", WorkerSpec("bicubic", "cpu", "fp32", 2),
+    wall_b, s_b = local_run(clip, work / "local-b.mkv", bicubic, 3)
+    start_one, wall_rb, s_rb = ray_run(ray, clip, work / "ray-b.mkv", WorkerSpec("bicubic", "cpu", "fp32", 2),
                                        one_worker, None, 3)
     ray.shutdown()
 
@@ -112,6 +137,7 @@ def main() -> None:
     print(f"one process x 2 threads : {wall_local:8.1f} s  {s_local.frames_out / wall_local:.3f} fps")
     print(f"Ray 2 workers x 1 thread: {wall_ray:8.1f} s  {s_ray.frames_out / wall_ray:.3f} fps  "
           f"(job only; start-up above)")
+    print(f"frames, Ray against one process: {frame_difference(work / 'ray.mkv', work / 'local.mkv')}")
     print(f"throughput Ray / one process: {wall_local / wall_ray:.3f}; "
           f"with Ray's start-up: {wall_local / (init + start_two + wall_ray):.3f}")
     print(f"cost per chunk (bicubic, {s_b.chunks} chunks of 3 frames): one process {wall_b:.2f} s, "
