@@ -1,4 +1,4 @@
-"""`stdan --help`, `stdan upscale --help` and option errors never load PyTorch (issue 22, item 4).
+"""`stdan --help`, every verb's `--help` and option errors never load PyTorch (issue 22, item 4).
 
 Each case runs in a fresh interpreter: this test process has imported torch long ago."""
 
@@ -30,8 +30,7 @@ def probe(*args: str) -> dict:
 
 @pytest.mark.parametrize("args, code", [
     (["--help"], 0),
-    (["upscale", "--help"], 0),
-    (["download-weights", "--help"], 0),
+    *[([verb, "--help"], 0) for verb in COMMANDS],
     (["upscale", "in.mp4", "out.mp4", "--crf", "x"], 2),  # a click option error
     (["upscale", "in.mp4", "out.mp4", "--mode", "nope"], 2),
     (["upscale", "in.mp4"], 2),  # OUTPUT missing

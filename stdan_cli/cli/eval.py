@@ -6,6 +6,7 @@ import math
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
@@ -18,11 +19,14 @@ from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.cli.export import backend_option, prepare_backend
 from stdan_cli.errors import OutputError
-from stdan_cli.evaluation import DATASETS, DatasetResult, evaluate, select_clips, write_json
+from stdan_cli.evaluation.datasets import DATASETS
 from stdan_cli.evaluation.progress_log import ProgressLog
-from stdan_cli.evaluation.provenance import WeightsIdentity, collect_run_info, identify_weights, utc_now
 from stdan_cli.evaluation.references import VID4_CLIPS
-from stdan_cli.upscalers import UPSCALERS, build_upscaler
+from stdan_cli.upscalers import UPSCALERS
+
+if TYPE_CHECKING:  # the command imports these when it runs (PyTorch): --help stays light
+    from stdan_cli.evaluation import DatasetResult
+    from stdan_cli.evaluation.provenance import WeightsIdentity
 
 _LR_TEXT = {"precomputed": "precomputed LR frames", "bi": "LR made with MATLAB bicubic x1/4",
             "bd": "LR made with 7x7 Gaussian blur + nearest x1/4"}
@@ -167,6 +171,10 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     when the registry does not vouch for them), versions, device, precision, date, the
     command and which clips were scored out of how many.
     """
+    from stdan_cli.evaluation import evaluate, select_clips, write_json
+    from stdan_cli.evaluation.provenance import collect_run_info, identify_weights, utc_now
+    from stdan_cli.upscalers import build_upscaler
+
     _check_outputs(json_path, save_images)
     selection = select_clips(dataset, data_root, limit, list_file)  # the data's problems before a model loads
     clips = selection.clips

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from stdan_cli.evaluation.datasets import DATASETS
-from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
+from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
 
 _WORKERS = min(4, os.cpu_count() or 1)
 

@@ -11,9 +11,24 @@
   :mod:`~stdan_cli.evaluation.progress_log`: progress lines for log files.
 """
 
-from stdan_cli.errors import DatasetError
-from stdan_cli.evaluation.datasets import DATASETS, ClipList, Selection, find_clips, read_clip_list, select_clips
-from stdan_cli.evaluation.protocol import DEGRADATIONS
-from stdan_cli.evaluation.runner import METRICS, ClipResult, DatasetResult, evaluate, write_json
+from stdan_cli._lazy import lazy_exports
 
-__all__ = ["evaluate", "write_json", "find_clips", "select_clips", "read_clip_list", "ClipList", "Selection", "DATASETS", "DEGRADATIONS", "METRICS", "DatasetError", "ClipResult", "DatasetResult"]
+__all__ = ["evaluate", "write_json", "find_clips", "select_clips", "read_clip_list", "ClipList", "Selection", "DATASETS",
+           "DEGRADATIONS", "METRICS", "DatasetError", "ClipResult", "DatasetResult"]
+
+# Imported on first use: `stdan eval --help` reads DATASETS without loading PyTorch.
+__getattr__ = lazy_exports(__name__, {
+    "DATASETS": "datasets",
+    "DatasetError": "datasets",
+    "ClipList": "datasets",
+    "Selection": "datasets",
+    "find_clips": "datasets",
+    "read_clip_list": "datasets",
+    "select_clips": "datasets",
+    "DEGRADATIONS": "protocol",
+    "METRICS": "runner",
+    "ClipResult": "runner",
+    "DatasetResult": "runner",
+    "evaluate": "runner",
+    "write_json": "runner",
+})
