@@ -255,3 +255,25 @@ def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, t
     again = runner.invoke(main, args)
     assert again.exit_code == 1 and again.output.strip().endswith("exists; use -y/--overwrite to replace it")
     assert runner.invoke(main, [*args, "-y", "--no-check"]).exit_code == 0
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "compile"])  # not OpenVINO in this process (see above)
+def test_an_engine_plans_tiles_for_its_unsliced_graphs(backend, weights, tmp_path):
+    # Exported and compiled graphs hold every step's temporaries at once: with the same memory an
+    # engine must be given smaller tiles than eager PyTorch, or a frame eager runs whole exhausts it.
+    # OpenVINO's upscaler takes the same path (its Backend's bytes_per_pixel).
+    from media import make_video
+
+    from stdan_cli.pipeline import UpscaleOptions
+    from stdan_cli.pipeline.plan import plan_upscale
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.upscalers.engines import BACKENDS
+
+    src = make_video(tmp_path / "in.mkv", n_frames=2, size=(96, 64))
+    eager = build_upscaler("stdan", weights, "cpu", "fp32", 1)
+    engine = build_upscaler("stdan", weights, "cpu", "fp32", 1, backend)  # parts are prepared on first use
+    assert engine.descriptor.bytes_per_pixel == BACKENDS[backend].bytes_per_pixel > eager.descriptor.bytes_per_pixel
+    budget = 96 * 64 * eager.descriptor.bytes_per_pixel  # eager runs the whole frame in it
+    whole = plan_upscale(src, tmp_path / "a.mkv", eager.descriptor, UpscaleOptions(), budget_bytes=budget)
+    tiled = plan_upscale(src, tmp_path / "b.mkv", engine.descriptor, UpscaleOptions(), budget_bytes=budget)
+    assert len(whole.tiles) == 1 and len(tiled.tiles) > 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Hashable, Sequence
 
 import torch
@@ -101,5 +101,8 @@ def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: in
     engine = build_engine(placement, net, path, threads)
     fallback = net if placement.precision != "fp32" else None
     name = f"stdan ({placement.backend.name} {placement.target})"
-    return StdanUpscaler(net, loaded.descriptor, device, placement.precision, name=name, fallback=fallback,
+    descriptor = loaded.descriptor
+    if placement.backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
+        descriptor = replace(descriptor, bytes_per_pixel=placement.backend.bytes_per_pixel)
+    return StdanUpscaler(net, descriptor, device, placement.precision, name=name, fallback=fallback,
                          engine=engine, weights_sha256=state_dict_sha256(net))

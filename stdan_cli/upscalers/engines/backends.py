@@ -6,10 +6,14 @@ A backend is a description (:class:`Backend`); the device a run uses is resolved
 cannot run on the device asked for.
 
 ``auto`` is eager PyTorch. The rule: an engine is chosen only where a measurement showed it
-faster than eager once its preparation is counted, and none has: on this project's 2-core AVX2
-CPU OpenVINO was 1.15x faster per window after 328 s of conversion from PyTorch (the issue),
-and the ONNX export alone takes minutes for the official network (the engines note); no GPU
-has been measured yet (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
+faster than eager once its preparation and its memory are counted, and none has. On this
+project's 2-core AVX2 CPU (official configuration, fp32, 2 threads, quiet machine,
+``benchmarks/bench_backends.py``): eager 15.9 s per 64x112 window and 75.2 s per 128x224;
+ONNX Runtime 17.1 s and 75.4 s after a 64 s export; OpenVINO 13.9 s and 57.7 s (1.15x, 1.30x)
+after that export and 40 s of compiling, but with about 12 times eager's memory per pixel
+(unsliced graphs), so the same memory gives it smaller tiles whose overlap costs more than it
+gains. ``torch.compile`` did not finish compiling in 30 minutes. No GPU has been measured yet
+(``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
 from __future__ import annotations
@@ -40,12 +44,21 @@ class Backend:
     devices: tuple[str, ...]  # the --device kinds it runs on
     precisions: tuple[str, ...]  # the --precision values it accepts (before auto is resolved)
     engine: bool  # True: the network's parts run in a prepared engine; False: eager PyTorch
+    # Peak memory of one window per input pixel in this backend's graphs, for choosing tiles;
+    # None: the model's own (ModelDescriptor.bytes_per_pixel). Traced and exported graphs are
+    # unsliced (model/slicing.py), so they hold every step's temporaries at once: measured on the
+    # official configuration, fp32, CPU, as the growth of peak RSS from a 64x112 to a 128x224
+    # window (benchmarks/bench_backends.py), rounded up; eager PyTorch grows by 26 KB per pixel.
+    bytes_per_pixel: int | None = None
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
 
 TORCH_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+# torch.compile of the official network did not finish compiling in 30 minutes on the project's
+# 2-core CPU, so its graphs' memory is taken from eager PyTorch run unsliced: 50 KB per pixel.
+COMPILE_BYTES_PER_PIXEL = 60_000
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
@@ -54,13 +67,14 @@ BACKENDS: dict[str, Backend] = {
                 (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
-                (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True),
+                (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True, COMPILE_BYTES_PER_PIXEL),
         Backend("onnxruntime", "ONNX Runtime: CPU, CUDA (TensorRT first when installed), DirectML (dml), "
                 "CoreML (mps)", ("onnxruntime", "onnx"), 'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for '
                 "CUDA and TensorRT, onnxruntime-directml for DirectML)",
-                ("cpu", "cuda", "dml", "mps"), ("auto", "fp32", "fp16"), True),
+                ("cpu", "cuda", "dml", "mps"), ("auto", "fp32", "fp16"), True, 250_000),  # measured 243 KB
         Backend("openvino", "OpenVINO: cpu, gpu (Intel GPUs, gpu.N), npu", ("openvino", "onnx"),
-                'pip install "onnx>=1.15" "openvino>=2024.0"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True),
+                'pip install "onnx>=1.15" "openvino>=2024.0"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True,
+                350_000),  # measured 343 KB
     )
 }
 
