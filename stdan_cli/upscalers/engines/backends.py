@@ -11,8 +11,10 @@ project's 2-core AVX2 CPU (official configuration, fp32, 2 threads, quiet machin
 ``benchmarks/bench_backends.py``): eager 15.9 s per 64x112 window and 75.2 s per 128x224;
 ONNX Runtime 17.1 s and 75.4 s after a 64 s export; OpenVINO 13.9 s and 57.7 s (1.15x, 1.30x)
 after that export and 40 s of compiling, but with about 12 times eager's memory per pixel
-(unsliced graphs), so the same memory gives it smaller tiles whose overlap costs more than it
-gains. ``torch.compile`` did not finish compiling in 30 minutes. No GPU has been measured yet
+(unsliced graphs), so the same memory gives it smaller tiles: with 10 GB, tiles of 169 px
+against eager's 597 px, whose 24 px overlaps make it compute 1.98 times a large frame's pixels
+against eager's 1.20 (arithmetic from the measured memory, not a run): 1.65 times the work,
+more than its 1.3x gains. ``torch.compile`` did not finish compiling in 30 minutes. No GPU has been measured yet
 (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
