@@ -24,7 +24,7 @@ REFERENCE_DIR = REPO.parent / "shared" / "reference"
 # Fixtures that make every test using them slow, and why (seconds on the project's 2-core machine).
 SLOW_FIXTURES = {
     "ray_session": "a Ray cluster: its start-up alone takes about 15 s",
-    "ort_cache": "the small network exported to ONNX once per module: about 17 s",
+    "ort_engine": "the small network exported to ONNX once per module: about 18 s",
 }
 
 
