@@ -140,7 +140,7 @@ def export_parts(
 
 def relative_l2(a: torch.Tensor, b: torch.Tensor) -> float:
     """||a - b|| / ||b||, in float64."""
-    a, b = a.double(), b.double()
+    a, b = a.detach().double(), b.detach().double()  # a comparison: never part of a graph
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
