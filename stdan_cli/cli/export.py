@@ -65,17 +65,14 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
             click.echo(line)
 
 
-BACKEND_HELP = ("Where the network runs: auto (eager PyTorch: no engine has been measured faster once its "
-                "preparation counts), torch, compile (torch.compile), onnxruntime (CPU; cuda with onnxruntime-gpu, TensorRT first "
-                "when installed; dml: DirectML; mps: CoreML), openvino (--device cpu, gpu[.N], npu). Engines are "
-                "exported once and cached beside the weights; the onnx or openvino extra must be installed (pip install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
-
-
 def backend_option(fn):
     from stdan_cli.upscalers.engines.backends import BACKENDS
 
+    help = ("Where the network runs: " + "; ".join(f"{b.name}: {b.help}" for b in BACKENDS.values()) + ". Engines "
+            "are exported once and cached beside the weights; the onnx or openvino extra must be installed (pip "
+            "install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
     return click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
-                        help=BACKEND_HELP)(fn)
+                        help=help)(fn)
 
 
 def prepare_backend(upscaler, window: int, console) -> None:

@@ -65,16 +65,16 @@ COMPILE_BYTES_PER_PIXEL = 60_000
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("auto", "eager PyTorch (no engine has been measured faster once its preparation counts)",
+        Backend("auto", "eager PyTorch (no engine has been measured faster once its preparation and memory count)",
                 (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
                 (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True, COMPILE_BYTES_PER_PIXEL),
-        Backend("onnxruntime", "ONNX Runtime: CPU, CUDA (TensorRT first when installed), DirectML (dml), "
-                "CoreML (mps)", ("onnxruntime", "onnx"), 'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for '
+        Backend("onnxruntime", "ONNX Runtime (--device cpu; cuda with onnxruntime-gpu, TensorRT first when "
+                "installed; dml: DirectML; mps: CoreML)", ("onnxruntime", "onnx"), 'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for '
                 "CUDA and TensorRT, onnxruntime-directml for DirectML)",
                 ("cpu", "cuda", "dml", "mps"), ("auto", "fp32", "fp16"), True, 250_000),  # measured 243 KB
-        Backend("openvino", "OpenVINO: cpu, gpu (Intel GPUs, gpu.N), npu", ("openvino", "onnx"),
+        Backend("openvino", "OpenVINO (--device cpu, gpu[.N] for Intel GPUs, npu)", ("openvino", "onnx"),
                 'pip install "onnx>=1.15" "openvino>=2024.0"', ("cpu", "gpu", "npu"), ("auto", "fp32", "fp16"), True,
                 350_000),  # measured 343 KB
     )
