@@ -83,24 +83,27 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return f"it is not a PyTorch checkpoint, or it is truncated or corrupt ({type(exc).__name__})"
 
 
+def load_checkpoint_file(path: str | os.PathLike) -> object:
+    """What a checkpoint file holds, read with ``torch.load(weights_only=True)`` (a pickle that
+    would run code is refused); a missing, unreadable or unsafe file is a one-line CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with warnings.catch_warnings():  # e.g. about a pickle protocol: the error below says what matters
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad files; all mean "unusable"
+        raise CheckpointError(f"cannot use {path}: {_load_failure(path, exc)}") from None
+
+
 def read_state_dict(source: CheckpointSource) -> StateDict:
     """A plain ``{name: tensor}`` dict from a checkpoint path or an already-loaded dict.
 
     Uses ``torch.load(weights_only=True)``: a pickle that would run code is refused. Unwraps
     ``{"params": ...}``, ``{"params_ema": ...}``, ``{"state_dict": ...}`` and a ``module.`` prefix.
     """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {path} does not exist")
-        try:
-            with warnings.catch_warnings():  # e.g. about a pickle protocol: the error below says what matters
-                warnings.simplefilter("ignore", UserWarning)
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for bad files; all mean "unusable"
-            raise CheckpointError(f"cannot use {path}: {_load_failure(path, exc)}") from None
-    else:
-        obj = source
+    obj = load_checkpoint_file(source) if isinstance(source, (str, os.PathLike)) else source
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]

@@ -21,6 +21,7 @@ import torch
 
 from stdan_cli.errors import CheckpointError, OutputError
 from stdan_cli.model import read_state_dict
+from stdan_cli.model.loader import load_checkpoint_file
 
 FORMAT = "stdan-train-1"
 LAST = "last.pth"
@@ -81,8 +82,8 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer, scaler, it
 
 def load_checkpoint(path: Path) -> dict:
     """A training checkpoint written by :func:`save_checkpoint` (weights_only)."""
-    read_state_dict(path)  # one-line errors for a file that is unreadable, unsafe or not STDAN
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint_file(path)  # read once; one-line errors for a file that is unreadable or unsafe
+    read_state_dict(state)  # ... or that holds no state_dict
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a training checkpoint of stdan train/finetune, so there is no run "
                               f"to resume in {path.parent}; choose another --out")
