@@ -3,12 +3,11 @@ form ``--scenes`` reads (0-based input frame numbers, one a line; ``#`` lines ar
 
 from __future__ import annotations
 
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 from stdan_cli.errors import OptionError, OutputError
+from stdan_cli.safe_files import atomic_write
 
 
 def check_scenes_out(path: Path, output: Path) -> None:
@@ -39,19 +38,14 @@ def format_time(seconds: float) -> str:
     return (f"{h}:{m:02d}" if h else f"{m}") + f":{rest // 1000:02d}.{rest % 1000:03d}"
 
 
-def write_scenes(path: Path, summary, rate: Fraction, threshold: float, scenes_file: Path | None) -> None:
-    """Write the run's scene starts to ``path`` (a temporary file renamed into place); ``rate``:
-    the input's, for times when the packets do not give them."""
-    times = cut_times(str(summary.input), summary.cut_frames, rate)
+def write_scenes(path: Path, summary, times: list[float], threshold: float, scenes_file: Path | None) -> None:
+    """Write the run's scene starts to ``path`` (a temporary file renamed into place); ``times``:
+    the cuts' times in seconds (:func:`cut_times`)."""
     how = f"read from {scenes_file}" if scenes_file is not None else f"--scene-threshold {threshold:g}"
     lines = [f"# scene starts of {summary.input} (0-based input frame numbers; {how}); stdan upscale --scenes reads this"]
     for frame, t in zip(summary.cut_frames, times):
         lines += [f"# {format_time(t)}", str(frame)]
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(temp, path)
+        atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise OutputError(f"cannot write --scenes-out {path}: {exc.strerror or exc}") from None

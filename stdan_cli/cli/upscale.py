@@ -243,9 +243,10 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     if where.part is not None:
         _print_part_summary(console, summary, where.part, plan, progress)
         return
+    times = cut_times(plan.input, summary.cut_frames, plan.info.rate)  # one pass over the input's packets
     if scenes_out is not None:
-        write_scenes(scenes_out, summary, plan.info.rate, scene_threshold, scenes_file)
-    _print_summary(console, plan, summary, upscaler, progress)
+        write_scenes(scenes_out, summary, times, scene_threshold, scenes_file)
+    _print_summary(console, plan, summary, upscaler, progress, times)
 
 
 def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) -> None:
@@ -260,7 +261,7 @@ def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) 
                   "same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress) -> None:
+def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float]) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -271,7 +272,7 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
         f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
-        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, plan)}, "
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, cuts)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
         soft_wrap=True,
@@ -286,10 +287,9 @@ def _work_note(summary, progress: RunProgress) -> str:
     return f"{made / max(seconds or 0, 1e-9):.2f} fps upscaling{f' {made} new frames' if summary.resumed else ''}"
 
 
-def _scene_note(summary, plan) -> str:
-    """'3 scenes, cuts at 0:01.200 and 0:03.040'."""
+def _scene_note(summary, times: list[float]) -> str:
+    """'3 scenes, cuts at 0:01.200 and 0:03.040' (``times``: the cuts' times in seconds)."""
     text = _count(summary.scenes, "scene")
-    times = cut_times(plan.input, summary.cut_frames, plan.info.rate)
     if times:
         shown = [format_time(t) for t in times[:8]] + (["..."] if len(times) > 8 else [])
         text += f", {'cut' if len(times) == 1 else 'cuts'} at {', '.join(shown)}"
