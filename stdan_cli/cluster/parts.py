@@ -74,11 +74,7 @@ class PartExecutor:
             return Made(planner, warnings, [], 0, 0)
         runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo,
                              progress=(lambda done, _: progress(done, total)) if progress else None)
-        try:
-            planner, warnings = decode_and_plan(job, runner, stop_after=max(todo))
-        except BaseException:
-            runner.abort()
-            raise
+        planner, warnings = decode_and_plan(job, runner, stop_after=max(todo))
         return Made(planner, warnings, [], runner.made, runner.outputs)
 
 

@@ -67,11 +67,7 @@ class InProcess:
     def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
         done = space.done_outputs()
         runner = ChunkRunner(job, space, self.upscaler, self.wants, progress, done_outputs=done)
-        try:
-            planner, warnings = decode_and_plan(job, runner)
-        except BaseException:
-            runner.abort()
-            raise
+        planner, warnings = decode_and_plan(job, runner)
         return Made(planner, warnings, runner.notices + list(self.upscaler.notices), runner.made,
                     runner.outputs - done)
 
@@ -178,7 +174,7 @@ def close_after_error(space: Workspace, exc: BaseException) -> None:
         raise OutputError(f"{reason}{f': {where}' if where else ''} ({hint})") from exc
 
 
-def job_summary(job: Job, made: Made, notices: list[str], started: float, resumed: int, **extra) -> JobSummary:
+def job_summary(job: Job, made: Made, notices: list[str], started: float, resumed: int) -> JobSummary:
     """What a finished job reports (``started``: its ``time.perf_counter()`` at the start)."""
     plan, fmt, info = job.plan, job.chunk_format, job.plan.info
     specs = job.manifest.chunks
@@ -188,5 +184,5 @@ def job_summary(job: Job, made: Made, notices: list[str], started: float, resume
         rate_out=fmt.rate, seconds=time.perf_counter() - started, tiles=len(plan.tiles), warnings=made.warnings,
         notices=list(fmt.encoding.notices) + notices, scenes=len({c.scene for c in specs}), chunks=len(specs),
         resumed=resumed, made=made.made, frames_made=made.frames_out,
-        cut_frames=[c.first_frame for a, c in zip(specs, specs[1:]) if c.scene != a.scene], **extra,
+        cut_frames=[c.first_frame for a, c in zip(specs, specs[1:]) if c.scene != a.scene],
     )

@@ -47,7 +47,6 @@ class JobSummary:
     frames_made: int = 0  # output frames this run made
     workers: int | None = None  # Ray workers, when the chunks were made on a cluster
     retried: int = 0  # chunks handed out again after their worker died
-    part: str | None = None  # "I/N" for an array task (which made its share and did not assemble)
     cut_frames: list[int] = field(default_factory=list)  # input frames (0-based) where a scene after a cut starts
 
 

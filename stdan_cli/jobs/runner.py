@@ -84,19 +84,24 @@ class ChunkRunner:
 
 def decode_and_plan(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner`` (stop
-    once chunk ``stop_after`` is planned, if given)."""
-    with VideoReader(job.input, job.options.deinterlace, job.options.video_filter) as reader:
-        planner = JobPlanner(job.options, job.chunk_frames, job.cut_source(), job.plan.info.time_base)
-        for frame in prefetch(reader.frames()):
-            for task in planner.push(frame):
-                runner.handle(task)
-            if planner.complete or (stop_after is not None and planner.chunks > stop_after + 1):
-                break
-        else:
-            for task in planner.finish():
-                runner.handle(task)
-        job.manifest.video = _copy_facts(job, planner)
-        return planner, list(reader.warnings)
+    once chunk ``stop_after`` is planned, if given). On any error or interrupt the runner's
+    unfinished chunk is discarded."""
+    try:
+        with VideoReader(job.input, job.options.deinterlace, job.options.video_filter) as reader:
+            planner = JobPlanner(job.options, job.chunk_frames, job.cut_source(), job.plan.info.time_base)
+            for frame in prefetch(reader.frames()):
+                for task in planner.push(frame):
+                    runner.handle(task)
+                if planner.complete or (stop_after is not None and planner.chunks > stop_after + 1):
+                    break
+            else:
+                for task in planner.finish():
+                    runner.handle(task)
+            job.manifest.video = _copy_facts(job, planner)
+            return planner, list(reader.warnings)
+    except BaseException:
+        runner.abort()
+        raise
 
 
 def _copy_facts(job: Job, planner: JobPlanner) -> dict:
@@ -113,9 +118,4 @@ def _copy_facts(job: Job, planner: JobPlanner) -> dict:
 def make_one_chunk(job: Job, space: Workspace, index: int, upscaler: Upscaler) -> None:
     """Make chunk ``index`` of ``job`` in ``space`` (decoding the input up to it), unless a
     valid one is already done there."""
-    runner = ChunkRunner(job, space, upscaler, wanted=lambda k: k == index)
-    try:
-        decode_and_plan(job, runner, stop_after=index)
-    except BaseException:
-        runner.abort()
-        raise
+    decode_and_plan(job, ChunkRunner(job, space, upscaler, wanted=lambda k: k == index), stop_after=index)
