@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from stdan_cli.cli.progress import clock
 from stdan_cli.evaluation.datasets import DATASETS
 from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
 
@@ -117,7 +118,7 @@ def _display(quiet: bool):
             return
         eta = (time.monotonic() - began) / done * (step.total - step.iteration)
         line = (f"iteration {step.iteration}/{step.total}  loss {step.loss:.4f}  lr {step.lr:.2e}  "
-                f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+                f"ETA {clock(eta)}")
         if step.scores:
             line += f"  validation {_scores(step.scores)}"
         click.echo(line, err=True)
