@@ -162,3 +162,19 @@ def test_url_input_opens_as_ffmpeg_opens_it(http_root, tmp_path_factory):
     missing = cli(f"{base}/none.mp4", out_dir / "o2.mp4")
     assert missing.exit_code != 0 and f"input {base}/none.mp4 is not reachable media" in missing.output
     assert len(missing.output.strip().splitlines()) == 1
+
+
+def test_vf_that_drops_frames_is_not_taken_for_a_cut_file(tmp_path):
+    # An MP4 announces how many frames it holds; --vf fps= lets fewer through, and those are
+    # not missing from the file. A cut MP4 through the same filter still says it ended early.
+    full = lavfi_video(tmp_path / "full.mp4", "160x120", 25, 30, "",
+                       ("-c:v", "libx264", "-bf", "2", "-movflags", "+faststart"))
+    with VideoReader(full, video_filter="fps=10") as reader:
+        assert 10 <= len(list(reader.frames())) <= 13
+        assert not any("ended early" in w for w in reader.warnings), reader.warnings
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with VideoReader(cut, video_filter="fps=10") as reader:
+        list(reader.frames())
+        assert any("ended early" in w for w in reader.warnings), reader.warnings

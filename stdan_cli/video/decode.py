@@ -103,6 +103,7 @@ class VideoReader:
         self._first: av.VideoFrame | None = None
         self.deinterlacing = False
         self._ended_early = False
+        self._decoded_count = 0  # frames the decoder gave, before deinterlacing and --vf
 
     def _estimate_count(self, rate: Fraction) -> int | None:
         if self.stream.duration and self.stream.time_base:
@@ -112,18 +113,22 @@ class VideoReader:
         return None
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
-        """Raw decoded frames. A corrupt packet is skipped; a read
+        """Raw decoded frames (counted). A corrupt packet is skipped; a read
         error ends the input, and the decoder is flushed so the frames it holds are kept."""
         skipped = 0
         try:
             for packet in self.container.demux(self.stream):
                 try:
-                    yield from packet.decode()
+                    for frame in packet.decode():
+                        self._decoded_count += 1
+                        yield frame
                 except av.error.FFmpegError:
                     skipped += 1
         except av.error.FFmpegError as exc:
             try:
-                yield from self.stream.codec_context.decode(None)
+                for frame in self.stream.codec_context.decode(None):
+                    self._decoded_count += 1
+                    yield frame
             except av.error.FFmpegError:
                 pass
             self._ended_early = True
@@ -194,7 +199,7 @@ class VideoReader:
         step = max(1, round(1 / (self.info.rate * self.info.time_base)))
         last_pts: int | None = None
         end: int | None = None  # where the last frame decoded ends
-        repaired = count = 0
+        repaired = 0
         raw = self._first
         frames = self._iter
         while raw is not None:
@@ -206,19 +211,19 @@ class VideoReader:
             duration = raw.duration if raw.duration and raw.duration > 0 else step
             yield Frame(rgb=to_rgb_tensor(raw), pts=pts, duration=duration)
             end = pts + duration
-            count += 1
             raw = next(frames, None)
         if repaired:
             self.warnings.append(f"repaired {repaired} missing or non-monotonic timestamp(s) of the input")
         if not self._ended_early:
-            shortfall = self._shortfall(count, end)
+            shortfall = self._shortfall(self._decoded_count, end)
             if shortfall:
                 self.warnings.append(shortfall)
 
     def _shortfall(self, count: int, end: int | None) -> str | None:
         """What the container announces and did not decode (a file cut short: FFmpeg's demuxers
-        stop quietly at the cut), from its frame count (MP4, MOV) or else its video's duration
-        (any container that states one: Matroska, WebM, AVI, image sequences...)."""
+        stop quietly at the cut), from its frame count (MP4, MOV), against ``count`` frames
+        decoded before any filter (--vf fps= changes how many come out), or else its video's
+        duration (any container that states one: Matroska, WebM, AVI, image sequences...)."""
         if self.stream.frames:
             if count < self.stream.frames:
                 return f"input ended early: {count} of the {self.stream.frames} frames its header announces decoded"
