@@ -6,18 +6,11 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import numpy as np
-
-from stdan_cli.evaluation import METRICS, evaluate, find_clips
+from stdan_cli.evaluation import evaluate, find_clips
 from stdan_cli.evaluation.datasets import Clip
-from stdan_cli.evaluation.runner import evaluate_clip
+from stdan_cli.evaluation.runner import DatasetResult, evaluate_clip
 from stdan_cli.training.trainer import Validator
 from stdan_cli.upscalers import Upscaler
-
-
-def _means(results) -> dict[str, float]:
-    finite = [r for r in results if r.finite]
-    return {m: float(np.mean([r.mean(m) for r in finite])) if finite else float("nan") for m in METRICS}
 
 
 def dataset_validator(dataset: str, root: str | os.PathLike, limit: int | None) -> Validator:
@@ -25,8 +18,7 @@ def dataset_validator(dataset: str, root: str | os.PathLike, limit: int | None) 
     find_clips(dataset, root, limit)
 
     def validate(upscaler: Upscaler) -> dict[str, float]:
-        result = evaluate(dataset, root, upscaler, limit=limit)
-        return {m: result.mean(m) for m in METRICS}
+        return evaluate(dataset, root, upscaler, limit=limit).means()
 
     return validate
 
@@ -35,6 +27,7 @@ def clips_validator(clips: Sequence[Clip]) -> Validator:
     """Scores on septuplet clips (the Vimeo-90K protocol: frames 1, 3, 5, 7 in, all 7 scored)."""
 
     def validate(upscaler: Upscaler) -> dict[str, float]:
-        return _means([evaluate_clip(clip, "vimeo-fast", upscaler) for clip in clips])
+        results = [evaluate_clip(clip, "vimeo-fast", upscaler) for clip in clips]
+        return DatasetResult("vimeo-fast", "bi", upscaler.name, clips=results).means()  # the evaluation's means
 
     return validate
