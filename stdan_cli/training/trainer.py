@@ -15,7 +15,6 @@ import json
 import math
 import os
 import signal
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
 from stdan_cli.model import STDAN, check_state_dict, describe_config
+from stdan_cli.safe_files import atomic_write
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint
 from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, step_summary
 from stdan_cli.training.objective import charbonnier
@@ -99,10 +99,7 @@ def _rewrite_log(path: Path, upto: int) -> None:
             continue  # a line cut short when the run was killed
         if isinstance(entry, dict) and entry.get("iter", math.inf) <= upto:
             kept.append(line)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(k + "\n" for k in kept))
-    os.replace(tmp, path)
+    atomic_write(path, "".join(k + "\n" for k in kept).encode())
 
 
 class _Log:
