@@ -34,7 +34,7 @@ class SlicePolicy:
 
 
 CPU_SLICES = SlicePolicy()
-UNCHUNKED = SlicePolicy(None, None, None)
+UNSLICED = SlicePolicy(None, None, None)
 
 
 def tracing() -> bool:
@@ -44,7 +44,7 @@ def tracing() -> bool:
 
 def active(policy: SlicePolicy) -> SlicePolicy:
     """The policy to apply now: unsliced while tracing (see the module docstring)."""
-    return UNCHUNKED if tracing() else policy
+    return UNSLICED if tracing() else policy
 
 
 def per_size(cache: dict, key: Hashable, build: Callable[[], T]) -> T:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stdan_cli.errors import OptionError, StdanError
+from stdan_cli.upscalers.precisions import PRECISIONS
 
 if TYPE_CHECKING:  # the table is read by --help, which must not load PyTorch
     import torch
@@ -57,9 +58,10 @@ class Backend:
         return all(importlib.util.find_spec(m) is not None for m in self.modules)
 
 
-TORCH_PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+TORCH_PRECISIONS = tuple(PRECISIONS)  # eager PyTorch's, compile's too
 # torch.compile of the official network did not finish compiling in 30 minutes on the project's
-# 2-core CPU, so its graphs' memory is taken from eager PyTorch run unsliced: 50 KB per pixel.
+# 2-core CPU, so its graphs' memory is taken from eager PyTorch run unsliced: 50 KB per pixel
+# measured, rounded up.
 COMPILE_BYTES_PER_PIXEL = 60_000
 
 BACKENDS: dict[str, Backend] = {
