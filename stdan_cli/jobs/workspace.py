@@ -40,11 +40,13 @@ from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.jobs.strict_json import Damaged
 from stdan_cli.safe_files import (
     NotRegular,
+    OutputAppeared,
     atomic_write,
     create_exclusive,
     fsync_dir,
     kind_of,
     open_lock_file,
+    put_in_place,
     remove_file,
     write_new,
 )
@@ -170,10 +172,9 @@ class Workspace:
         """Create the manifest only if there is none (one of several tasks wins); True if this one did."""
         temp = write_new(self.dir, MANIFEST, manifest.to_json())
         try:
-            os.link(temp, self.dir / MANIFEST, follow_symlinks=False)
-            fsync_dir(self.dir)
+            put_in_place(temp, self.dir / MANIFEST, overwrite=False)
             return True
-        except FileExistsError:
+        except OutputAppeared:
             return False
         finally:
             remove_file(temp)
