@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stdan_cli.errors import DownloadError
+from stdan_cli.safe_files import atomic_write
 
 HOME_ENV = "STDAN_HOME"
 
@@ -68,10 +69,7 @@ def read_sidecar(path: Path) -> str | None:
 
 
 def write_sidecar(path: Path, digest: str) -> None:
-    side = sidecar_path(path)
-    tmp = side.with_name(side.name + ".tmp")
-    tmp.write_text(f"{digest}  {path.name}\n", encoding="ascii")
-    os.replace(tmp, side)
+    atomic_write(sidecar_path(path), f"{digest}  {path.name}\n".encode("ascii"))
 
 
 def install_file(verified_tmp: Path, target: Path, digest: str) -> Path:
@@ -116,9 +114,7 @@ def record_sha256(cache: Path, name: str, digest: str) -> Path:
     known = known if isinstance(known, dict) else {}
     known[name] = digest
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(known, indent=1, sort_keys=True) + "\n").encode("utf-8"))
     return path
 
 

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stdan_cli.weights.store import read_sidecar, sha256_file, sidecar_path, user_cache_dir
+from stdan_cli.weights.store import read_sidecar, sha256_file, sidecar_path, user_cache_dir, write_sidecar
 
 CACHE_ENV = "STDAN_ENGINE_CACHE"
 FOLDER = "stdan-engines"
@@ -74,9 +74,7 @@ def commit(tmp: Path, path: Path) -> None:
     """Move the complete ``tmp`` to ``path`` and record its digest."""
     digest = sha256_file(tmp)
     os.replace(tmp, path)
-    side = new_file(sidecar_path(path))
-    side.write_text(f"{digest}  {path.name}\n", encoding="ascii")
-    os.replace(side, sidecar_path(path))
+    write_sidecar(path, digest)
 
 
 def discard(path: Path) -> None:
