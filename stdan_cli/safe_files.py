@@ -125,18 +125,25 @@ def remove_file(path: Path) -> bool:
     return True
 
 
-def read_limited(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` (raises :class:`NotRegular` for a
-    link, pipe, device or folder and ``ValueError`` when the file is larger)."""
+def _open_regular(path: Path, flags: int) -> int:
+    """A descriptor of the regular file ``path`` opened with ``flags``, never through a link and
+    never blocking on a pipe or device (:class:`NotRegular` for those and for a folder)."""
     try:
-        fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        fd = os.open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o666)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise NotRegular(errno.ELOOP, "a symbolic link", str(path)) from None
         raise
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+    return fd
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` (raises :class:`NotRegular` for a
+    link, pipe, device or folder and ``ValueError`` when the file is larger)."""
+    with os.fdopen(_open_regular(path, os.O_RDONLY), "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"larger than {limit} bytes")
@@ -146,16 +153,7 @@ def read_limited(path: Path, limit: int) -> bytes:
 def open_lock_file(path: Path):
     """Open (creating it if needed) the regular file ``path`` for locking: a link is not followed
     and a pipe or device is refused without blocking (:class:`NotRegular`)."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o666)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegular(errno.ELOOP, "a symbolic link", str(path)) from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise NotRegular(errno.EINVAL, "not a regular file", str(path))
-    return os.fdopen(fd, "r+b")
+    return os.fdopen(_open_regular(path, os.O_RDWR | os.O_CREAT), "r+b")
 
 
 class OutputAppeared(FileExistsError):
