@@ -86,6 +86,25 @@ def test_resumed_chunks_count_as_done_not_as_speed(tmp_path, clip):
     assert snap.rate == pytest.approx(made / seen.work_seconds())
 
 
+def test_a_part_counts_its_own_share_with_other_parts_done_beside_it(tmp_path, clip):
+    # Array tasks share one work folder: when task 2 starts, task 1's chunks are done there. Task
+    # 2's progress is its own share (total, resumed, done), with a first window and a rate.
+    from stdan_cli.cluster import PartExecutor, parse_part
+    from stdan_cli.jobs import run_job
+    from stdan_cli.pipeline.plan import plan_upscale
+
+    bicubic = build_upscaler("bicubic")
+    plan = plan_upscale(clip, tmp_path / "out.mkv", bicubic.descriptor, replace(LOSSLESS, chunk_frames=4))
+    first = run_job(plan, bicubic, PartExecutor(bicubic, parse_part("1/2")))
+    seen = Recorder()
+    second = run_job(plan, bicubic, PartExecutor(bicubic, parse_part("2/2")), progress=seen)
+    share = second.frames_made
+    assert first.made > 0 and second.made > 0 and 0 < share < 39
+    assert (share, True) in seen.totals and seen.dones[-1] == share  # its share, not the job's 39 frames
+    assert FIRST_WINDOW in seen.phases and seen.made() == share
+    assert seen.snapshot().resumed == 0 and seen.snapshot().rate == pytest.approx(share / seen.work_seconds())
+
+
 def test_rate_and_eta_come_from_the_work():
     seen = Recorder()
     seen.total(100)

@@ -24,6 +24,7 @@ from stdan_cli.errors import JobMismatch, OptionError
 from stdan_cli.jobs import Job, Made, Workspace
 from stdan_cli.jobs.driver import NotifyFn, check_planned
 from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
+from stdan_cli.progress import progress_events
 from stdan_cli.upscalers import Upscaler
 
 
@@ -68,14 +69,20 @@ class PartExecutor:
             job.manifest.planned = True
             publish_plan(job, space)
             space.load_done([c for c in job.manifest.chunks if self.wants(c.index)], notify)
-        todo = {c.index for c in job.manifest.chunks if self.wants(c.index) and c.index not in space.done}
-        total = sum(c.outputs for c in job.manifest.chunks if c.index in todo)
+        mine = [c for c in job.manifest.chunks if self.wants(c.index)]
+        todo = {c.index for c in mine if c.index not in space.done}
         if not todo:
             return Made(planner, warnings, [], 0, 0)
-        runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo,
-                             progress=(lambda done, _: progress(done, total)) if progress else None)
+        # Progress counts this task's share: its frames, of which those its earlier runs made are
+        # resumed (other tasks' chunks in the shared folder are neither done here nor speed).
+        done = sum(c.outputs for c in mine if c.index in space.done)
+        events = progress_events(progress)
+        events.total(sum(c.outputs for c in mine), exact=True)
+        events.resumed(done)
+        runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo, progress=events,
+                             done_outputs=done)
         planner, warnings = decode_and_plan(job, runner, stop_after=max(todo))
-        return Made(planner, warnings, [], runner.made, runner.outputs)
+        return Made(planner, warnings, [], runner.made, runner.outputs - done)
 
 
 def publish_plan(job: Job, space: Workspace) -> None:
