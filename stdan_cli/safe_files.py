@@ -7,18 +7,43 @@
   name is always a regular file of ours (a link there is replaced, never written through);
   without ``overwrite`` it is linked into place (``os.link`` fails when the name exists), so a
   file that appeared there during a long run is not replaced.
-- User files that are read whole (a scene list, a work folder's JSON) are opened without
-  following a final link, without blocking on a pipe, must be regular files, and are read up
-  to a limit.
+- User files that are read whole (a scene list, a clip list, a work folder's JSON, the weights
+  cache's records) are opened without following a final link, without blocking on a pipe,
+  must be regular files, and are read up to a limit (:func:`read_limited`).
+
+The one rule for a file the user names as an output (upscale's OUTPUT, ``eval --json``,
+``--scenes-out``, a training log, an exported engine...), in two calls:
+
+1. Before any work, ``claim_output(path, reads=[files the command reads], overwrite=yes)``
+   refuses (:class:`~stdan_cli.errors.OutputError`, one line) a name that is, or resolves to,
+   a file the command reads (by device and inode: a link or a hard link to the input too, with
+   ``-y`` or not); a FIFO, device or folder; a name that exists (a link too, dangling or not)
+   without ``overwrite``; a missing or unwritable folder. ``yes`` names the verb's flag in the
+   message (default ``-y/--overwrite``).
+2. When the content is ready, ``write_output(path, data, overwrite)`` writes it to a random
+   exclusive temporary name beside ``path`` and renames it into place (:func:`put_in_place`):
+   a link at ``path`` is replaced, never written through; without ``overwrite`` a file that
+   appeared during the run is kept (:class:`OutputAppeared`). A writer that streams a large
+   file makes its temporary file with :func:`create_exclusive` and ends with
+   :func:`put_in_place` itself.
+
+A folder the tool fills (``eval --save-images``, a work folder) is new, empty, or carries a
+marker file the tool wrote there (:func:`claim_folder`); subfolders are made with
+:func:`make_folders`, which never goes through a link.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
+
+from stdan_cli.errors import OutputError
 
 O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -184,3 +209,160 @@ def put_in_place(temp: Path, output: Path, overwrite: bool) -> None:
             return
         os.unlink(temp)
     fsync_dir(output.parent)
+
+
+# --- the one rule for a user-named output file -----------------------------------------------
+
+
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of what ``path`` names, through links; None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def read_file_among(path: str | os.PathLike, reads: Iterable[str | os.PathLike]) -> str | None:
+    """The first of ``reads`` that ``path`` is (the same file by device and inode: through a
+    link or a hard link too); None when it is none of them."""
+    target = _identity(path)
+    if target is None:
+        return None
+    for read in reads:
+        if read is not None and _identity(read) == target:
+            return os.fspath(read)
+    return None
+
+
+def claim_output(path: str | os.PathLike, reads: Iterable[str | os.PathLike] = (), overwrite: bool = False,
+                 what: str = "output", yes: str = "-y/--overwrite") -> Path:
+    """Check, before any work, that the file ``path`` may be written by :func:`write_output`:
+    it is none of ``reads`` (the files the command reads), not a FIFO, device or folder, does
+    not exist unless ``overwrite`` (a link, dangling too, counts as existing and is never
+    followed), and its folder exists and is writable. Raises :class:`OutputError` naming the
+    option (``what``) and the flag that allows replacing (``yes``); returns ``path``."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    same = read_file_among(path, reads)
+    if same is not None:
+        read = "the input file" if what == "output" else f"a file this command reads ({same})"
+        raise OutputError(f"{name} is {read}; choose another name (what a command reads is never overwritten)")
+    kind = kind_of(path)
+    if kind == "folder":
+        raise OutputError(f"{name} is a directory")
+    if kind == "other":
+        raise OutputError(f"{name} is not a regular file (a pipe or a device); choose a file name")
+    if kind is not None and not overwrite:
+        link = " (a symbolic link, which is replaced, never followed)" if kind == "link" else ""
+        raise OutputError(f"{name} already exists{link}; pass {yes} to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {path}: folder {parent} is not writable")
+    return path
+
+
+def write_output(path: str | os.PathLike, data: bytes, overwrite: bool = False, what: str = "output",
+                 yes: str = "-y/--overwrite") -> None:
+    """Put ``data`` at the claimed output ``path``: a random exclusive temporary file beside it,
+    renamed into place (:func:`put_in_place`); errors are one-line :class:`OutputError`."""
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    try:
+        temp = write_new(path.parent, path.name, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+    try:
+        put_in_place(temp, path, overwrite)
+    except OutputAppeared:
+        raise OutputError(f"{name} appeared during the run; it was kept (pass {yes} to replace it)") from None
+    except OSError as exc:
+        raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
+    finally:
+        remove_file(temp)
+
+
+# --- folders the tool fills ----------------------------------------------------------------------
+
+
+class FolderRefused(Exception):
+    """A folder the tool may not fill; ``reason`` is 'link', 'not-folder', 'foreign' or 'damaged'."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FolderClaim:
+    """A folder the tool may fill: ``created`` when the tool made it (this run or an earlier
+    one, as its marker says), ``fresh`` when this call made it; ``marked`` holds the marker's fields."""
+
+    path: Path
+    created: bool
+    fresh: bool
+    marked: dict
+
+
+MARKER_LIMIT = 64 * 1024
+
+
+def _mark(folder: Path, marker: str, fields: dict, created: bool) -> dict:
+    data = {**fields, "created": created}
+    atomic_write(folder / marker, (json.dumps(data, indent=1) + "\n").encode())
+    return data
+
+
+def claim_folder(folder: str | os.PathLike, marker: str, fields: dict) -> FolderClaim:
+    """Make the folder ``folder`` (and its parents), or take an empty one, and mark it with the
+    file ``marker`` holding ``fields`` and ``created``; or take one that carries such a marker
+    whose ``fields`` are equal. Raises :class:`FolderRefused`: 'link' (the folder is a symbolic
+    link), 'not-folder', 'foreign' (not empty and no marker) or 'damaged' (a marker that is not
+    ours: unreadable, or of other fields)."""
+    folder = Path(folder)
+    kind = kind_of(folder)
+    if kind is None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            kind = kind_of(folder)
+        else:
+            return FolderClaim(folder, True, True, _mark(folder, marker, fields, True))
+    if kind == "link":
+        raise FolderRefused("link", f"{folder} is a symbolic link")
+    if kind != "folder":
+        raise FolderRefused("not-folder", f"{folder} exists and is not a folder")
+    if kind_of(folder / marker) is None:
+        if any(True for _ in os.scandir(folder)):
+            raise FolderRefused("foreign", f"{folder} is not empty and has no {marker}")
+        return FolderClaim(folder, False, False, _mark(folder, marker, fields, False))
+    try:
+        data = json.loads(read_limited(folder / marker, MARKER_LIMIT))
+    except (OSError, ValueError) as exc:
+        raise FolderRefused("damaged", f"{marker} cannot be read ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("created"), bool):
+        raise FolderRefused("damaged", f"{marker} is not a marker of this tool")
+    differ = [k for k in fields if data.get(k) != fields[k]]
+    if differ:
+        raise FolderRefused("damaged", f"{marker} has another {differ[0]} ({data.get(differ[0])!r})")
+    return FolderClaim(folder, data["created"], False, data)
+
+
+def make_folders(base: Path, relative: str | os.PathLike) -> Path:
+    """``base / relative``, each folder below ``base`` made if missing; one that is a link or not
+    a folder raises :class:`NotRegular` (nothing is made or written through a link)."""
+    path = Path(base)
+    for part in Path(relative).parts:
+        if part in ("", ".", "..") or os.sep in part:
+            raise NotRegular(errno.EINVAL, "not a plain name", str(relative))
+        path = path / part
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        if kind_of(path) != "folder":
+            raise NotRegular(errno.ENOTDIR, "a link or not a folder", str(path))
+    return path

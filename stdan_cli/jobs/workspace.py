@@ -17,14 +17,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 from typing import Callable, Iterable
 
 from stdan_cli.errors import OutputError, WorkFolderError
-from stdan_cli.jobs import strict_json
 from stdan_cli.jobs.manifest import (
     FORMAT,
     MANIFEST,
@@ -39,9 +37,11 @@ from stdan_cli.jobs.manifest import (
 from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.jobs.strict_json import Damaged
 from stdan_cli.safe_files import (
+    FolderRefused,
     NotRegular,
     OutputAppeared,
     atomic_write,
+    claim_folder,
     create_exclusive,
     fsync_dir,
     kind_of,
@@ -52,6 +52,7 @@ from stdan_cli.safe_files import (
 )
 
 MARKER = "stdan-work-folder.json"
+_WHAT = "stdan-cli work folder: chunks of one upscaling job"
 LOCK = "lock"
 _CHUNK_FILE = r"chunk-\d{6}(?:\.done\.json|\.[A-Za-z0-9]{1,12})"
 _OURS = re.compile(_CHUNK_FILE)
@@ -91,44 +92,27 @@ class Workspace:
     # --- opening ---------------------------------------------------------------------------
 
     def _open_folder(self) -> bool:
-        """Make or check the folder and its marker; True when this job created the folder."""
+        """Make or check the folder and its marker (:func:`claim_folder`); True when this tool created it."""
         d = self.dir
-        kind = kind_of(d)
-        if kind is None:
-            try:
-                d.parent.mkdir(parents=True, exist_ok=True)
-                d.mkdir()
-                self.fresh = True
-                return self._mark(created=True)
-            except FileExistsError:
-                kind = kind_of(d)
-            except OSError as exc:
-                raise OutputError(f"cannot create work folder {d}: {exc.strerror or exc}") from None
-        if kind == "link":
-            raise WorkFolderError(f"work folder {d} is a symbolic link, which stdan does not follow; "
-                                  "pass the real folder with --work-dir")
-        if kind != "folder":
-            raise WorkFolderError(f"work folder {d} exists and is not a folder; remove it or pass another --work-dir")
-        marker = d / MARKER
-        if kind_of(marker) is None:
-            if any(True for _ in os.scandir(d)):
+        try:
+            claim = claim_folder(d, MARKER, {"format": FORMAT, "what": _WHAT})
+        except FolderRefused as exc:
+            if exc.reason == "link":
+                raise WorkFolderError(f"work folder {d} is a symbolic link, which stdan does not follow; "
+                                      "pass the real folder with --work-dir") from None
+            if exc.reason == "not-folder":
+                raise WorkFolderError(f"work folder {d} exists and is not a folder; remove it or pass another "
+                                      "--work-dir") from None
+            if exc.reason == "foreign":
                 raise WorkFolderError(
                     f"work folder {d} is not empty and was not made by stdan (it has no {MARKER}); stdan removes "
-                    "only what it made, so pass a new or empty folder with --work-dir")
-            return self._mark(created=False)
-        try:
-            data = strict_json.obj(strict_json.load(marker), MARKER)
-            if strict_json.get(data, "format", "any") != FORMAT:
-                raise Damaged(f"it is of another stdan-cli version (format {data.get('format')!r})")
-            return strict_json.get(data, "created", "bool")
-        except (Damaged, FileNotFoundError) as exc:
-            raise WorkFolderError(f"work folder {d} cannot be used: {MARKER} is damaged ({exc}); remove the folder "
-                                  "or pass another --work-dir") from None
-
-    def _mark(self, created: bool) -> bool:
-        data = {"format": FORMAT, "created": created, "what": "stdan-cli work folder: chunks of one upscaling job"}
-        atomic_write(self.dir / MARKER, (json.dumps(data, indent=1) + "\n").encode())
-        return created
+                    "only what it made, so pass a new or empty folder with --work-dir") from None
+            raise WorkFolderError(f"work folder {d} cannot be used: {MARKER} is damaged ({exc}; another stdan-cli "
+                                  "version?); remove the folder or pass another --work-dir") from None
+        except OSError as exc:
+            raise OutputError(f"cannot create work folder {d}: {exc.strerror or exc}") from None
+        self.fresh = claim.fresh
+        return claim.created
 
     def _take_lock(self, busy: str):
         try:

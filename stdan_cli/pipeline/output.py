@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from stdan_cli.errors import OutputError
+from stdan_cli.safe_files import claim_output
 from stdan_cli.video.encoders import Container, container_for
-from stdan_cli.video.sources import same_file
+from stdan_cli.video.sources import is_local_file
 
 
 def container_format(output: Path) -> Container:
@@ -17,16 +17,8 @@ def container_format(output: Path) -> Container:
 
 
 def check_output(output: Path, overwrite: bool, source: str | os.PathLike | None = None) -> None:
-    """Refuse an output that is the input (also through a link, -y or not), exists without
-    ``overwrite``, or cannot be written."""
-    if source is not None and same_file(source, output):
-        raise OutputError(f"output {output} is the input file; choose another name (the input is never overwritten)")
-    if output.exists() and not overwrite:
-        raise OutputError(f"output {output} already exists; pass -y/--overwrite to replace it")
-    if output.is_dir():
-        raise OutputError(f"output {output} is a directory")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {output}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write {output}: folder {parent} is not writable")
+    """Refuse an output that is the input (also through a link, -y or not), a pipe, device or
+    folder, exists without ``overwrite`` (a dangling link too), or cannot be written: the one
+    rule of :func:`stdan_cli.safe_files.claim_output`."""
+    reads = [source] if source is not None and is_local_file(source) else []
+    claim_output(output, reads, overwrite)

@@ -58,12 +58,3 @@ def open_input(source: str | os.PathLike) -> av.container.InputContainer:
         what = "a media file FFmpeg can read" if not is_url(source) else "reachable media"
         raise InputError(f"input {name} is not {what} ({exc.strerror or exc})") from None
 
-
-def same_file(source: str | os.PathLike, output: str | os.PathLike) -> bool:
-    """True when writing ``output`` would replace the input (the same file, through a link too)."""
-    if not is_local_file(source):
-        return False
-    try:
-        return os.path.samefile(source, output)
-    except OSError:  # one of them does not exist
-        return False
