@@ -18,10 +18,10 @@ from rich.table import Table
 from stdan_cli.cli.cluster import Placement, ray_option, weights_file
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.cli.export import backend_option, prepare_backend
-from stdan_cli.errors import OutputError
 from stdan_cli.evaluation.datasets import DATASETS
 from stdan_cli.evaluation.progress_log import ProgressLog
 from stdan_cli.evaluation.references import VID4_CLIPS
+from stdan_cli.safe_files import claim_output
 from stdan_cli.upscalers import UPSCALERS
 
 if TYPE_CHECKING:  # the command imports these when it runs (PyTorch): --help stays light
@@ -36,13 +36,21 @@ def _fmt(v: float | None, digits: int) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
-def _check_outputs(json_path: Path | None, save_images: Path | None) -> None:
-    """Fail before the (long) run, not after it, when a result cannot be written."""
-    if json_path is not None and (json_path.is_dir() or not json_path.parent.is_dir()):
-        raise OutputError(f"--json {json_path}: " + ("is a folder" if json_path.is_dir() else
-                                                     f"folder {json_path.parent} does not exist"))
-    if save_images is not None and save_images.exists() and not save_images.is_dir():
-        raise OutputError(f"--save-images {save_images} exists and is not a folder")
+def _check_outputs(json_path: Path | None, save_images: Path | None, data_root: Path, selection,
+                   weights, overwrite: bool) -> None:
+    """Fail before the (long) run, not after it, when a result cannot or may not be written:
+    never over a file the run reads (the --list file, a frame, the weights), never through a
+    link, never over an existing file without -y; --save-images never inside the data."""
+    from stdan_cli.evaluation.saved_images import check_image_folder
+
+    if json_path is not None:
+        reads = [selection.clip_list.path] if selection.clip_list is not None else []
+        reads += [p for clip in selection.clips for p in (*clip.gt, *(clip.lr or {}).values())]
+        if weights is not None and Path(weights).is_file():
+            reads.append(weights)
+        claim_output(json_path, reads, overwrite, what="--json")
+    if save_images is not None:
+        check_image_folder(save_images, data_root, selection, overwrite)
 
 
 def _clips_text(result: DatasetResult) -> str:
@@ -130,9 +138,15 @@ def _vid4_table(result: DatasetResult) -> Table:
                    "Vimeo; a folder name of hr/ for Vid4); with --limit, the first N of them. Default: the "
                    "dataset's clips.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="PATH",
-              help="Write every per-clip and per-frame score to this JSON file. Default: none.")
+              help="Write every per-clip and per-frame score to this JSON file (never a file the run reads; "
+                   "an existing file only with -y). Default: none.")
 @click.option("--save-images", type=click.Path(path_type=Path, file_okay=False), default=None, metavar="DIR",
-              help="Write the scored output frames as PNG under DIR/<clip>/. Default: none.")
+              help="Write the scored output frames as PNG under DIR/<clip>/. DIR must be outside the dataset and "
+                   "new, empty, or a folder an earlier --save-images filled (it carries a marker file; its frames "
+                   "are replaced only with -y). Default: none.")
+@click.option("-y", "--overwrite", is_flag=True,
+              help="Replace an existing --json file, and the frames in a --save-images folder an earlier run "
+                   "filled. Default: refuse. Files the run reads are never replaced.")
 @ray_option
 @click.option("--log-interval", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               metavar="SECONDS",
@@ -140,7 +154,7 @@ def _vid4_table(result: DatasetResult) -> Table:
                    "(clips and frames done, rate, ETA) every SECONDS instead of the progress bar.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or lines; only the results. Default: off.")
 def eval_command(dataset, data_root, degradation, model_name, weights, device, precision, threads, offline, backend, limit,
-                 list_file, json_path, save_images, ray_address, ray_workers, log_interval, quiet):
+                 list_file, json_path, save_images, overwrite, ray_address, ray_workers, log_interval, quiet):
     """Score a model with the paper's protocol: PSNR/SSIM on RGB and on Y.
 
     \b
@@ -175,8 +189,8 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     from stdan_cli.evaluation.provenance import collect_run_info, identify_weights, utc_now
     from stdan_cli.upscalers import build_upscaler
 
-    _check_outputs(json_path, save_images)
     selection = select_clips(dataset, data_root, limit, list_file)  # the data's problems before a model loads
+    _check_outputs(json_path, save_images, data_root, selection, weights, overwrite)
     clips = selection.clips
     where = Placement.of(ray_address, ray_workers)
     weights = weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloads the default on first use
@@ -193,12 +207,13 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
             ray = stack.enter_context(ray_cluster(where.ray))
             layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
             spec = WorkerSpec(model_name, layout.device, precision, layout.threads, backend)
-            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path, clip_list=selection.clip_list)
+            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path, clip_list=selection.clip_list,
+                          overwrite=overwrite)
         else:
             upscaler = build_upscaler(model_name, weights, device, precision, threads, backend)
             prepare_backend(upscaler, 4, Console(stderr=True, quiet=quiet))  # the protocol's 4-frame windows
             run = partial(evaluate, dataset, data_root, upscaler, clip_list=selection.clip_list,
-                          weights=identity)
+                          weights=identity, overwrite=overwrite)
         if quiet or err.is_terminal:
             last = TextColumn("{task.fields[last]}")
             bar = stack.enter_context(progress_bar(err, "scoring", "clips", last, disable=quiet))
@@ -218,7 +233,7 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
         result.selection = selection
         result.run = collect_run_info(result.device, result.precision, identity, started, hardware=None)
     if json_path:
-        write_json(result, json_path)
+        write_json(result, json_path, overwrite)
 
     console = Console()
     for line in _weights_lines(identity):

@@ -15,10 +15,11 @@ from stdan_cli.cluster.pool import WorkerPool
 from stdan_cli.cluster.ray_job import agreed_description
 from stdan_cli.cluster.session import WorkerLayout
 from stdan_cli.cluster.workers import ClipWorker, Payload, WorkerSpec
-from stdan_cli.errors import DatasetError, OutputError
-from stdan_cli.evaluation.datasets import Clip, find_clips
+from stdan_cli.errors import DatasetError
+from stdan_cli.evaluation.datasets import Clip, select_clips
 from stdan_cli.evaluation.protocol import DEGRADATIONS
 from stdan_cli.evaluation.runner import ClipResult, DatasetResult
+from stdan_cli.evaluation.saved_images import open_image_folder
 
 
 def _clip_files(clip: Clip) -> tuple[list[tuple[str, bytes]], dict[int, tuple[str, bytes]] | None]:
@@ -39,32 +40,29 @@ def evaluate_on_ray(
     save_images: str | Path | None = None,
     progress: Callable[[int, int, ClipResult], None] | None = None,
     clip_list=None,
+    overwrite: bool = False,
 ) -> DatasetResult:
     """:func:`stdan_cli.evaluation.evaluate` with the clips spread over ``layout.workers`` actors."""
     if degradation not in DEGRADATIONS:
         raise DatasetError(f"unknown degradation '{degradation}'; use bi or bd")
-    clips = find_clips(dataset, data_root, limit, clip_list)
+    selection = select_clips(dataset, data_root, limit, clip_list)
+    clips = list(selection.clips)
+    save = open_image_folder(save_images, data_root, selection, overwrite) if save_images is not None else None
     weights = Payload(Path(weights_path).name, data=Path(weights_path).read_bytes()) if weights_path else None
     pool = WorkerPool(ray, ClipWorker, (spec, ray.put(weights) if weights else None), layout.workers,
                       {"num_cpus": layout.num_cpus, "num_gpus": layout.num_gpus})
-    save_dir = Path(save_images) if save_images is not None else None
     try:
         d = agreed_description(pool.call_all("describe"))
         results: dict[int, ClipResult] = {}
 
         def submit(actor, k: int):
             gt, lr = _clip_files(clips[k])
-            return actor.evaluate.remote(clips[k].name, gt, lr, dataset, degradation, save_dir is not None)
+            return actor.evaluate.remote(clips[k].name, gt, lr, dataset, degradation, save is not None)
 
         def store(k: int, answer) -> None:
             clip_result, images = answer
             for relative, data in images:
-                target = save_dir / relative
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                except OSError as exc:
-                    raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+                save.write(relative, data)
             results[k] = clip_result
             if progress:
                 progress(len(results), len(clips), clip_result)

@@ -129,6 +129,7 @@ class ClipWorker(_Worker):
         output PNGs as (relative path, bytes)."""
         from stdan_cli.evaluation.datasets import Clip
         from stdan_cli.evaluation.runner import evaluate_clip
+        from stdan_cli.evaluation.saved_images import ImageFolder
 
         folder = Path(tempfile.mkdtemp(dir=self.folder))
         try:
@@ -140,8 +141,11 @@ class ClipWorker(_Worker):
 
             clip = Clip(name, tuple(put("gt", f, d) for f, d in gt),
                         {i: put("lr", f, d) for i, (f, d) in lr.items()} if lr is not None else None)
-            save_dir = folder / "saved" if save else None
-            result = evaluate_clip(clip, dataset, self.upscaler, degradation, save_dir)
+            save_dir = folder / "saved" if save else None  # this worker's own new folder
+            if save_dir is not None:
+                save_dir.mkdir()
+            result = evaluate_clip(clip, dataset, self.upscaler, degradation,
+                                   ImageFolder(save_dir) if save_dir is not None else None)
             images = []
             if save_dir is not None:
                 images = [(p.relative_to(save_dir).as_posix(), p.read_bytes())

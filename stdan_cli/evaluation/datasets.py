@@ -29,12 +29,14 @@ from importlib import resources
 from pathlib import Path
 
 from stdan_cli.errors import DatasetError
+from stdan_cli.safe_files import NotRegular, read_limited
 
 DATASETS = ("vimeo-fast", "vimeo-medium", "vimeo-slow", "vid4")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIMEO_FRAMES = 7
 VIMEO_INPUTS = (0, 2, 4, 6)  # im1, im3, im5, im7
 MIN_VID4_FRAMES = 7  # one window: 4 inputs, 7 outputs
+CLIP_LIST_LIMIT = 16 << 20  # bytes of a --list file read (the official Vimeo lists are under 100 kB)
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,18 @@ def read_clip_list(path: str | Path) -> ClipList:
     absolute name, ``..``, a backslash or a repeated name is an error naming the line."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_limited(path, CLIP_LIST_LIMIT, follow_links=True)  # a user's file: a link is read
         text = data.decode("utf-8")
+    except NotRegular:
+        raise DatasetError(f"the clip list {path} is not a regular file (a pipe, a device or a folder); "
+                           "give a text file") from None
+    except UnicodeDecodeError:  # before ValueError, which it is
+        raise DatasetError(f"the clip list {path} is not a text file (one clip name a line)") from None
+    except ValueError:
+        raise DatasetError(f"the clip list {path} is larger than {CLIP_LIST_LIMIT >> 20} MiB; "
+                           "it is not a clip list (one clip name a line)") from None
     except OSError as exc:
         raise DatasetError(f"cannot read the clip list {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise DatasetError(f"the clip list {path} is not a text file (one clip name a line)") from None
     names, seen = [], {}
     for number, line in enumerate(text.splitlines(), 1):
         name = line.strip()

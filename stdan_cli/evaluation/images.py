@@ -10,6 +10,7 @@ tell the user what it assumed.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import av
 import numpy as np
 
 from stdan_cli.errors import ImageError
+from stdan_cli.safe_files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,27 @@ def read_rgb(path: Path) -> np.ndarray:
     return read_image(path)[0]
 
 
+def encode_png(rgb: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 RGB as the bytes of a PNG file."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="image2pipe") as c:
+        stream = c.add_stream("png")
+        stream.height, stream.width = rgb.shape[:2]
+        stream.pix_fmt = "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+        for packet in stream.encode(frame):
+            c.mux(packet)
+        for packet in stream.encode(None):
+            c.mux(packet)
+    return buffer.getvalue()
+
+
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Write (H, W, 3) uint8 RGB as a PNG (parent folders are created)."""
+    """Write (H, W, 3) uint8 RGB as a PNG (parent folders are created): a temporary file of ours
+    renamed to ``path``, so a link there is replaced, never written through."""
+    data = encode_png(rgb)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f, av.open(f, "w", format="image2pipe") as c:
-            stream = c.add_stream("png")
-            stream.height, stream.width = rgb.shape[:2]
-            stream.pix_fmt = "rgb24"
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                c.mux(packet)
-            for packet in stream.encode(None):
-                c.mux(packet)
+        atomic_write(path, data)
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from stdan_cli.errors import DatasetError, OutputError
+from stdan_cli.errors import DatasetError
 from stdan_cli.evaluation.datasets import Clip, ClipList, Selection, select_clips
-from stdan_cli.evaluation.images import read_image, write_png
+from stdan_cli.evaluation.images import read_image
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
 from stdan_cli.evaluation.notices import ClipNotes, run_notices
 from stdan_cli.evaluation.protocol import DEGRADATIONS, SCALE, lr_size, make_lr, windows_for
@@ -33,6 +33,8 @@ from stdan_cli.evaluation.provenance import (
     utc_now,
 )
 from stdan_cli.evaluation.references import VID4_CLIPS, references_for
+from stdan_cli.evaluation.saved_images import ImageFolder, open_image_folder
+from stdan_cli.safe_files import write_output
 from stdan_cli.upscalers import Upscaler
 
 METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
@@ -207,12 +209,12 @@ def _read_ground_truth(clip: Clip) -> tuple[list[np.ndarray], ClipNotes]:
 
 
 def evaluate_clip(
-    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save_dir: Path | None = None,
+    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save: ImageFolder | None = None,
     frame_progress: Callable[[int], None] | None = None,
 ) -> ClipResult:
     """Score one clip: per frame PSNR/SSIM on RGB and Y of the saved (uint8) output, and
-    whether the frame is at an input's time. ``frame_progress(n)`` is told of each window's
-    ``n`` scored frames."""
+    whether the frame is at an input's time (with ``save``, each output frame is written there
+    as ``<clip>/<frame name>.png``). ``frame_progress(n)`` is told of each window's ``n`` scored frames."""
     started = time.perf_counter()
     gt, notes = _read_ground_truth(clip)
     lr = _LowRes(clip, gt, degradation, notes)
@@ -226,8 +228,8 @@ def evaluate_clip(
         for i in win.scored:
             saved = to_uint8(out[i - win.first - win.skip, :, :h, :w])
             frames.append({"index": i, "file": clip.gt[i].name, "input": i in win.inputs, **frame_scores(saved, gt[i])})
-            if save_dir is not None:
-                write_png(save_dir / clip.name / f"{clip.gt[i].stem}.png", saved)
+            if save is not None:
+                save.save(clip.name, clip.gt[i].stem, saved)
         if frame_progress:
             frame_progress(len(win.scored))
     return ClipResult(clip.name, frames, time.perf_counter() - started, model_seconds, lr.source, lr.notes)
@@ -244,10 +246,13 @@ def evaluate(
     clip_list: ClipList | str | Path | None = None,
     weights: str | Path | WeightsIdentity | None = None,
     frame_progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
 ) -> DatasetResult:
     """Score ``upscaler`` on ``dataset`` under ``data_root``: per frame, per clip (mean of its
     frames), per dataset (mean of the clips with finite scores; the others are listed in
-    ``DatasetResult.excluded``). ``degradation`` ``bi`` uses precomputed LR frames when the root
+    ``DatasetResult.excluded``). ``save_images``: a folder for the output frames, new, empty or
+    one an earlier run filled (its frames are replaced only with ``overwrite``), never inside
+    the data (:mod:`stdan_cli.evaluation.saved_images`). ``degradation`` ``bi`` uses precomputed LR frames when the root
     has them; ``bd`` always makes LR frames from the ground truth (the precomputed ones are BI).
 
     The clips: all of the dataset, those ``clip_list`` (a ``--list`` file) names, and of those
@@ -261,9 +266,9 @@ def evaluate(
     started = utc_now()
     result = DatasetResult(dataset, degradation, upscaler.name, upscaler.precision, str(upscaler.device),
                            selection=selection)
-    save_dir = Path(save_images) if save_images is not None else None
+    save = open_image_folder(save_images, data_root, selection, overwrite) if save_images is not None else None
     for k, clip in enumerate(selection.clips):
-        result.clips.append(evaluate_clip(clip, dataset, upscaler, degradation, save_dir, frame_progress))
+        result.clips.append(evaluate_clip(clip, dataset, upscaler, degradation, save, frame_progress))
         if progress:
             progress(k + 1, len(selection.clips), result.clips[-1])
     result.run = collect_run_info(upscaler.device, upscaler.precision, identity, started)
@@ -278,10 +283,9 @@ def _finite_or_none(o):
     return None if isinstance(o, float) and not math.isfinite(o) else o
 
 
-def write_json(result: DatasetResult, path: str | Path) -> None:
-    """Every per-clip and per-frame score as JSON; an infinite PSNR (identical frames) is null."""
+def write_json(result: DatasetResult, path: str | Path, overwrite: bool = False) -> None:
+    """Every per-clip and per-frame score as JSON; an infinite PSNR (identical frames) is null.
+    Written as :func:`stdan_cli.safe_files.write_output` writes (the caller claimed ``path``
+    before the run with :func:`stdan_cli.safe_files.claim_output`)."""
     text = json.dumps(_finite_or_none(result.to_json()), indent=1)
-    try:
-        Path(path).write_text(text)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_output(Path(path), text.encode("utf-8"), overwrite, what="--json")
