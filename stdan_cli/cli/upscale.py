@@ -135,7 +135,8 @@ def sigterm_interrupts():
                    "list-scenes CSV. Default: detect.")
 @click.option("--scenes-out", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
               help="Write the scene starts found (0-based input frame numbers, one a line, times in comments) "
-                   "to FILE, in the form --scenes reads, when the run is done. Default: not written.")
+                   "to FILE, in the form --scenes reads, when the run is done (never INPUT, OUTPUT or another "
+                   "file the run reads; an existing FILE only with -y). Default: not written.")
 @click.option("--start", type=TimeType(), default=None,
               help="Upscale only from this time on (seconds or [HH:]MM:SS[.mmm], counted from the first frame). "
                    "Output timestamps start at 0; audio and subtitles are cut to the range packet-accurately "
@@ -157,8 +158,9 @@ def sigterm_interrupts():
                    "Default: resume it.")
 @cluster_options
 @click.option("-y", "--overwrite", is_flag=True,
-              help="Replace OUTPUT if it exists (several inputs: replace, instead of skip, outputs already there). "
-                   "Default: refuse. The input is never replaced.")
+              help="Replace OUTPUT (and a --scenes-out FILE) if it exists (several inputs: replace, instead of skip, "
+                   "outputs already there); a link there is replaced, never followed. Default: refuse. The input "
+                   "is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
@@ -195,6 +197,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     from stdan_cli.upscalers import build_upscaler
     from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
     from stdan_cli.video.logs import quieted
+    from stdan_cli.video.sources import is_local_file
 
     inputs, output = list(paths[:-1]), paths[-1]
     console = Console(stderr=True, quiet=quiet)
@@ -220,7 +223,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     input_path, output_path = inputs[0], Path(output)
     validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
     if scenes_out is not None:
-        check_scenes_out(scenes_out, output_path)
+        reads = [p for p in (input_path, scenes_file, weights) if p is not None and is_local_file(p)]
+        check_scenes_out(scenes_out, output_path, reads, overwrite)
     with ExitStack() as stack:
         weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
         progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
@@ -245,7 +249,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         return
     times = cut_times(plan.input, summary.cut_frames, plan.info.rate)  # one pass over the input's packets
     if scenes_out is not None:
-        write_scenes(scenes_out, summary, times, scene_threshold, scenes_file)
+        write_scenes(scenes_out, summary, times, scene_threshold, scenes_file, overwrite)
     _print_summary(console, plan, summary, upscaler, progress, times)
 
 
