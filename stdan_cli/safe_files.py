@@ -150,11 +150,13 @@ def remove_file(path: Path) -> bool:
     return True
 
 
-def _open_regular(path: Path, flags: int) -> int:
-    """A descriptor of the regular file ``path`` opened with ``flags``, never through a link and
-    never blocking on a pipe or device (:class:`NotRegular` for those and for a folder)."""
+def _open_regular(path: Path, flags: int, follow_links: bool = False) -> int:
+    """A descriptor of the regular file ``path`` opened with ``flags``, never through a link (unless
+    ``follow_links``) and never blocking on a pipe or device (:class:`NotRegular` for those and
+    for a folder)."""
+    nofollow = 0 if follow_links else O_NOFOLLOW
     try:
-        fd = os.open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o666)
+        fd = os.open(path, flags | nofollow | O_NONBLOCK | O_CLOEXEC, 0o666)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise NotRegular(errno.ELOOP, "a symbolic link", str(path)) from None
@@ -165,14 +167,46 @@ def _open_regular(path: Path, flags: int) -> int:
     return fd
 
 
-def read_limited(path: Path, limit: int) -> bytes:
+def read_limited(path: Path, limit: int, follow_links: bool = False) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` (raises :class:`NotRegular` for a
-    link, pipe, device or folder and ``ValueError`` when the file is larger)."""
-    with os.fdopen(_open_regular(path, os.O_RDONLY), "rb") as f:
+    link, pipe, device or folder and ``ValueError`` when the file is larger). ``follow_links``:
+    a user's file named on the command line, read through a link (what it names must still be
+    a regular file)."""
+    with os.fdopen(_open_regular(path, os.O_RDONLY, follow_links), "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"larger than {limit} bytes")
     return data
+
+
+def open_for_writing(path: Path, append: bool = False):
+    """Open (creating it if needed) the regular file ``path`` to write, truncated or to ``append``
+    to: a link is not followed and a pipe or device is refused without blocking (:class:`NotRegular`).
+    For a file of a fixed name kept between runs (a resumable download); a new file gets a
+    random name instead (:func:`create_exclusive`)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0)
+    f = os.fdopen(_open_regular(path, flags), "ab" if append else "wb")
+    if not append:
+        f.truncate(0)
+    return f
+
+
+def copy_new(source: Path, folder: Path, final_name: str) -> Path:
+    """A new file of ours in ``folder`` (a random exclusive name, see :func:`temp_name`) holding
+    a copy of the regular file ``source`` (read through a link: a user's file), flushed to disk;
+    its path. Nothing at a fixed name is opened or followed."""
+    path = create_exclusive(folder, final_name)
+    try:
+        with os.fdopen(_open_regular(source, os.O_RDONLY, follow_links=True), "rb") as src, \
+                os.fdopen(os.open(path, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC), "wb") as dst:
+            while block := src.read(1 << 20):
+                dst.write(block)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:
+        remove_file(path)
+        raise
+    return path
 
 
 def open_lock_file(path: Path):

@@ -2,22 +2,25 @@
 
 Sources: Google Drive (with its confirmation page), a Hugging Face Hub repo (through
 ``huggingface_hub.hf_hub_download``, so HF_HOME, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE apply),
-any URL, or a local file. Every source writes ``<dir>/<filename>.part``; the file gets its final
-name only after :func:`verify_checkpoint` accepted it. A dropped HTTP transfer resumes from the
-``.part`` (a few times within one run, and again on the next run).
+any URL, or a local file. A download writes ``<dir>/<filename>.part`` (a regular file, opened
+without following a link, so that a dropped HTTP transfer resumes from it a few times within one
+run, and again on the next run); a copy (``--from-file``, the Hub's cached file) is written to a
+random name created exclusively beside the target. That file is verified
+(:func:`verify_checkpoint`) and renamed to its final name: a link at the target or at the
+``.part`` name is never followed, never written through, never installed.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stdan_cli import __version__
 from stdan_cli.errors import CheckpointError, DownloadError, DownloadInterrupted, OptionError, WeightsNotFound
+from stdan_cli.safe_files import NotRegular, copy_new, kind_of, remove_file
 from stdan_cli.weights import gdrive
 from stdan_cli.weights.http import make_client, stream_to_part
 from stdan_cli.weights.progress import DownloadProgress
@@ -97,7 +100,7 @@ def check_present(entry: WeightsEntry, target: Path) -> str | None:
     Valid: its sha256 equals the recorded sidecar (and the registry's, if any). A file without a
     sidecar (copied in by hand) is fully verified once and then gets one.
     """
-    if not target.is_file():
+    if kind_of(target) != "file":  # a link there is not ours: it is replaced by a verified file
         return None
     recorded = read_sidecar(target)
     if recorded is None:
@@ -113,7 +116,8 @@ def check_present(entry: WeightsEntry, target: Path) -> str | None:
     return digest
 
 
-# --- one function per kind of source: each leaves the complete file in ``part`` ---------------
+# --- one function per kind of source: each leaves the complete file in ``part`` (a download)
+# --- or returns a new file of ours holding it (a copy) ------------------------------------------
 
 
 def _fetch_http(source: Source, part: Path, progress: DownloadProgress, *, attempts: int, gdrive_url: str | None,
@@ -155,8 +159,8 @@ def _fetch_gdrive(client, file_id: str, part: Path, progress: DownloadProgress, 
     raise DownloadError("Google Drive kept answering with confirmation pages instead of the file")
 
 
-def _fetch_hf(source: Source, part: Path, progress: DownloadProgress, *, endpoint: str | None,
-              cache_dir: str | os.PathLike | None) -> None:
+def _fetch_hf(source: Source, target: Path, progress: DownloadProgress, *, endpoint: str | None,
+              cache_dir: str | os.PathLike | None) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
@@ -182,16 +186,25 @@ def _fetch_hf(source: Source, part: Path, progress: DownloadProgress, *, endpoin
         raise DownloadError(f"{source.describe()}: {str(exc).splitlines()[0]}") from None
     except (OSError, ValueError) as exc:  # network errors, bad repo ids
         raise DownloadError(f"{source.describe()}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    part.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, part)  # the Hub cache keeps its copy; ours is verified and renamed like any other
+    return _copy_beside(Path(path), target, source.describe())  # the Hub cache keeps its copy
 
 
-def _fetch_file(source: Source, part: Path) -> None:
+def _fetch_file(source: Source, target: Path) -> Path:
     src = Path(source.location).expanduser()
     if not src.is_file():
         raise WeightsNotFound(f"--from-file {src} does not exist or is not a file")
-    part.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, part)
+    return _copy_beside(src, target, str(src))
+
+
+def _copy_beside(src: Path, target: Path, what: str) -> Path:
+    """A copy of ``src`` under a new random name of ours beside ``target``, to be verified and renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return copy_new(src, target.parent, target.name)
+    except NotRegular:
+        raise WeightsNotFound(f"{what} is not a regular file (a pipe or a device)") from None
+    except OSError as exc:
+        raise DownloadError(f"cannot copy {what} into {target.parent}: {exc.strerror or exc}") from None
 
 
 # --- the whole operation ------------------------------------------------------------------------
@@ -270,28 +283,29 @@ def download_weights(
     resumable = False  # whether the last source tried stopped part-way (its .part is kept)
     with DownloadProgress(quiet) as progress:
         for source in sources:
+            fetched = part  # a download's resumable .part, or a copy's own new file
             try:
                 if source.kind == "file":
-                    _fetch_file(source, part)
+                    fetched = _fetch_file(source, target)
                 elif source.kind == "hf":
-                    _fetch_hf(source, part, progress, endpoint=hf_endpoint, cache_dir=hf_cache_dir)
+                    fetched = _fetch_hf(source, target, progress, endpoint=hf_endpoint, cache_dir=hf_cache_dir)
                 else:
                     _fetch_http(source, part, progress, attempts=attempts, gdrive_url=gdrive_url, retry_wait=retry_wait)
-                verified = verify_checkpoint(part, entry, what=f"the file from {source.describe()}")
+                verified = verify_checkpoint(fetched, entry, what=f"the file from {source.describe()}")
             except DownloadInterrupted as exc:  # keep the .part: the next run resumes it
                 errors.append(str(exc))
                 resumable = True
                 continue
             except (DownloadError, CheckpointError) as exc:
-                part.unlink(missing_ok=True)
+                remove_file(fetched)
                 errors.append(str(exc))
                 resumable = False
                 continue
             except BaseException:
-                if source.kind != "gdrive" and source.kind != "url":
-                    part.unlink(missing_ok=True)  # a copy can be redone; a download .part stays resumable
+                if fetched != part:
+                    remove_file(fetched)  # a copy can be redone; a download .part stays resumable
                 raise
-            install_file(part, target, verified.sha256)
+            install_file(fetched, target, verified.sha256)
             recorded_in = record_sha256(cache, entry.name, verified.sha256) if not entry.sha256 else None
             return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False,
                                   source.describe(), recorded_in)
@@ -312,13 +326,12 @@ def import_under_own_name(name: str, from_file: str | os.PathLike, cache: Path) 
     if not valid_user_name(name):
         raise OptionError(f"'{name}' cannot name a checkpoint: use letters, digits, '.', '_' and '-' (at most 64)")
     target = imported_path(cache, name)
-    part = part_path(target)
-    _fetch_file(Source("file", str(from_file)), part)
+    fetched = _fetch_file(Source("file", str(from_file)), target)
     try:
-        verified = verify_checkpoint(part, None, what=str(from_file))
+        verified = verify_checkpoint(fetched, None, what=str(from_file))
     except BaseException:
-        part.unlink(missing_ok=True)
+        remove_file(fetched)
         raise
-    install_file(part, target, verified.sha256)
+    install_file(fetched, target, verified.sha256)
     entry = WeightsEntry(name=name, filename=target.name, description=f"imported from {from_file} with --force")
     return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False, str(from_file))

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from stdan_cli import __version__
 from stdan_cli.errors import DownloadError, DownloadInterrupted
+from stdan_cli.safe_files import NotRegular, kind_of, open_for_writing
 from stdan_cli.weights.store import human_size
 
 try:
@@ -65,6 +66,8 @@ def stream_to_part(client, url: str, part: Path, *, params=None, progress=None, 
     and :class:`DownloadError` for other failures.
     """
     part.parent.mkdir(parents=True, exist_ok=True)
+    if kind_of(part) not in (None, "file"):
+        raise DownloadError(f"{part} is not a regular file (a link, a pipe or a device); remove it")
     for _ in range(2):  # a second pass only after a 416 or a mismatched Content-Range
         offset = part.stat().st_size if resume and part.exists() else 0
         headers = {"Accept-Encoding": "identity"}
@@ -99,7 +102,11 @@ def stream_to_part(client, url: str, part: Path, *, params=None, progress=None, 
                     total = offset + int(length)
                 if progress is not None:
                     progress.start(label or _host(url), total, offset)
-                with open(part, mode) as f:
+                try:
+                    f = open_for_writing(part, append=mode == "ab")  # never through a link, never a pipe
+                except NotRegular:
+                    raise DownloadError(f"{part} is not a regular file (a link, a pipe or a device); remove it") from None
+                with f:
                     for chunk in r.iter_bytes():  # no re-chunking: bytes received before a drop are kept
                         f.write(chunk)
                         received += len(chunk)

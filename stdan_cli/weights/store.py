@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stdan_cli.errors import DownloadError
-from stdan_cli.safe_files import atomic_write
+from stdan_cli.safe_files import NotRegular, atomic_write, read_limited
 
 HOME_ENV = "STDAN_HOME"
 
@@ -61,9 +61,11 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def read_sidecar(path: Path) -> str | None:
+    """The sha256 the sidecar of ``path`` records; None when there is none (or it is not a small
+    regular file of ours: a link, a pipe or a device there is not read)."""
     try:
-        text = sidecar_path(path).read_text(encoding="ascii").split()
-    except (OSError, UnicodeDecodeError):
+        text = read_limited(sidecar_path(path), SIDECAR_LIMIT).decode("ascii").split()
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
     return text[0].lower() if text and len(text[0]) == 64 else None
 
@@ -73,7 +75,8 @@ def write_sidecar(path: Path, digest: str) -> None:
 
 
 def install_file(verified_tmp: Path, target: Path, digest: str) -> Path:
-    """Move a complete, verified file into place (atomic rename) and record its sha256 beside it."""
+    """Move a complete, verified file into place (atomic rename: a link at ``target`` is replaced,
+    never followed) and record its sha256 beside it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     write_sidecar(target, digest)
     os.replace(verified_tmp, target)
@@ -91,27 +94,35 @@ def human_size(n: int | float | None) -> str:
 
 
 RECORDED = "recorded-sha256.json"
+RECORDED_LIMIT = 1 << 20  # bytes of RECORDED read (one line per registry entry)
+SIDECAR_LIMIT = 4096  # bytes of a .sha256 sidecar read (one line)
 IMPORTED = "imported"
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+def _read_records(cache: Path) -> dict:
+    """The records of :data:`RECORDED` (empty when there is none or it is not JSON); a link, pipe
+    or device there is refused without blocking (DownloadError)."""
+    path = cache / RECORDED
+    try:
+        known = json.loads(read_limited(path, RECORDED_LIMIT).decode("utf-8"))
+    except NotRegular:
+        raise DownloadError(f"{path} is not a regular file (a link, a pipe or a device); remove it") from None
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
 def recorded_sha256(cache: Path, name: str) -> str | None:
     """The sha256 recorded for registry entry ``name`` at its first verified download, if any."""
-    try:
-        value = json.loads((cache / RECORDED).read_text(encoding="utf-8")).get(name)
-    except (OSError, ValueError, AttributeError):
-        return None
+    value = _read_records(cache).get(name)
     return value.lower() if isinstance(value, str) and len(value) == 64 else None
 
 
 def record_sha256(cache: Path, name: str, digest: str) -> Path:
     """Record ``digest`` as entry ``name``'s sha256 (atomically); returns the file."""
     path = cache / RECORDED
-    try:
-        known = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    known = known if isinstance(known, dict) else {}
+    known = _read_records(cache)
     known[name] = digest
     cache.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(known, indent=1, sort_keys=True) + "\n").encode("utf-8"))
