@@ -59,6 +59,11 @@ class LoadedModel:
     descriptor: ModelDescriptor
 
 
+# A zip checkpoint may declare at most this many uncompressed bytes per byte of file, or the
+# floor (small files): torch.save stores members uncompressed (declared ~ file size).
+MAX_INFLATION = 4
+INFLATION_FLOOR = 64 << 20
+
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
@@ -83,12 +88,31 @@ def _load_failure(path: Path, exc: Exception) -> str:
     return f"it is not a PyTorch checkpoint, or it is truncated or corrupt ({type(exc).__name__})"
 
 
+def _check_inflation(path: Path) -> None:
+    """Refuse a zip checkpoint (PyTorch's format) whose members declare more uncompressed bytes
+    than :data:`MAX_INFLATION` times the file's size (at least :data:`INFLATION_FLOOR`): a small
+    file that would inflate to gigabytes in ``torch.load`` (a zip bomb). ``torch.save`` stores
+    its members uncompressed, so a real checkpoint declares about its own size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # not a zip, or torch.load says what is wrong
+        return
+    size = path.stat().st_size
+    if declared > max(INFLATION_FLOOR, MAX_INFLATION * size):
+        raise CheckpointError(f"cannot use {path}: its zip members would inflate to {declared:,} bytes from "
+                              f"{size:,}; refusing to load it (a checkpoint is stored, not compressed)")
+
+
 def load_checkpoint_file(path: str | os.PathLike) -> object:
     """What a checkpoint file holds, read with ``torch.load(weights_only=True)`` (a pickle that
-    would run code is refused); a missing, unreadable or unsafe file is a one-line CheckpointError."""
+    would run code is refused, and so is a zip that would inflate far beyond its size); a
+    missing, unreadable, unsafe or oversized file is a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist" if not path.exists() else
+                              f"checkpoint {path} is not a regular file (a folder, a pipe or a device)")
+    _check_inflation(path)
     try:
         with warnings.catch_warnings():  # e.g. about a pickle protocol: the error below says what matters
             warnings.simplefilter("ignore", UserWarning)
