@@ -19,6 +19,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -28,6 +29,7 @@ from weights_server import small_checkpoint_bytes, small_state_dict
 
 from stdan_cli.cli import main
 from stdan_cli.errors import CheckpointError, DownloadError, OutputError
+from stdan_cli.evaluation.images import read_rgb, write_png
 from stdan_cli.model.loader import load_checkpoint_file
 from stdan_cli.safe_files import claim_output, write_output
 from stdan_cli.weights import download_weights
@@ -168,6 +170,16 @@ def test_save_images_refills_its_own_folder_only_with_y_and_never_through_a_link
     assert victim.read_bytes() == b"precious" and frame.is_file() and not frame.is_symlink()
 
 
+def test_write_png_replaces_a_link_and_never_writes_through_it(tmp_path):
+    """write_png opened the name with a plain open(path, "wb"), writing through a link."""
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"precious")
+    frame = tmp_path / "im1.png"
+    frame.symlink_to(victim)
+    write_png(frame, np.zeros((8, 8, 3), np.uint8))
+    assert victim.read_bytes() == b"precious" and not frame.is_symlink() and read_rgb(frame).shape == (8, 8, 3)
+
+
 def test_save_images_never_writes_into_a_linked_clip_folder(tmp_path, vimeo):
     folder = tmp_path / "frames"
     assert run_eval(vimeo, "--save-images", str(folder)).exit_code == 0
@@ -223,7 +235,7 @@ def test_json_that_is_a_pipe_is_refused_before_the_run(tmp_path, vimeo):
     pipe = tmp_path / "scores.json"
     os.mkfifo(pipe)
     with other_end(pipe, reads=True):
-        result = run_eval(vimeo, "--json", str(pipe), "-y")
+        result = run_eval(vimeo, "--json", str(pipe))
     one_error_line(result, "not a regular file")
     assert pipe.is_fifo()
 
