@@ -89,32 +89,37 @@ def create_exclusive(folder: Path, final_name: str, mode: int = 0o666) -> Path:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder))
 
 
-def write_new(folder: Path, final_name: str, data: bytes) -> Path:
-    """A new file of ours in ``folder`` holding ``data``, flushed to disk; its (temporary) path."""
+def write_new(folder: Path, final_name: str, data: bytes, sync: bool = True) -> Path:
+    """A new file of ours in ``folder`` holding ``data``, flushed to disk (unless not ``sync``:
+    many small files, such as frames, where a lost file after a power cut is made again); its
+    (temporary) path."""
     path = create_exclusive(folder, final_name)
     try:
         fd = os.open(path, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
     except BaseException:
         remove_file(path)
         raise
     return path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
     """Put ``data`` at ``path`` so that readers see the old or the new file, never a part; a link
     at ``path`` is replaced, not written through. Several processes may write the same file at
-    once (``--part`` tasks): each uses a name of its own and the last rename wins, whole."""
-    temp = write_new(path.parent, path.name, data)
+    once (``--part`` tasks): each uses a name of its own and the last rename wins, whole.
+    ``sync``: flushed to disk (see :func:`write_new`)."""
+    temp = write_new(path.parent, path.name, data, sync)
     try:
         os.replace(temp, path)
     except BaseException:
         remove_file(temp)
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def sync_file(path: Path) -> None:
@@ -219,7 +224,7 @@ class OutputAppeared(FileExistsError):
     """The output's name was taken during the run (and replacing it was not allowed)."""
 
 
-def put_in_place(temp: Path, output: Path, overwrite: bool) -> None:
+def put_in_place(temp: Path, output: Path, overwrite: bool, sync: bool = True) -> None:
     """Rename the finished file ``temp`` to ``output``. With ``overwrite`` whatever is at
     ``output`` is replaced (a link itself, not its target); without it ``output`` must still be
     free (:class:`OutputAppeared` otherwise): the check and the rename are one step."""
@@ -239,10 +244,12 @@ def put_in_place(temp: Path, output: Path, overwrite: bool) -> None:
             if kind_of(output) is not None:
                 raise OutputAppeared(errno.EEXIST, "appeared during the run", str(output)) from None
             os.replace(temp, output)
-            fsync_dir(output.parent)
+            if sync:
+                fsync_dir(output.parent)
             return
         os.unlink(temp)
-    fsync_dir(output.parent)
+    if sync:
+        fsync_dir(output.parent)
 
 
 # --- the one rule for a user-named output file -----------------------------------------------
@@ -299,17 +306,18 @@ def claim_output(path: str | os.PathLike, reads: Iterable[str | os.PathLike] = (
 
 
 def write_output(path: str | os.PathLike, data: bytes, overwrite: bool = False, what: str = "output",
-                 yes: str = "-y/--overwrite") -> None:
+                 yes: str = "-y/--overwrite", sync: bool = True) -> None:
     """Put ``data`` at the claimed output ``path``: a random exclusive temporary file beside it,
-    renamed into place (:func:`put_in_place`); errors are one-line :class:`OutputError`."""
+    renamed into place (:func:`put_in_place`); errors are one-line :class:`OutputError`.
+    ``sync``: flushed to disk (see :func:`write_new`)."""
     path = Path(path)
     name = f"{what} {path}" if what else str(path)
     try:
-        temp = write_new(path.parent, path.name, data)
+        temp = write_new(path.parent, path.name, data, sync)
     except OSError as exc:
         raise OutputError(f"cannot write {name}: {exc.strerror or exc}") from None
     try:
-        put_in_place(temp, path, overwrite)
+        put_in_place(temp, path, overwrite, sync)
     except OutputAppeared:
         raise OutputError(f"{name} appeared during the run; it was kept (pass {yes} to replace it)") from None
     except OSError as exc:

@@ -79,6 +79,6 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     data = encode_png(rgb)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
+        atomic_write(path, data, sync=False)  # one of many frames: not flushed one by one
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from None

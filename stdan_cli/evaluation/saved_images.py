@@ -48,7 +48,7 @@ class ImageFolder:
         except OSError as exc:
             raise OutputError(f"cannot write under {OPTION} {self.path}: {exc.strerror or exc}") from None
         target = folder / parts.name
-        write_output(target, data, self.overwrite, what=OPTION, yes="-y/--overwrite")
+        write_output(target, data, self.overwrite, what=OPTION, yes="-y/--overwrite", sync=False)  # frames: many, remade
         return target
 
     def save(self, clip: str, stem: str, rgb: np.ndarray) -> Path:
