@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 import av
@@ -84,7 +85,9 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
         raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
                           "run once with --restart alone, or remove the work folder")
     job = prepare_job(plan, upscaler)
-    space = Workspace(job.work_dir, job.chunk_format.extension, shared=executor.shares_folder, busy=executor.busy)
+    local_input = [Path(job.input)] if Path(job.input).is_file() else []
+    space = Workspace(job.work_dir, job.chunk_format.extension, shared=executor.shares_folder, busy=executor.busy,
+                      apart=[job.output, *local_input])
     try:
         resume(job, space, executor, notify)
     except BaseException:
