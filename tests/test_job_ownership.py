@@ -146,3 +146,35 @@ def test_restart_removes_the_recorded_chunks_of_another_extension(tmp_path, src,
     upscale_video(src, tmp_path / "out.mp4", bicubic, replace(LOSSLESS, work_dir=work, restart=True,
                                                               encoding=EncodeSettings()))
     assert not work.exists() and (tmp_path / "out.mp4").exists()
+
+
+# --- a batch plans every output first ----------------------------------------------------------
+
+
+@needs_ffmpeg
+def test_a_batch_whose_output_is_another_items_input_is_refused(tmp_path):
+    """`upscale clips/ clips/ -y` with a.flv and a.mkv replaced a.mkv by the upscale of a.flv,
+    and the table said a.mkv was skipped. Refused before any work; nothing is written."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    lavfi_video(clips / "a.flv", "16x12", 10, 2)
+    lavfi_video(clips / "a.mkv", "16x12", 10, 2)
+    before = contents(clips)
+    result = upscale(clips, clips, "-y", "--model", "bicubic")
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the output") and "would replace the input" in lines[0]
+    assert contents(clips) == before
+
+
+@needs_ffmpeg
+def test_a_batch_where_two_inputs_share_an_output_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    lavfi_video(tmp_path / "x" / "a.mp4", "16x12", 10, 2)
+    lavfi_video(tmp_path / "y" / "a.mp4", "16x12", 10, 2)
+    result = upscale(tmp_path / "x" / "a.mp4", tmp_path / "y" / "a.mp4", tmp_path / "out", "-y", "--model", "bicubic")
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "would both be written to" in lines[0]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
