@@ -178,3 +178,47 @@ def test_a_batch_where_two_inputs_share_an_output_is_refused(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "would both be written to" in lines[0]
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+# --- --part tasks compare the whole job -------------------------------------------------------
+
+
+def test_part_tasks_of_two_jobs_in_one_folder_never_mix(tmp_path, bicubic):
+    """Tasks of two different jobs (same size, rate and length; other content) given one
+    --work-dir, both planning before either publishes: the plans' chunk tables agree, so the
+    second used to take the first's manifest and the merged output mixed the two videos. The
+    second is refused, naming what differs, and the first job's output holds its frames only."""
+    import numpy as np
+    from job_runs import same_frames
+
+    from stdan_cli.cluster.parts import Part, PartExecutor, publish_plan
+    from stdan_cli.errors import JobMismatch
+    from stdan_cli.jobs import Workspace, prepare_job, run_job
+    from stdan_cli.jobs.runner import ChunkRunner, decode_and_plan
+    from stdan_cli.pipeline import plan_upscale
+
+    rng = np.random.default_rng(0)
+    clips = [make_video(tmp_path / f"{name}.mkv", n_frames=9, codec="ffv1", pix_fmt="yuv444p",
+                        frames=[rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(9)])
+             for name in ("a", "b")]
+    work, out = tmp_path / "shared-work", tmp_path / "out.mkv"
+    options = replace(LOSSLESS, work_dir=work)
+    plans = [plan_upscale(clip, out, bicubic.descriptor, options) for clip in clips]
+    jobs = [prepare_job(plan, bicubic) for plan in plans]
+    spaces = [Workspace(job.work_dir, job.chunk_format.extension, shared=True) for job in jobs]
+    for job, space in zip(jobs, spaces):
+        decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
+        job.manifest.planned = True
+    assert jobs[0].manifest.chunks == jobs[1].manifest.chunks  # the plans alone cannot tell the jobs apart
+    publish_plan(jobs[0], spaces[0])
+    with pytest.raises(JobMismatch, match="belongs to another job, it differs in the input") as refused:
+        publish_plan(jobs[1], spaces[1])
+    assert "\n" not in str(refused.value) and "--restart (without --part)" in str(refused.value)
+    for space in spaces:
+        space.close()
+    run_job(plans[0], bicubic, PartExecutor(bicubic, Part(1, 2)))
+    with pytest.raises(JobMismatch, match="differs in the input"):  # a task of b started later: refused too
+        run_job(plans[1], bicubic, PartExecutor(bicubic, Part(2, 2)))
+    upscale_video(clips[0], out, bicubic, options)
+    upscale_video(clips[0], tmp_path / "alone.mkv", bicubic, replace(LOSSLESS, work_dir=tmp_path / "alone"))
+    assert same_frames(out, tmp_path / "alone.mkv")
