@@ -83,6 +83,8 @@ def test_an_output_in_the_work_folder_is_refused_and_kept(tmp_path, restart):
 
 
 def test_an_input_in_the_work_folder_is_refused(tmp_path, src, bicubic):
+    """In a folder of the user's (no marker) and in the job's own folder: the input is never
+    taken for a chunk."""
     work = tmp_path / "work"
     work.mkdir()
     inside = work / "chunk-000000.mkv"
@@ -90,6 +92,14 @@ def test_an_input_in_the_work_folder_is_refused(tmp_path, src, bicubic):
     with pytest.raises(WorkFolderError, match="not empty and was not made by stdan"):
         upscale_video(inside, tmp_path / "out.mkv", bicubic, replace(LOSSLESS, work_dir=work))
     assert sorted(p.name for p in work.iterdir()) == ["chunk-000000.mkv"]
+    ours = tmp_path / "ours"
+    interrupted(src, tmp_path / "out.mkv", bicubic, ours)
+    shutil.copyfile(src, ours / "chunk-000009.mkv")
+    before = contents(ours)
+    with pytest.raises(WorkFolderError, match="would hold"):
+        upscale_video(ours / "chunk-000009.mkv", tmp_path / "out.mkv", bicubic,
+                      replace(LOSSLESS, work_dir=ours, restart=True))
+    assert contents(ours) == before
 
 
 @pytest.mark.parametrize("restart", [False, True])

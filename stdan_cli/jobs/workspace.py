@@ -153,8 +153,8 @@ class Workspace:
 
     def _check_apart(self) -> None:
         folder = self.dir.resolve()
-        for path in self.apart:
-            if path.resolve().parent == folder:
+        for path in self.apart:  # by its name, and where a link there leads
+            if folder in (path.parent.resolve(), path.resolve().parent):
                 raise WorkFolderError(f"the work folder {self.dir} would hold {path}; the work folder holds only "
                                       "the job's own files, so pass another --work-dir")
 
