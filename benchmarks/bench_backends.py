@@ -71,7 +71,7 @@ def run_one(args) -> dict:
     runner, prep = model, 0.0
     with PeakRSS() as prep_rss:
         if placement.backend.engine:
-            runner = build_engine(placement, model, args.weights, args.threads, args.cache)
+            runner = build_engine(placement, model, args.threads, args.cache)
             start = time.perf_counter()
             if args.one != "compile":
                 runner.prepare(4)

@@ -223,7 +223,7 @@ def engine_rows(args, device: torch.device, config: STDANConfig) -> list[str]:
                 try:
                     net = model if precision == "fp32" or backend != "compile" else \
                         use_low_precision_matmuls(copy.deepcopy(model), torch.float16)
-                    engine = build_engine(placement, net, None, cache_dir=cache)
+                    engine = build_engine(placement, net, cache_dir=cache)
                     start = time.perf_counter()
                     with torch.inference_mode():
                         out = upscale_window(engine, x.to(engine_device)).cpu()  # prepares (exports, builds) first

@@ -330,7 +330,7 @@ def write_output(path: str | os.PathLike, data: bytes, overwrite: bool = False, 
 
 
 class FolderRefused(Exception):
-    """A folder the tool may not fill; ``reason`` is 'link', 'not-folder', 'foreign' or 'damaged'."""
+    """A folder the tool may not fill; ``reason`` is 'link', 'not-folder', 'foreign', 'copied' or 'damaged'."""
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(detail or reason)
@@ -351,8 +351,15 @@ class FolderClaim:
 MARKER_LIMIT = 64 * 1024
 
 
+def folder_id(folder: Path) -> int:
+    """What names the folder itself, so that a marker copied or moved elsewhere is told apart:
+    its inode number (not the device number, which differs between the machines that mount one
+    shared folder over NFS, as ``--part`` tasks do)."""
+    return os.stat(folder, follow_symlinks=False).st_ino
+
+
 def _mark(folder: Path, marker: str, fields: dict, created: bool) -> dict:
-    data = {**fields, "created": created}
+    data = {**fields, "created": created, "folder": folder_id(folder)}
     atomic_write(folder / marker, (json.dumps(data, indent=1) + "\n").encode())
     return data
 
@@ -360,8 +367,10 @@ def _mark(folder: Path, marker: str, fields: dict, created: bool) -> dict:
 def claim_folder(folder: str | os.PathLike, marker: str, fields: dict) -> FolderClaim:
     """Make the folder ``folder`` (and its parents), or take an empty one, and mark it with the
     file ``marker`` holding ``fields`` and ``created``; or take one that carries such a marker
-    whose ``fields`` are equal. Raises :class:`FolderRefused`: 'link' (the folder is a symbolic
-    link), 'not-folder', 'foreign' (not empty and no marker) or 'damaged' (a marker that is not
+    whose ``fields`` are equal and that was written in this very folder (the marker records the
+    folder's :func:`folder_id`). Raises :class:`FolderRefused`: 'link' (the folder is a symbolic
+    link), 'not-folder', 'foreign' (not empty and no marker), 'copied' (a marker written for
+    another folder: the files beside it are not the tool's) or 'damaged' (a marker that is not
     ours: unreadable, or of other fields)."""
     folder = Path(folder)
     kind = kind_of(folder)
@@ -390,6 +399,8 @@ def claim_folder(folder: str | os.PathLike, marker: str, fields: dict) -> Folder
     differ = [k for k in fields if data.get(k) != fields[k]]
     if differ:
         raise FolderRefused("damaged", f"{marker} has another {differ[0]} ({data.get(differ[0])!r})")
+    if data.get("folder") != folder_id(folder):
+        raise FolderRefused("copied", f"{marker} was written for another folder (copied or moved here)")
     return FolderClaim(folder, data["created"], False, data)
 
 

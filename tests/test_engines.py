@@ -9,7 +9,9 @@ that need a fresh or damaged cache copy it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +53,7 @@ def eager(weights):
 def ort_engine(tmp_path_factory, weights, eager):
     """An ONNX Runtime engine whose preparation filled a new cache (the session's only export)."""
     root = tmp_path_factory.mktemp("engines")
-    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, threads=1, cache_dir=root)
     assert [line.split(" ")[0] for line in engine.prepare(WINDOW)] == ["features", f"reconstruct-n{WINDOW}"]
     return engine
 
@@ -88,7 +90,7 @@ def test_onnxruntime_equals_eager(ort_engine, eager, size, skip, inputs_only):
 
 
 def test_a_second_engine_prepares_nothing(ort_cache, weights, eager):
-    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=ort_cache)
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, threads=1, cache_dir=ort_cache)
     x = frames(16, 24)
     out = engine.extract_features(x)
     assert engine.prepared == [] and engine.notices == []
@@ -103,7 +105,7 @@ from stdan_cli.model import load_model, upscale_window
 from stdan_cli.upscalers.engines import build_engine, place
 from stdan_cli.upscalers.engines.export import relative_l2
 eager = load_model(Path(sys.argv[1])).model
-engine = build_engine(place("openvino", "cpu", "fp32"), eager, Path(sys.argv[1]), threads=1, cache_dir=Path(sys.argv[2]))
+engine = build_engine(place("openvino", "cpu", "fp32"), eager, threads=1, cache_dir=Path(sys.argv[2]))
 x = torch.rand(1, int(sys.argv[3]), 3, 24, 32, generator=torch.Generator().manual_seed(1))
 ref = upscale_window(eager, x, 1)
 print(json.dumps({"l2": relative_l2(upscale_window(engine, x, 1), ref), "prepared": engine.prepared}))
@@ -128,7 +130,7 @@ def test_damaged_cache_entry_is_exported_again(ort_cache, weights, eager, tmp_pa
     (victim,) = root.rglob("features-*.onnx")
     victim.write_bytes(victim.read_bytes()[:1000])  # truncated
     lines = []
-    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, threads=1, cache_dir=root)
     engine.notify = lines.append
     x = frames(16, 24)
     assert relative_l2(engine.extract_features(x), eager.extract_features(x)) < 2e-4
@@ -148,7 +150,7 @@ def test_unreadable_cache_entry_with_a_matching_digest_is_exported_again(ort_cac
     tmp = cache.new_file(victim)
     tmp.write_bytes(b"not an onnx file")
     cache.commit(tmp, victim)  # the sidecar now vouches for the bad file
-    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, weights, threads=1, cache_dir=root)
+    engine = build_engine(place("onnxruntime", "cpu", "fp32"), eager, threads=1, cache_dir=root)
     x = frames(16, 24)
     assert relative_l2(engine.extract_features(x), eager.extract_features(x)) < 2e-4
     assert len(engine.notices) == 1 and "could not be loaded" in engine.notices[0]
@@ -293,3 +295,146 @@ def test_compile_says_before_the_run_that_the_first_window_compiles(weights):
     out = io.StringIO()
     prepare_backend(build_upscaler("bicubic"), 4, Console(file=out))  # eager: nothing to say
     assert out.getvalue() == ""
+
+
+# --- where engines go, what keys them, and their permissions (issue 29) ---------------------------
+
+
+def _clip(tmp_path: Path) -> Path:
+    import numpy as np
+    from media import make_video
+
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for _ in range(3)]
+    return make_video(tmp_path / "in.mkv", n_frames=3, codec="ffv1", pix_fmt="yuv444p", frames=pictures)
+
+
+ENGINE_RUN = ["--device", "cpu", "--threads", "1", "--window", str(WINDOW), "--stride", "1", "--codec", "ffv1",
+              "--pix-fmt", "yuv444p", "--chunk-frames", "2"]
+
+
+def _frames(path: Path):
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)]).astype(int)
+
+
+@pytest.mark.slow
+def test_new_weights_under_a_stale_sidecar_run_and_are_recorded(ort_cache, weights, tmp_path, monkeypatch):
+    """New weights copied over w.pth with the old w.pth.sha256 left beside it: the cache was
+    keyed by the sidecar, so --backend onnxruntime ran the old weights' engines while the job
+    recorded the new weights. Engines are keyed by the weights as loaded: the new ones are
+    exported and run, and their key is the digest the job records."""
+    from click.testing import CliRunner
+
+    from stdan_cli.cli.main import main
+    from stdan_cli.model.loader import state_dict_sha256
+    from stdan_cli.weights.store import sha256_file, write_sidecar
+
+    checkpoint = tmp_path / "w.pth"
+    shutil.copyfile(weights, checkpoint)
+    write_sidecar(checkpoint, sha256_file(checkpoint))  # as the weights store leaves it
+    torch.manual_seed(1)
+    torch.save(STDAN(STDANConfig.small()).state_dict(), tmp_path / "new.pth")
+    shutil.copyfile(tmp_path / "new.pth", checkpoint)  # new weights, the old sidecar stays
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(ort_cache, cache_dir)  # holds the old weights' engines
+    monkeypatch.setenv("STDAN_ENGINE_CACHE", str(cache_dir))
+    src = _clip(tmp_path)
+    runner = CliRunner()
+    for backend in ("torch", "onnxruntime"):
+        result = runner.invoke(main, ["upscale", str(src), str(tmp_path / f"{backend}.mkv"), "--weights",
+                                      str(checkpoint), "--backend", backend, *ENGINE_RUN])
+        assert result.exit_code == 0, result.output
+    assert abs(_frames(tmp_path / "torch.mkv") - _frames(tmp_path / "onnxruntime.mkv")).max() <= 1
+    new_sha = state_dict_sha256(load_model(checkpoint).model)
+    assert (cache_dir / new_sha[:16]).is_dir()
+
+
+def test_engines_for_a_checkpoint_elsewhere_go_in_the_tools_cache(ort_cache, weights, tmp_path, monkeypatch):
+    """--backend with --weights PATH put a stdan-engines/ folder beside the user's checkpoint.
+    Engines live in the tool's cache (here $STDAN_HOME/engines, which already holds them, so
+    nothing is prepared) and the checkpoint's folder is left as it was."""
+    from click.testing import CliRunner
+
+    from stdan_cli.cli.main import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copyfile(weights, mine / "w.pth")
+    monkeypatch.delenv("STDAN_ENGINE_CACHE", raising=False)
+    monkeypatch.setenv("STDAN_HOME", str(tmp_path / "home"))
+    shutil.copytree(ort_cache, tmp_path / "home" / "engines")
+    result = CliRunner().invoke(main, ["upscale", str(_clip(tmp_path)), str(tmp_path / "out.mkv"), "--weights",
+                                       str(mine / "w.pth"), "--backend", "onnxruntime", *ENGINE_RUN])
+    assert result.exit_code == 0, result.output
+    assert "preparing" not in result.output
+    assert [p.name for p in mine.iterdir()] == ["w.pth"]
+
+
+@pytest.fixture
+def group_umask():
+    """The umask of a shared cluster folder (group-writable files), restored afterwards."""
+    old = os.umask(0o002)
+    yield 0o664
+    os.umask(old)
+
+
+def test_engine_cache_files_get_the_umasks_permissions(tmp_path, group_umask):
+    """Cache entries were created by mkstemp (0600): other users of a shared cache could not read them."""
+    from stdan_cli.upscalers.engines import cache
+    from stdan_cli.weights.store import sidecar_path
+
+    path = tmp_path / "engines" / "features.onnx"
+    tmp = cache.new_file(path)
+    tmp.write_bytes(b"an engine")
+    cache.commit(tmp, path)
+    assert stat.S_IMODE(path.stat().st_mode) == group_umask
+    assert stat.S_IMODE(sidecar_path(path).stat().st_mode) == group_umask
+
+
+def test_stdan_export_files_get_the_umasks_permissions(ort_cache, weights, tmp_path, monkeypatch, group_umask):
+    from click.testing import CliRunner
+
+    import stdan_cli.upscalers.engines.export as export_module
+    from stdan_cli.cli.main import main
+
+    def copy_cached(model, spec, path, window, size=None):
+        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
+        shutil.copyfile(cached, path)
+        return 0.0
+
+    monkeypatch.setattr(export_module, "export_part", copy_cached)
+    out = tmp_path / "onnx"
+    result = CliRunner().invoke(main, ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW),
+                                       "--no-check"])
+    assert result.exit_code == 0, result.output
+    assert sorted((p.name, stat.S_IMODE(p.stat().st_mode)) for p in out.iterdir()) == [
+        ("features-fp32.onnx", group_umask), (f"reconstruct-n{WINDOW}-fp32.onnx", group_umask)]
+
+
+def test_stdan_export_does_not_write_through_a_link(ort_cache, weights, tmp_path, monkeypatch):
+    """A link at an output name is refused without -y and replaced (its target kept) with it."""
+    from click.testing import CliRunner
+
+    import stdan_cli.upscalers.engines.export as export_module
+    from stdan_cli.cli.main import main
+
+    def copy_cached(model, spec, path, window, size=None):
+        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
+        shutil.copyfile(cached, path)
+        return 0.0
+
+    monkeypatch.setattr(export_module, "export_part", copy_cached)
+    out = tmp_path / "onnx"
+    out.mkdir()
+    target = tmp_path / "precious.txt"
+    target.write_text("mine")
+    (out / "features-fp32.onnx").symlink_to(target)
+    args = ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW), "--no-check"]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "exists; use -y/--overwrite" in refused.output
+    assert CliRunner().invoke(main, [*args, "-y"]).exit_code == 0
+    assert target.read_text() == "mine" and not (out / "features-fp32.onnx").is_symlink()

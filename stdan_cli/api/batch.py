@@ -1,8 +1,10 @@
 """Many inputs, one output folder: ``stdan upscale IN... OUTDIR/`` and ``stdan upscale INDIR OUTDIR``.
 
 Each video becomes ``OUTDIR/<input stem>.<ext>``: the input's extension when it names a
-container we write, else ``.mkv`` (``ext`` overrides). An output already there is skipped
-unless ``overwrite``; a file that fails does not stop the others; every file gets a
+container we write, else ``.mkv`` (``ext`` overrides). Every output is planned before any work:
+a batch where an output would be one of its inputs, or two inputs would share an output, is
+refused whole (with ``-y`` too), so no item can replace another's input. An output already
+there is skipped unless ``overwrite``; a file that fails does not stop the others; every file gets a
 :class:`BatchResult` (done, skipped or failed, with the reason). Every option of a single run
 applies to each file (a time range, scenes, chunk length, ``--restart``); each file's work
 folder is its own (``--work-dir`` names the folder that holds them, one per output name).
@@ -106,17 +108,40 @@ def plan_batch(inputs: list[str], outdir: str | os.PathLike, ext: str | None = N
             sources.append(display(source))
     if not sources:
         raise OutputError(f"no video to upscale in {', '.join(inputs)}")
-    items, taken = [], {}
-    for source in sources:
-        output = out_dir / output_name(source, ext)
-        if output in taken:
-            items.append(BatchItem(source, output, f"{output.name} is also the output of {taken[output]}"))
-        elif output.exists() and not overwrite:
-            items.append(BatchItem(source, output, "output exists (pass -y to replace it)"))
-        else:
-            items.append(BatchItem(source, output))
-        taken.setdefault(output, source)
+    outputs = [out_dir / output_name(source, ext) for source in sources]
+    check_apart(sources, outputs)
+    items = [BatchItem(source, output, "output exists (pass -y to replace it)" if output.exists() and not overwrite
+                       else None) for source, output in zip(sources, outputs)]
     return items, notices
+
+
+def check_apart(sources: list[str], outputs: list[Path]) -> None:
+    """Refuse a batch in which an output is one of the inputs or two inputs share an output
+    (one would replace or take the other's file, whatever the order)."""
+    local = [Path(s) for s in sources if is_local_file(s)]
+    for source, output in zip(sources, outputs):
+        for other in local:
+            if _same_file(output, other):
+                raise OutputError(f"the output {output} of {source} would replace the input {other}; "
+                                  "pass another output folder or --ext")
+    seen: dict[Path, str] = {}
+    for source, output in zip(sources, outputs):
+        key = output.resolve()
+        if key in seen:
+            raise OutputError(f"{seen[key]} and {source} would both be written to {output}; "
+                              "pass them in separate commands or rename one")
+        seen[key] = source
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file by its name (after resolving links) or, when both exist, by device and inode
+    (hard links, case-insensitive file systems)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 FileFn = Callable[[int, BatchItem], None]  # (index, item) when a file starts

@@ -69,7 +69,8 @@ def backend_option(fn):
     from stdan_cli.upscalers.engines.backends import BACKENDS
 
     help = ("Where the network runs: " + "; ".join(f"{b.name}: {b.help}" for b in BACKENDS.values()) + ". Engines "
-            "are exported once and cached beside the weights; the onnx or openvino extra must be installed (pip "
+            "are exported once and cached in the tool's cache folder (engines/ beside its weights/; "
+            "$STDAN_ENGINE_CACHE overrides it); the onnx or openvino extra must be installed (pip "
             "install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
     return click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
                         help=help)(fn)

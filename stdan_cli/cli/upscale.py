@@ -149,8 +149,9 @@ def sigterm_interrupts():
                    f"work folder once done. Default: about {CHUNK_SECONDS} s of input, at least one window.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Where chunks wait until the output is assembled; the same command run again resumes "
-                   "from it. It must be new, empty, or a folder stdan made (it carries a marker file); stdan "
-                   "only ever removes the files it made there, and the folder if it made it. Several inputs: "
+                   "from it. It must be new, empty, or a folder stdan made (it carries a marker file naming that "
+                   "folder: a copied marker does not count), and must not hold INPUT or OUTPUT; stdan only ever "
+                   "removes the files its manifest records there, and the folder if it made it. Several inputs: "
                    "one folder per output inside DIR. Default: .OUTPUT-NAME.stdan-job beside OUTPUT, "
                    "removed on success.")
 @click.option("--restart", is_flag=True,
@@ -182,7 +183,8 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     Several videos: stdan upscale IN... OUTDIR/   or   stdan upscale INDIR OUTDIR
     Each becomes OUTDIR/<input name>.<ext>, with every option above (ranges and scenes too);
     outputs already there are skipped unless -y; a file that fails does not stop the others;
-    a table sums up; exit 1 if any failed.
+    a table sums up; exit 1 if any failed. A batch where an output would be one of its inputs,
+    or two inputs would share an output, is refused before any work.
 
     A file name that starts with '-' (e.g. -y.mp4) would be read as an option: put -- before
     the file names (stdan upscale --model bicubic -- -y.mp4 out.mp4) or write ./-y.mp4.

@@ -7,8 +7,10 @@ missing, e.g. of a task that failed). It is an executor of the one job driver
 
 - The plan is complete before any chunk is made: the first task to finish planning (one
   decode of the input without the model) publishes the manifest with an atomic create
-  (``os.link``: exactly one wins); the others check that theirs is the same. The plan is a
-  deterministic function of the input and the options, so they always agree.
+  (``os.link``: exactly one wins); the others check that theirs is the same job (input,
+  options, weights: the comparison a resume makes) with the same plan. The plan is a
+  deterministic function of the input and the options, so the tasks of one job always agree;
+  a task of another job given the same folder is refused.
 - Tasks hold a shared lock on the work folder (a run without ``--part`` holds it exclusively,
   so it waits for no task and no task runs beside it), never remove what they did not
   write, and write every file under a random name of their own before renaming it into place.
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from stdan_cli.errors import JobMismatch, OptionError
 from stdan_cli.jobs import Job, Made, Workspace
-from stdan_cli.jobs.driver import NotifyFn, check_planned
+from stdan_cli.jobs.driver import NotifyFn, check_planned, check_same_job
 from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
 from stdan_cli.progress import progress_events
 from stdan_cli.upscalers import Upscaler
@@ -91,6 +93,7 @@ def publish_plan(job: Job, space: Workspace) -> None:
     if space.publish_manifest(job.manifest):
         return
     recorded = space.load_manifest()
+    check_same_job(space, recorded, job.manifest)
     ours = job.manifest.chunks
     if recorded.planned and (recorded.chunks, recorded.video) != (ours, job.manifest.video):
         raise JobMismatch(f"the work folder {space.dir} was planned differently by another task; "

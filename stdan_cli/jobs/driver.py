@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 import av
@@ -17,7 +18,7 @@ import av
 from stdan_cli.errors import InputError, JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
 from stdan_cli.jobs.assemble import CopyRange, assemble
 from stdan_cli.jobs.job import Job, JobSummary, prepare_job
-from stdan_cli.jobs.manifest import differences, refusal_text
+from stdan_cli.jobs.manifest import Manifest, differences, refusal_text
 from stdan_cli.jobs.plan import JobPlanner
 from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
 from stdan_cli.jobs.workspace import Workspace
@@ -84,7 +85,9 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
         raise OptionError("--restart cannot be combined with --part (the tasks share the work folder); "
                           "run once with --restart alone, or remove the work folder")
     job = prepare_job(plan, upscaler)
-    space = Workspace(job.work_dir, job.chunk_format.extension, shared=executor.shares_folder, busy=executor.busy)
+    local_input = [Path(job.input)] if Path(job.input).is_file() else []
+    space = Workspace(job.work_dir, job.chunk_format.extension, shared=executor.shares_folder, busy=executor.busy,
+                      apart=[job.output, *local_input])
     try:
         resume(job, space, executor, notify)
     except BaseException:
@@ -120,14 +123,21 @@ def resume(job: Job, space: Workspace, executor: Executor, notify: NotifyFn) -> 
         space.reset()
     recorded = space.load_manifest()
     if recorded is not None:
-        changed = differences(recorded, job.manifest)
-        if changed:
-            restart = "--restart (without --part)" if space.shared else "--restart"
-            raise JobMismatch(refusal_text(space.dir, changed, restart))
+        check_same_job(space, recorded, job.manifest)
         job.manifest.chunks, job.manifest.planned = recorded.chunks, recorded.planned
     if not space.shared:
         space.save_manifest(job.manifest)
     space.load_done([c for c in job.manifest.chunks if executor.wants(c.index)], notify)
+
+
+def check_same_job(space: Workspace, recorded: Manifest, wanted: Manifest) -> None:
+    """Refuse to take over the work folder's job ``recorded`` unless it is ``wanted`` in its
+    whole identity: input, options, model, weights, version (:func:`differences`). A resume
+    and a ``--part`` task that finds another task's plan both ask this."""
+    changed = differences(recorded, wanted)
+    if changed:
+        restart = "--restart (without --part)" if space.shared else "--restart"
+        raise JobMismatch(refusal_text(space.dir, changed, restart))
 
 
 def assemble_chunks(job: Job, space: Workspace) -> list[str]:

@@ -81,6 +81,7 @@ class Job:
 def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
     """Decide everything the manifest records for ``plan`` (from :func:`stdan_cli.pipeline.plan_upscale`)."""
     options, info = plan.options, plan.info
+    work_dir = Path(options.work_dir) if options.work_dir else default_work_dir(plan.output)
     scenes = read_scene_list(options.scenes_file) if options.scenes_file is not None else None
     chunk_frames = options.chunk_frames or max(options.window, round(CHUNK_SECONDS * info.rate))
     width, height = plan.size_out
@@ -101,12 +102,11 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
             "--chunk-frames": chunk_frames, "--start": options.start, "--end": options.end,
         },
         model={"--model": upscaler.name, "--precision": upscaler.precision, "weights sha256": weights_identity(upscaler)},
-        version=__version__, left_out=_left_out(options),
+        version=__version__, left_out=_left_out(options), extension=chunk_format.extension,
     )
     return Job(
-        plan=plan, work_dir=Path(options.work_dir) if options.work_dir else default_work_dir(plan.output),
-        manifest=manifest, chunk_frames=chunk_frames, chunk_format=chunk_format, scenes=scenes,
-        expected=_expected_outputs(plan),
+        plan=plan, work_dir=work_dir, manifest=manifest, chunk_frames=chunk_frames, chunk_format=chunk_format,
+        scenes=scenes, expected=_expected_outputs(plan),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from stdan_cli.jobs import strict_json
 from stdan_cli.jobs.plan import ChunkSpec
 from stdan_cli.jobs.strict_json import Damaged, get, obj
 
-FORMAT = 2  # 2: chunks carry their start and end times; a work folder is marked as ours
+FORMAT = 3  # 3: the marker names its folder, the manifest its chunks' extension
 MIB = 2**20
 MANIFEST = "manifest.json"
+EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,12}")  # what a chunk file's extension may be (the output's)
 
 
 def file_sha256(path: Path) -> str:
@@ -57,11 +59,12 @@ class Manifest:
     planned: bool = False  # the chunk table is complete
     version: str = __version__
     left_out: list[str] = field(default_factory=list)  # options the user did not give (their value is the default)
+    extension: str = ".mkv"  # of the chunk files (the output's): with the chunk table, names every file of the job
 
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT, "stdan_cli": self.version, "input": self.input, "options": self.options,
-            "model": self.model, "video": self.video, "planned": self.planned,
+            "model": self.model, "video": self.video, "planned": self.planned, "extension": self.extension,
             "chunks": [c.to_dict() for c in self.chunks], "left_out": self.left_out,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
@@ -84,9 +87,13 @@ class Manifest:
         left_out = get(data, "left_out", "list")
         if not all(type(k) is str for k in left_out):
             raise Damaged("left_out is not a list of option names")
+        extension = get(data, "extension", "str")
+        if not EXTENSION.fullmatch(extension):
+            raise Damaged(f"extension {extension!r} cannot be a chunk file's")
         return cls(input=get(data, "input", "object"), options=get(data, "options", "object"),
                    model=get(data, "model", "object"), video=video, chunks=specs,
-                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out)
+                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out,
+                   extension=extension)
 
     def record(self, spec: ChunkSpec) -> None:
         """Add a newly planned chunk (or check that a re-planned one is the recorded one)."""
@@ -114,6 +121,8 @@ def differences(recorded: Manifest, wanted: Manifest) -> list[str]:
         changed = [k.replace("_ns", "").replace("_sha256", " content") for k in identity
                    if recorded.input.get(k) != wanted.input.get(k)]
         found.append(f"the input: {', '.join(changed)} changed")
+    if recorded.extension != wanted.extension:
+        found.append(f"the output's extension: {recorded.extension} -> {wanted.extension}")
     for key in sorted(set(recorded.options) | set(wanted.options)):
         a, b = recorded.options.get(key), wanted.options.get(key)
         if a != b:

@@ -1,13 +1,15 @@
 """A job's work folder: only what this tool made in it is ever read back as its own or removed.
 
 - A folder the tool creates, or an empty one it is given, gets a marker file
-  (:data:`MARKER`); a folder that exists, is not empty and has no marker is refused, so
-  ``--work-dir .`` or ``--work-dir ~`` can never lose a file. The folder itself must not be a
-  symbolic link.
+  (:data:`MARKER`) that names the folder it was made in (its inode number); a folder that
+  exists, is not empty and has no marker of its own is refused, so ``--work-dir .`` or
+  ``--work-dir ~`` can never lose a file, and neither can a folder into which a marker (or a
+  whole work folder) was copied. The folder itself must not be a symbolic link.
 - Every name in it is derived: the manifest, the lock, the marker, and for chunk ``k``
-  ``chunk_name(k, ext)`` and ``record_name(k)``. ``--restart`` and success remove exactly
-  those (regular files only, never a link's target), then the folder if this tool created it
-  and it is empty.
+  ``chunk_name(k, ext)`` and ``record_name(k)``. ``--restart`` and success remove only the
+  names the manifest records (its chunks, with the extension it records; nothing else that
+  merely looks like a chunk) and temporary files of those names (regular files only, never a
+  link's target), then the folder if this tool created it and it is empty.
 - New files get random names created exclusively and are renamed into place; the lock is a
   regular file opened without following links or blocking on a pipe.
 - One class serves a run that owns the folder (``shared=False``: an exclusive lock, strays of
@@ -24,6 +26,7 @@ from typing import Callable, Iterable
 
 from stdan_cli.errors import OutputError, WorkFolderError
 from stdan_cli.jobs.manifest import (
+    EXTENSION,
     FORMAT,
     MANIFEST,
     DoneRecord,
@@ -54,10 +57,15 @@ from stdan_cli.safe_files import (
 MARKER = "stdan-work-folder.json"
 _WHAT = "stdan-cli work folder: chunks of one upscaling job"
 LOCK = "lock"
-_CHUNK_FILE = r"chunk-\d{6}(?:\.done\.json|\.[A-Za-z0-9]{1,12})"
-_OURS = re.compile(_CHUNK_FILE)
-_TEMP = re.compile(rf"\.(?:{re.escape(MANIFEST)}|{re.escape(MARKER)}|{_CHUNK_FILE})\.[0-9a-f]{{16}}\.tmp")
-_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,12}")
+_RECORD = re.compile(r"chunk-\d{6}\.done\.json")
+
+
+def _temp_pattern(extension: str) -> re.Pattern:
+    """Temporary files (see :func:`stdan_cli.safe_files.temp_name`) of the names a job with
+    chunks ``*extension`` writes: left by a killed run of it."""
+    ours = rf"{re.escape(MANIFEST)}|{re.escape(MARKER)}|chunk-\d{{6}}(?:\.done\.json|{re.escape(extension)})"
+    return re.compile(rf"\.(?:{ours})\.[0-9a-f]{{16}}\.tmp")
+
 
 NotifyFn = Callable[[str], None]
 
@@ -68,16 +76,19 @@ def default_work_dir(output: Path) -> Path:
 
 class Workspace:
     """The work folder ``folder`` of a job whose chunks are ``*extension`` files, open and locked
-    (exclusively, or shared with other ``--part`` tasks). :meth:`close` unlocks it."""
+    (exclusively, or shared with other ``--part`` tasks). :meth:`close` unlocks it. ``apart``:
+    the job's input and output, refused inside the folder (its chunk names could be theirs)."""
 
-    def __init__(self, folder: Path, extension: str, shared: bool = False, busy: str = "another stdan run"):
-        if not _EXTENSION.fullmatch(extension):
+    def __init__(self, folder: Path, extension: str, shared: bool = False, busy: str = "another stdan run",
+                 apart: Iterable[Path] = ()):
+        if not EXTENSION.fullmatch(extension):
             raise OutputError(f"the output's extension {extension!r} cannot name chunk files; use e.g. .mp4 or .mkv")
         self.dir = Path(folder)
         self.extension = extension
         self.shared = shared
         self.done: dict[int, DoneRecord] = {}
         self.fresh = False  # this run created the folder
+        self.apart = [Path(p) for p in apart]
         self.created = self._open_folder()  # this tool created it (this run or an earlier one)
         self._lock = None
         try:
@@ -86,7 +97,7 @@ class Workspace:
             self.close(remove=self.fresh)
             raise
         if not shared:
-            for name in self._names(_TEMP):  # left by a killed run of this job
+            for name in self._names(_temp_pattern(extension)):  # left by a killed run of this job
                 remove_file(self.dir / name)
 
     # --- opening ---------------------------------------------------------------------------
@@ -94,6 +105,9 @@ class Workspace:
     def _open_folder(self) -> bool:
         """Make or check the folder and its marker (:func:`claim_folder`); True when this tool created it."""
         d = self.dir
+        if kind_of(d) is None or (kind_of(d) == "folder" and kind_of(d / MARKER) is None
+                                  and not any(True for _ in os.scandir(d))):
+            self._check_apart()  # before the folder is made or marked
         try:
             claim = claim_folder(d, MARKER, {"format": FORMAT, "what": _WHAT})
         except FolderRefused as exc:
@@ -107,12 +121,24 @@ class Workspace:
                 raise WorkFolderError(
                     f"work folder {d} is not empty and was not made by stdan (it has no {MARKER}); stdan removes "
                     "only what it made, so pass a new or empty folder with --work-dir") from None
+            if exc.reason == "copied":
+                raise WorkFolderError(
+                    f"work folder {d} holds a {MARKER} that stdan made for another folder (it was copied or moved "
+                    "here), so its files are not stdan's; pass a new or empty folder with --work-dir") from None
             raise WorkFolderError(f"work folder {d} cannot be used: {MARKER} is damaged ({exc}; another stdan-cli "
                                   "version?); remove the folder or pass another --work-dir") from None
         except OSError as exc:
             raise OutputError(f"cannot create work folder {d}: {exc.strerror or exc}") from None
+        self._check_apart()
         self.fresh = claim.fresh
         return claim.created
+
+    def _check_apart(self) -> None:
+        folder = self.dir.resolve()
+        for path in self.apart:  # by its name, and where a link there leads
+            if folder in (path.parent.resolve(), path.resolve().parent):
+                raise WorkFolderError(f"the work folder {self.dir} would hold {path}; the work folder holds only "
+                                      "the job's own files, so pass another --work-dir")
 
     def _take_lock(self, busy: str):
         try:
@@ -235,13 +261,26 @@ class Workspace:
 
     def kept_chunks(self) -> int:
         """Done records on disk (an interrupt can land after one was written but before it was noted)."""
-        return len(self._names(re.compile(r"chunk-\d{6}\.done\.json")))
+        return len(self._names(_RECORD))
 
     # --- removing what is ours ---------------------------------------------------------------
 
     def reset(self) -> None:
-        """``--restart``: remove the manifest and every chunk file and record (ours by name)."""
-        for name in [MANIFEST, *self._names(_OURS), *self._names(_TEMP)]:
+        """``--restart``: remove the manifest and the files of the chunks it records, with the
+        extension it records (a damaged manifest records none: only it goes), and temporary
+        files of those names."""
+        try:
+            recorded = read_manifest(self.dir / MANIFEST)
+        except Damaged:
+            recorded = None
+        names = [MANIFEST]
+        if recorded is not None:
+            for spec in recorded.chunks:
+                names += [chunk_name(spec.index, recorded.extension), record_name(spec.index)]
+        extensions = {self.extension} | ({recorded.extension} if recorded is not None else set())
+        for extension in sorted(extensions):
+            names += self._names(_temp_pattern(extension))
+        for name in names:
             remove_file(self.dir / name)
         self.done.clear()
 

@@ -98,11 +98,12 @@ def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: in
     loaded = load_model(path, device=device)
     net = loaded.model
     net.set_slice_policy(slice_policy(device, memory_budget(device)))
-    engine = build_engine(placement, net, path, threads)
+    sha256 = state_dict_sha256(net)  # the engines' key and the job's record: the weights as loaded
+    engine = build_engine(placement, net, threads, weights_sha256=sha256)
     fallback = net if placement.precision != "fp32" else None
     name = f"stdan ({placement.backend.name} {placement.target})"
     descriptor = loaded.descriptor
     if placement.backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
         descriptor = replace(descriptor, bytes_per_pixel=placement.backend.bytes_per_pixel)
     return StdanUpscaler(net, descriptor, device, placement.precision, name=name, fallback=fallback,
-                         engine=engine, weights_sha256=state_dict_sha256(net))
+                         engine=engine, weights_sha256=sha256)

@@ -4,7 +4,7 @@
   :func:`place` resolves ``--backend/--device/--precision`` together.
 - :func:`export_parts`: ``stdan export``: the per-frame feature extraction and the per-window
   reconstruction as ONNX files.
-- :class:`Engine` / :func:`build_engine`: the two parts prepared (cached beside the weights)
+- :class:`Engine` / :func:`build_engine`: the two parts prepared (cached in the tool's cache folder)
   and run in ONNX Runtime, OpenVINO or ``torch.compile``, standing in for the model.
 """
 

@@ -1,27 +1,32 @@
 """Where prepared engines are kept, and how a damaged one is recognised.
 
-Engines are cached beside the weights: ``<weights folder>/stdan-engines/`` (or
-``$STDAN_ENGINE_CACHE``; the per-user cache when the weights' folder cannot be written).
-Each entry is a file under a folder named by its key: the weights' sha256, the backend and
-its version, the part, the shape and the precision (:class:`EngineKey`). Beside every file a
-``.sha256`` sidecar records its digest when it was complete: a file whose digest differs
-(truncated, overwritten) or that its runtime cannot load is removed and prepared again.
+Engines are cached in the tool's own cache folder, ``engines/`` beside its ``weights/``
+(``$STDAN_HOME/engines`` or ``<user cache>/stdan/engines``; ``$STDAN_ENGINE_CACHE`` overrides
+it), never beside a user's checkpoint, which may be read-only or shared. Each entry is a file
+under a folder named by its key: the weights' sha256, the backend and its version, the part,
+the shape and the precision (:class:`EngineKey`). The weights' sha256 is computed from the
+weights as loaded (:func:`stdan_cli.model.loader.state_dict_sha256`, what the job's manifest
+records too), never read from a checkpoint's ``.sha256`` sidecar, which new weights copied
+over the file leave stale. Beside every engine file a ``.sha256`` sidecar records its digest
+when it was complete: a file whose digest differs (truncated, overwritten) or that its
+runtime cannot load is removed and prepared again.
 
 Files appear complete or not at all: they are written under a new random name in the same
-folder and renamed.
+folder (created exclusively, with the umask's permissions like every file the tool writes)
+and renamed.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stdan_cli.weights.store import read_sidecar, sha256_file, sidecar_path, user_cache_dir, write_sidecar
+from stdan_cli.safe_files import create_exclusive, remove_file
+from stdan_cli.weights.store import read_sidecar, sha256_file, sidecar_path, weights_dir, write_sidecar
 
 CACHE_ENV = "STDAN_ENGINE_CACHE"
-FOLDER = "stdan-engines"
+FOLDER = "engines"
 
 
 @dataclass(frozen=True)
@@ -37,23 +42,12 @@ class EngineKey:
         return root / self.weights_sha256[:16] / f"{self.backend}-{self.version}" / f"{self.part}-{self.shape}-{self.precision}{suffix}"
 
 
-def cache_root(weights_path: str | os.PathLike | None) -> Path:
-    """``$STDAN_ENGINE_CACHE``, else ``stdan-engines`` beside the weights when that folder can
-    be written, else ``<user cache>/stdan/engines``."""
+def cache_root() -> Path:
+    """``$STDAN_ENGINE_CACHE``, else ``engines`` in the tool's cache folder (beside its weights store)."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    if weights_path is not None:
-        folder = Path(weights_path).expanduser().resolve().parent
-        if os.access(folder, os.W_OK):
-            return folder / FOLDER
-    return user_cache_dir() / "engines"
-
-
-def weights_sha256(weights_path: str | os.PathLike) -> str:
-    """The checkpoint's sha256: its verified sidecar in the weights store, else computed."""
-    path = Path(weights_path)
-    return read_sidecar(path) or sha256_file(path)
+    return weights_dir().parent / FOLDER
 
 
 def is_intact(path: Path) -> bool:
@@ -65,9 +59,7 @@ def is_intact(path: Path) -> bool:
 def new_file(path: Path) -> Path:
     """A new, exclusively created file beside ``path`` to write into before :func:`commit`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+    return create_exclusive(path.parent, path.name)
 
 
 def commit(tmp: Path, path: Path) -> None:
@@ -79,5 +71,5 @@ def commit(tmp: Path, path: Path) -> None:
 
 def discard(path: Path) -> None:
     """Remove a cache entry this module wrote (the file and its sidecar)."""
-    path.unlink(missing_ok=True)
-    sidecar_path(path).unlink(missing_ok=True)
+    remove_file(path)
+    remove_file(sidecar_path(path))

@@ -164,10 +164,11 @@ class Engine:
         return run
 
 
-def build_engine(placement: Placement, model: STDAN, weights_path: str | Path | None, threads: int | None = None,
-                 cache_dir: str | Path | None = None) -> Engine:
-    """An :class:`Engine` for ``model`` (float32, eval) at ``placement``; engines are cached
-    beside ``weights_path`` (see :func:`stdan_cli.upscalers.engines.cache.cache_root`) unless ``cache_dir``."""
-    sha = cache.weights_sha256(weights_path) if weights_path is not None else state_dict_sha256(model)
-    root = Path(cache_dir) if cache_dir is not None else cache.cache_root(weights_path)
+def build_engine(placement: Placement, model: STDAN, threads: int | None = None, cache_dir: str | Path | None = None,
+                 weights_sha256: str | None = None) -> Engine:
+    """An :class:`Engine` for ``model`` (float32, eval) at ``placement``, cached in ``cache_dir``
+    (default: :func:`stdan_cli.upscalers.engines.cache.cache_root`) under the sha256 of
+    ``model``'s weights (``weights_sha256``: that digest, when the caller computed it already)."""
+    sha = weights_sha256 or state_dict_sha256(model)
+    root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
     return Engine(placement, model.eval(), sha, root, threads)

@@ -32,6 +32,7 @@ import torch
 
 from stdan_cli.errors import OptionError, OutputError
 from stdan_cli.model import STDAN
+from stdan_cli.safe_files import OutputAppeared, kind_of, put_in_place, remove_file
 from stdan_cli.upscalers.engines.cache import new_file
 from stdan_cli.upscalers.engines.parts import FEATURES, PARTS, RECONSTRUCT, PartSpec, part_module
 
@@ -112,14 +113,16 @@ def export_parts(
 ) -> list[ExportedPart]:
     """Both parts of ``model`` as ``directory/features-<precision>.onnx`` and
     ``directory/reconstruct-n<window>-<precision>.onnx`` (see the module docstring). Files
-    already there are refused unless ``overwrite``; each appears complete or not at all."""
+    already there (a link too) are refused unless ``overwrite``, which replaces them (a link
+    itself, never its target); each appears complete or not at all, with the umask's
+    permissions."""
     if window < 2:
         raise OptionError(f"--window must be at least 2 frames (got {window})")
     folder = Path(directory)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} exists and is not a folder")
     existing = [folder / spec.filename(window, precision) for spec in PARTS
-                if (folder / spec.filename(window, precision)).exists()]
+                if kind_of(folder / spec.filename(window, precision)) is not None]
     if existing and not overwrite:
         raise OutputError(f"{existing[0]} exists; use -y/--overwrite to replace it")
     net = precision_model(model.eval(), precision)
@@ -130,10 +133,13 @@ def export_parts(
         tmp = new_file(path)
         try:
             seconds = export_part(net, spec, tmp, window, size)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            put_in_place(tmp, path, overwrite)
+        except OutputAppeared:
+            raise OutputError(f"{path} appeared during the export; use -y/--overwrite to replace it") from None
+        except IsADirectoryError:
+            raise OutputError(f"{path} is a folder; remove it or pass another -o") from None
+        finally:
+            remove_file(tmp)
         done.append(ExportedPart(spec, path, seconds))
     return done
 
