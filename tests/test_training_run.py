@@ -43,7 +43,8 @@ def _losses(out):
 def test_loss_falls_on_a_fixed_tiny_batch(tmp_path):
     # 3-frame samples (2 inputs, 3 outputs): the same network and loop at half the cost of 7
     recipe = load_recipe("small", iterations=3, batch_size=1, crop=8, frames=3, log_every=1, val_every=0,
-                         use_flip=False, use_rot=False, random_reverse=False, periods=(1000,), restart_weights=())
+                         use_flip=False, use_rot=False, random_reverse=False, periods=(1000,), restart_weights=(),
+                         loss_reduction="mean", drop_path_rate=0.0)
     train(recipe, Frozen(), tmp_path / "run", device="cpu")
     losses = _losses(tmp_path / "run")  # the loss of each step's batch, before its update
     assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), losses
@@ -117,10 +118,11 @@ def test_cli_trains_validates_and_logs(tmp_path):
     (["--data-root", "{vimeo}", "--crop", "12"], "multiple of 8"),
     (["--data-root", "{vimeo}", "--config", "{tmp}/missing.toml"], "not official, small, or an existing"),
     (["--data-root", "{vimeo}", "--batch-size", "3", "--crop", "64"], "too small for --crop 64"),
-    (["--data-root", "{vimeo}", "--val-every", "5"], "vimeo-fast clips are missing"),
+    (["--data-root", "{vimeo}", "--val-every", "5", "--val-list", "{tmp}/val.txt"], "1 of 1 vimeo-fast clips are missing"),
 ])
 def test_cli_mistakes_are_one_line(tmp_path, args, message):
     vimeo = vimeo_folder(tmp_path / "vimeo", train=1, test=0)
+    (tmp_path / "val.txt").write_text("00001/0625\n")
     args = [a.format(tmp=tmp_path, vimeo=vimeo) for a in args]
     result = CliRunner().invoke(main, ["train", "--config", "small", "--out", str(tmp_path / "o"), "--workers", "0",
                                        "--device", "cpu", "--val-every", "0", "--iterations", "1", *args])
