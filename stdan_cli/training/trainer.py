@@ -455,6 +455,8 @@ def _loop(run: _Run, source, net, amp, dev, start, workers, validate, on_step, c
                 with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                     output = net(lq)
                 loss = charbonnier(output.float(), gt, recipe.charbonnier_eps, recipe.loss_reduction)
+                if recipe.loss_reduction == "sum":  # DDP averages over processes: the sum over the global batch
+                    loss = loss * world.size
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if recipe.grad_clip is not None:
