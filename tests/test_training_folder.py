@@ -173,3 +173,25 @@ def test_finetune_never_removes_a_footage_folder_it_did_not_make(tmp_path):
     again = prepare_footage([clip], tmp_path / "own", holdout=2)
     assert len(first.held) == 1 and len(again.held) == 2
     assert all(p.is_file() for p in again.train) and np.load(again.train[0]).shape[0] == 7
+
+
+def test_finetune_refuses_a_project_folder_holding_a_users_footage(tmp_path):
+    from test_training_finetune import write_clip
+
+    clip = write_clip(tmp_path / "c.mp4", moving_frames(1, 21, (32, 32)))
+    footage = tmp_path / "proj" / "footage"
+    footage.mkdir(parents=True)
+    (footage / "index.json").write_text("{}")
+    (footage / "camera.raw").write_bytes(b"raw camera file")
+    start = tmp_path / "start.pth"
+    import torch
+
+    from stdan_cli.model import STDAN, STDANConfig
+
+    torch.save(STDAN(STDANConfig.small()).state_dict(), start)
+    result = CliRunner().invoke(main, ["finetune", str(clip), "--from", str(start), "--out", str(tmp_path / "proj"),
+                                       "--iterations", "1", "--batch-size", "1", "--crop", "8", "--holdout", "1",
+                                       "--workers", "0", "--device", "cpu"])
+    _one_error_line(result, "has no run.json")
+    assert (footage / "camera.raw").read_bytes() == b"raw camera file"
+    assert sorted(p.name for p in footage.iterdir()) == ["camera.raw", "index.json"]

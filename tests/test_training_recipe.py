@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from stdan_cli.errors import OptionError
 from stdan_cli.model import STDANConfig
