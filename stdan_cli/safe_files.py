@@ -220,6 +220,15 @@ def open_lock_file(path: Path):
     return os.fdopen(_open_regular(path, os.O_RDWR | os.O_CREAT), "r+b")
 
 
+def open_append(path: Path):
+    """Open (creating it if needed) the regular file ``path`` to append to: a link is not
+    followed (a dangling one is not created through) and a pipe or device is refused without
+    blocking (:class:`NotRegular`)."""
+    fd = _open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "ab")
+
+
 class OutputAppeared(FileExistsError):
     """The output's name was taken during the run (and replacing it was not allowed)."""
 

@@ -3,6 +3,7 @@ before and after, and the result loads in `stdan upscale` and `stdan eval` as it
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import av
@@ -77,6 +78,8 @@ def test_finetune_cli_scores_before_and_after_and_the_result_loads_in_upscale_an
     state = torch.load(out / "last.pth", weights_only=True)
     assert state["recipe"]["name"] == "finetune:official" and state["recipe"]["model"]["nf"] == 16
     assert state["finetune"]["from"] == str(start) and "val_psnr_y" in state["finetune"]["before"]
+    assert state["finetune"]["from_sha256"] == hashlib.sha256(start.read_bytes()).hexdigest()
+    assert json.loads((out / "run.json").read_text())["data"]["from_sha256"] == state["finetune"]["from_sha256"]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert log[-1]["iter"] == 1 and "val_psnr_y" in log[-1]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from training_data import moving_frames, one_torch_thread, vimeo_folder
 from stdan_cli.cli.main import main
 from stdan_cli.errors import JobInterrupted, JobMismatch
 from stdan_cli.model import load_model
-from stdan_cli.training import load_recipe, train
+from stdan_cli.training import load_recipe, lr_at, train
 from stdan_cli.training.samples import GlobalBatches, VimeoSeptuplets
 
 
@@ -43,7 +44,8 @@ def _losses(out):
 def test_loss_falls_on_a_fixed_tiny_batch(tmp_path):
     # 3-frame samples (2 inputs, 3 outputs): the same network and loop at half the cost of 7
     recipe = load_recipe("small", iterations=3, batch_size=1, crop=8, frames=3, log_every=1, val_every=0,
-                         use_flip=False, use_rot=False, random_reverse=False, periods=(1000,), restart_weights=())
+                         use_flip=False, use_rot=False, random_reverse=False, periods=(1000,), restart_weights=(),
+                         loss_reduction="mean", drop_path_rate=0.0)
     train(recipe, Frozen(), tmp_path / "run", device="cpu")
     losses = _losses(tmp_path / "run")  # the loss of each step's batch, before its update
     assert len(losses) == 3 and all(b < a for a, b in zip(losses, losses[1:])), losses
@@ -117,10 +119,11 @@ def test_cli_trains_validates_and_logs(tmp_path):
     (["--data-root", "{vimeo}", "--crop", "12"], "multiple of 8"),
     (["--data-root", "{vimeo}", "--config", "{tmp}/missing.toml"], "not official, small, or an existing"),
     (["--data-root", "{vimeo}", "--batch-size", "3", "--crop", "64"], "too small for --crop 64"),
-    (["--data-root", "{vimeo}", "--val-every", "5"], "vimeo-fast clips are missing"),
+    (["--data-root", "{vimeo}", "--val-every", "5", "--val-list", "{tmp}/val.txt"], "1 of 1 vimeo-fast clips are missing"),
 ])
 def test_cli_mistakes_are_one_line(tmp_path, args, message):
     vimeo = vimeo_folder(tmp_path / "vimeo", train=1, test=0)
+    (tmp_path / "val.txt").write_text("00001/0625\n")
     args = [a.format(tmp=tmp_path, vimeo=vimeo) for a in args]
     result = CliRunner().invoke(main, ["train", "--config", "small", "--out", str(tmp_path / "o"), "--workers", "0",
                                        "--device", "cpu", "--val-every", "0", "--iterations", "1", *args])
@@ -138,3 +141,78 @@ def test_a_damaged_frame_read_by_a_data_worker_is_one_line(tmp_path):
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
     assert lines[0].startswith("error: cannot read image ") and "0002/im1.png: not a readable image" in lines[0]
+
+
+def _run_args(root, out, *extra):
+    return ["train", "--data-root", str(root), "--config", "small", "--batch-size", "1", "--crop", "8",
+            "--out", str(out), "--workers", "0", "--device", "cpu", "--log-every", "1", *extra]
+
+
+@pytest.mark.slow
+def test_kept_best_and_ema_checkpoints_and_validation_images(tmp_path):
+    root = vimeo_folder(tmp_path / "vimeo", train=2, test=1)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, _run_args(root, out, "--iterations", "4", "--save-every", "1", "--keep", "2",
+                                                "--val-every", "2", "--val-limit", "1", "--ema", "0.9",
+                                                "--val-images"))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["best.pth", "ema.pth", "iter_000003.pth", "iter_000004.pth", "last.pth", "log.jsonl", "run.json",
+                     "val_images"], names
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    validated = [e for e in lines if "val_psnr_y" in e]
+    assert [e["iter"] for e in validated] == [2, 4] and all("ema_val_psnr_y" in e for e in validated)
+    best = torch.load(out / "best.pth", weights_only=True)
+    top = max(validated, key=lambda e: e["val_psnr_y"])
+    assert (best["iteration"], best["val_psnr_y"]) == (top["iter"], top["val_psnr_y"])
+    assert load_model(out / "best.pth").descriptor.config == load_model(out / "ema.pth").descriptor.config
+    last = torch.load(out / "last.pth", weights_only=True)
+    ema = torch.load(out / "ema.pth", weights_only=True)
+    assert all(torch.equal(last["ema"][k], ema["params"][k]) for k in ema["params"])
+    assert not all(torch.equal(last["ema"][k], last["params"][k]) for k in ema["params"])
+    for sub in ("iter_000002", "iter_000002_ema", "iter_000004", "iter_000004_ema"):  # the first clip's outputs
+        clip = out / "val_images" / sub / "00001" / "0625"
+        assert sorted(p.name for p in clip.iterdir()) == [f"im{k}.png" for k in range(1, 8)], sub
+    assert json.loads((out / "run.json").read_text())["files"].count("iter_000001.pth") == 0  # removed and forgotten
+
+
+@pytest.mark.slow
+def test_a_run_continues_with_more_iterations_and_other_intervals(tmp_path):
+    root = vimeo_folder(tmp_path / "vimeo", train=2, test=0)
+    out = tmp_path / "run"
+    assert CliRunner().invoke(main, _run_args(root, out, "--iterations", "2", "--val-every", "0")).exit_code == 0
+    more = CliRunner().invoke(main, _run_args(root, out, "--iterations", "4", "--val-every", "0", "--log-every", "2"))
+    assert more.exit_code == 0, more.output
+    assert "continued with iterations 2 -> 4, log_every 1 -> 2" in more.output
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["iter"] for e in lines] == [1, 2, 2, 4]
+    assert lines[2]["continued"] == {"iterations": [2, 4], "log_every": [1, 2]}
+    assert lines[3]["seconds"] >= lines[1]["seconds"]  # cumulative over sessions
+    # the schedule of the run stays: its one period of 2, then the official cosine climbs again
+    saved = load_recipe("small", iterations=2, batch_size=1, crop=8)
+    assert lines[3]["lr"] == pytest.approx(lr_at(replace(saved, iterations=4), 4))
+    run = json.loads((out / "run.json").read_text())
+    assert [s["from_iteration"] for s in run["sessions"]] == [0, 2] and run["recipe"]["iterations"] == 4
+    refused = CliRunner().invoke(main, _run_args(root, out, "--iterations", "6", "--val-every", "0", "--seed", "1"))
+    assert refused.exit_code != 0 and "seed 0 != 1" in refused.output
+
+
+def test_validation_without_test_clips_is_a_notice(tmp_path):
+    root = vimeo_folder(tmp_path / "vimeo", train=1, test=0)
+    result = CliRunner().invoke(main, _run_args(root, tmp_path / "run", "--iterations", "1", "--val-every", "1"))
+    assert result.exit_code == 0, result.output
+    assert "notice: no vimeo-fast clips" in result.output and "--val-list" in result.output
+
+
+def test_bd_degradation_makes_the_inputs_as_eval_does():
+    import numpy as np
+
+    from stdan_cli.evaluation.resize import blur_down
+    from stdan_cli.training.samples import make_pair
+
+    gt = np.stack(moving_frames(2, 3, (32, 32)))
+    recipe = load_recipe("small", frames=3, crop=8, degradation="bd", use_flip=False, use_rot=False,
+                         random_reverse=False)
+    lq, _ = make_pair(gt, recipe, np.random.default_rng(0))
+    expected = np.stack([blur_down(gt[i], 4) for i in (0, 2)])
+    assert torch.equal(lq, torch.from_numpy(expected).permute(0, 3, 1, 2).float() / 255)

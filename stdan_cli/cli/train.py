@@ -26,12 +26,16 @@ def shared_options(fn: Callable) -> Callable:
     options = [
         click.option("--config", "config", default=None, metavar="official|small|FILE",
                      help="The recipe: official (the paper's: Adam 2e-4, cosine restarts 4 x 150k iterations, "
-                          "batch 18, crop 32, Charbonnier), small (the same on the tiny STDANConfig.small() network) "
-                          "or a TOML/JSON file of recipe keys (`base`, `[model]`, and any option below). "
-                          "Default: official (finetune: the starting checkpoint's network)."),
+                          "batch 18, crop 32, Charbonnier summed over the batch, drop path 0.1, fp32), small (the "
+                          "same on the tiny STDANConfig.small() network) or a TOML/YAML/JSON file of recipe keys "
+                          "(`base`, `model`, any option below, and the official names lr_G, T_period, restarts, "
+                          "eta_min...; see docs/training.md). Default: official (finetune: the starting "
+                          "checkpoint's network)."),
         click.option("--out", type=click.Path(path_type=Path), required=True, metavar="DIR",
-                     help="Folder of the run: DIR/last.pth (newest checkpoint, loadable by --weights), "
-                          "DIR/log.jsonl. Running the same command again continues the run it holds. Required."),
+                     help="Folder of the run, new or empty (or a run's, to continue it): DIR/run.json (what the "
+                          "run is), DIR/last.pth (newest checkpoint, loadable by --weights), DIR/iter_XXXXXX.pth, "
+                          "DIR/best.pth, DIR/log.jsonl. Running the same command again continues the run it holds; "
+                          "--iterations and the --*-every intervals may change then. Required."),
         click.option("--iterations", type=click.IntRange(min=1), default=None, metavar="N",
                      help="Iterations in all; the recipe's cosine periods are scaled to fit. "
                           "Default: the recipe's (official 600000; finetune 2000)."),
@@ -44,17 +48,29 @@ def shared_options(fn: Callable) -> Callable:
                      "augmentation. Default: the recipe's (0)."),
         click.option("--device", default="auto", show_default=True,
                      help="auto, cpu, cuda, cuda:N or mps. Under torchrun each process uses cuda:LOCAL_RANK."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-                     show_default=True, help="auto: bf16 autocast on GPUs that have it, else fp16 (with loss "
-                     "scaling); fp32 on CPUs."),
+        click.option("--precision", type=click.Choice(["fp32", "auto", "bf16", "fp16"]), default="fp32",
+                     show_default=True, help="fp32 as the official training; auto: bf16 autocast on GPUs that "
+                     "have it, else fp16 (with loss scaling); fp32 on CPUs."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="CPU threads of each training process. Default: PyTorch's choice (all cores; torchrun sets 1 "
                           "per process when it starts several)."),
         click.option("--workers", type=click.IntRange(min=0), default=_WORKERS, show_default=True,
                      help="Data-loading worker processes per training process (0: load in the main process)."),
         click.option("--save-every", type=click.IntRange(min=1), default=None, metavar="K",
-                     help="Iterations between checkpoints (and one at the end). Default: the recipe's "
-                          "(official 5000; finetune 500)."),
+                     help="Iterations between checkpoints: DIR/last.pth and a kept DIR/iter_XXXXXX.pth (and "
+                          "last.pth at the end). Default: the recipe's (official 1000; finetune 500)."),
+        click.option("--keep", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Keep the newest N periodic checkpoints iter_XXXXXX.pth (0: none, only last.pth). "
+                          "Default: all, as the official run."),
+        click.option("--ema", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=None,
+                     metavar="DECAY", help="Also keep an exponential moving average of the weights (e.g. 0.999), "
+                     "saved as DIR/ema.pth and validated alongside (ema_val_* in the log). Default: off."),
+        click.option("--degradation", type=click.Choice(["bi", "bd"]), default=None,
+                     help="How input frames are made from the targets, as `stdan eval`: bi (MATLAB bicubic) or "
+                          "bd (Gaussian blur, then every 4th pixel); validation uses the same. Default: the "
+                          "recipe's (bi)."),
+        click.option("--val-images", is_flag=True, help="Save the validation outputs of the first clip under "
+                     "DIR/val_images/iter_XXXXXX/. Default: off."),
         click.option("--log-every", type=click.IntRange(min=1), default=None, metavar="K",
                      help="Iterations between lines of DIR/log.jsonl. Default: the recipe's (official 100; finetune 50)."),
         click.option("--val-every", type=click.IntRange(min=0), default=None, metavar="K",
@@ -67,9 +83,9 @@ def shared_options(fn: Callable) -> Callable:
     return fn
 
 
-def _overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every) -> dict:
+def _overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every, degradation) -> dict:
     return dict(iterations=iterations, batch_size=batch_size, crop=crop, seed=seed, save_every=save_every,
-                log_every=log_every, val_every=val_every)
+                log_every=log_every, val_every=val_every, degradation=degradation)
 
 
 def _scores(scores: dict) -> str:
@@ -137,9 +153,14 @@ def _display(quiet: bool):
               help="Where the validation clips are (layouts as `stdan eval`). Default: --data-root (the septuplet "
                    "zip holds the test clips too).")
 @click.option("--val-limit", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
-              help="Validate on the first N clips of the list.")
+              help="Validate on the first N clips of the dataset's list (or of --val-list) that are present; with "
+                   "none present training goes on without validation (a notice says so).")
+@click.option("--val-list", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Validate on the clips this file names (one id per line, as `stdan eval --list`); every one "
+                   "must be present. Default: the dataset's own list.")
 def train_command(data_root, config, out, iterations, batch_size, crop, seed, device, precision, threads, workers,
-                  save_every, log_every, val_every, quiet, val_dataset, val_root, val_limit):
+                  save_every, keep, ema, degradation, val_images, log_every, val_every, quiet, val_dataset, val_root,
+                  val_limit, val_list):
     """Train STDAN with the paper's recipe on Vimeo-90K.
 
     \b
@@ -158,15 +179,23 @@ def train_command(data_root, config, out, iterations, batch_size, crop, seed, de
 
     click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
     from stdan_cli.training.samples import VimeoSeptuplets
-    from stdan_cli.training.validation import dataset_validator
+    from stdan_cli.training.validation import dataset_clips, dataset_validator
 
     recipe = load_recipe(config or "official", **_overrides(iterations, batch_size, crop, seed, save_every,
-                                                            log_every, val_every))
+                                                            log_every, val_every, degradation))
     source = VimeoSeptuplets.open(data_root, recipe.frames)
-    validate = dataset_validator(val_dataset, val_root or data_root, val_limit) if recipe.val_every else None
+    validate = None
+    if recipe.val_every:
+        clips = dataset_clips(val_dataset, val_root or data_root, val_limit, val_list)
+        if not clips:
+            click.echo(f"notice: no {val_dataset} clips under {val_root or data_root}: training without validation "
+                       f"(--val-root DIR or --val-list FILE name clips; --val-every 0 silences this)", err=True)
+        validate = dataset_validator(val_dataset, clips, recipe.degradation) if clips else None
     with _display(quiet) as (on_step, on_phase):
         result = train(recipe, source, out, device=device, precision=precision, workers=workers, validate=validate,
-                       on_step=on_step)
+                       on_step=on_step, keep=keep, ema=ema, val_images=val_images,
+                       data=source.describe() | {"val_dataset": val_dataset, "val_root": str(val_root or data_root),
+                                                 "val_clips": [c.name for c in clips] if recipe.val_every else []})
     _summary(result)
 
 
@@ -175,6 +204,8 @@ def _summary(result) -> None:
 
     if not launched_world().is_main:
         return
+    if result.changes:
+        click.echo("continued with " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in result.changes.items()))
     done = "already complete" if result.resumed_from >= result.iterations else (
         f"iterations {result.resumed_from + 1}-{result.iterations}" if result.resumed_from else
         f"{result.iterations} iterations")
@@ -194,7 +225,8 @@ def _summary(result) -> None:
 @click.option("--scene-threshold", type=click.FloatRange(min=0), default=DEFAULT_THRESHOLD, show_default=True,
               help="Scene-cut detection threshold, as `stdan upscale` (0: off); no sample spans a cut.")
 def finetune_command(videos, start, config, out, iterations, batch_size, crop, seed, device, precision, threads,
-                     workers, save_every, log_every, val_every, quiet, holdout, scene_threshold):
+                     workers, save_every, keep, ema, degradation, val_images, log_every, val_every, quiet, holdout,
+                     scene_threshold):
     """Fine-tune STDAN on your own footage.
 
     \b
@@ -214,7 +246,9 @@ def finetune_command(videos, start, config, out, iterations, batch_size, crop, s
     with _display(quiet) as (on_step, on_phase):
         result = finetune(videos, weights, out, config=config, device=device, precision=precision, workers=workers,
                           holdout=holdout, scene_threshold=scene_threshold, on_phase=on_phase, on_step=on_step,
-                          **_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every))
+                          keep=keep, ema=ema, val_images=val_images,
+                          **_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every,
+                                       degradation))
     _summary(result.run)
     from stdan_cli.training.distributed import launched_world
 

@@ -145,7 +145,9 @@ class DCNv2Pack(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.conv_offset = nn.Conv2d(channels, deformable_groups * 3 * KERNEL_POINTS, 3, 1, 1)
-        nn.init.kaiming_uniform_(self.weight, a=5**0.5)
+        # The official initialisation: kaiming_uniform for relu (bound sqrt(6 / fan_in)), and
+        # offsets and masks that start at zero (every kernel point at its grid place, mask 0.5).
+        nn.init.kaiming_uniform_(self.weight, nonlinearity="relu")
         nn.init.zeros_(self.conv_offset.weight)
         nn.init.zeros_(self.conv_offset.bias)
 

@@ -45,6 +45,8 @@ class DeformableSampler(nn.Module):
         super().__init__()
         self.deformable_groups = deformable_groups
         self.conv_offset_mask = conv3(dim, deformable_groups * 3 * KERNEL_POINTS)
+        nn.init.zeros_(self.conv_offset_mask.weight)  # as the official deformable convolutions: offsets and
+        nn.init.zeros_(self.conv_offset_mask.bias)  # masks start at zero (kernel points at their grid places)
 
     def forward(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return split_offset_mask(self.conv_offset_mask(feat))

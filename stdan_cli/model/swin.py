@@ -126,6 +126,7 @@ class SwinBlock(nn.Module):
     """
 
     slices: SlicePolicy = CPU_SLICES
+    drop_path: float = 0.0  # stochastic depth in training (see SwinTransformer.set_drop_path); not a weight
 
     def __init__(self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float, nominal_size: int):
         super().__init__()
@@ -177,16 +178,27 @@ class SwinBlock(nn.Module):
             # additive term repeated per image. Per window this is the loop below.
             y = windows + self.attn(self.norm1(windows), add.repeat(b, 1, 1))
             return (y + self.mlp(self.norm2(y))).view(b, length, c)
+        keep = self.branch_scales(b, windows.device) if self.training and self.drop_path > 0 else None
         parts = []
         for image in range(b):  # the mask repeats per image
             for w0, cnt in _spans(nw, step):
                 y = windows[image * nw + w0 : image * nw + w0 + cnt]
                 a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
                 # reference: t + reverse/roll(A(partition/roll(norm1(t)))); per window here
-                y = y + self.attn(self.norm1(y), a)
-                parts.append(y + self.mlp(self.norm2(y)))  # reference: t + mlp(norm2(t))
+                attn = self.attn(self.norm1(y), a)
+                y = y + (attn if keep is None else attn * keep[image, 0])
+                mlp = self.mlp(self.norm2(y))
+                parts.append(y + (mlp if keep is None else mlp * keep[image, 1]))  # reference: t + mlp(norm2(t))
         out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out.view(b, length, c)
+
+
+    def branch_scales(self, batch: int, device: torch.device) -> torch.Tensor:
+        """Stochastic depth (timm's ``DropPath``, as the official Swin blocks use it): per image,
+        each residual branch (attention, MLP) is kept with probability 1 - p and then scaled by
+        1 / (1 - p), else dropped. (batch, 2) factors drawn from PyTorch's generator."""
+        keep = 1.0 - self.drop_path
+        return torch.empty(batch, 2, device=device).bernoulli_(keep).div_(keep)
 
 
 def _spans(total: int, step: int) -> list[tuple[int, int]]:
@@ -296,6 +308,14 @@ class SwinTransformer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, 1, 1)
         self.conv_last = nn.Conv2d(embed_dim, in_channels, 3, 1, 1)
+
+    def set_drop_path(self, rate: float) -> None:
+        """Stochastic depth for training, as the official Swin stacks set it: the blocks of this
+        stack, in order, get rates ``linspace(0, rate, number of blocks)``. Inference (eval mode)
+        never drops."""
+        blocks = [block for layer in self.layers for block in layer.residual_group.blocks]
+        for block, p in zip(blocks, torch.linspace(0, rate, len(blocks)).tolist()):
+            block.drop_path = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = (x.shape[2], x.shape[3])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ import torch
 from stdan_cli.errors import CheckpointError, OutputError
 from stdan_cli.model import read_state_dict
 from stdan_cli.model.loader import load_checkpoint_file
+from stdan_cli.safe_files import O_CLOEXEC, O_NOFOLLOW, create_exclusive, fsync_dir, remove_file
 
 FORMAT = "stdan-train-1"
 LAST = "last.pth"
@@ -52,8 +53,9 @@ def restore_rng_states(states: dict) -> None:
 
 
 def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer, scaler, iteration: int, recipe: dict,
-                    schedule: dict, extra: dict | None = None) -> None:
-    """Write the training state atomically (see the module's docstring)."""
+                    schedule: dict, extra: dict | None = None, copies: Sequence[Path] = ()) -> None:
+    """Write the training state atomically (see the module's docstring) at ``path`` and at
+    each of ``copies`` (the periodic checkpoints)."""
     state = {
         "format": FORMAT,
         "params": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -65,16 +67,24 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer, scaler, it
         "rng": rng_states(),
         **(extra or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for target in [path, *copies]:
+        write_state(target, state)
+
+
+def write_state(path: Path, state: dict) -> None:
+    """``torch.save(state)`` at ``path`` atomically (see the module's docstring)."""
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as f:
+        tmp = create_exclusive(path.parent, path.name)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC), "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException as exc:
-        os.unlink(tmp)
+        if tmp is not None:
+            remove_file(tmp)
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
         raise

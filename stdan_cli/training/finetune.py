@@ -25,13 +25,15 @@ from stdan_cli.model import STDAN, describe_checkpoint, describe_config, read_st
 from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD
 from stdan_cli.training.checkpoint import LAST, load_checkpoint
 from stdan_cli.training.distributed import join, launched_world, process_device
-from stdan_cli.training.footage import Footage, existing_footage, prepare_footage
+from stdan_cli.training.footage import FOOTAGE, Footage, existing_footage, prepare_footage
 from stdan_cli.training.recipe import RECIPES, Recipe, load_recipe
+from stdan_cli.training.run_folder import open_run_folder
 from stdan_cli.training.samples import ArraySeptuplets
 from stdan_cli.training.trainer import Step, TrainResult, train
 from stdan_cli.training.validation import clips_validator
 from stdan_cli.upscalers import resolve_device
 from stdan_cli.upscalers.stdan import StdanUpscaler
+from stdan_cli.weights.store import sha256_file
 
 FINETUNE_DEFAULTS = dict(iterations=2000, lr=5e-5, batch_size=4, val_every=500, save_every=500, log_every=50)
 
@@ -67,12 +69,12 @@ def finetune_recipe(spec: str | None, config, **overrides) -> Recipe:
     return recipe
 
 
-def _scores_of(weights: dict, config, footage: Footage, device: str) -> dict:
+def _scores_of(weights: dict, config, footage: Footage, device: str, degradation: str) -> dict:
     model = STDAN(config)
     model.load_state_dict(weights, strict=True)
     dev = resolve_device(device)
     upscaler = StdanUpscaler(model.to(dev).eval(), describe_config(config), dev, "fp32")
-    return {f"val_{k}": v for k, v in clips_validator(footage.held)(upscaler).items()}
+    return {f"val_{k}": v for k, v in clips_validator(footage.held, degradation)(upscaler).items()}
 
 
 def finetune(
@@ -82,12 +84,15 @@ def finetune(
     *,
     config: str | None = None,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = "fp32",
     workers: int = 0,
     holdout: int = 2,
     scene_threshold: float = DEFAULT_THRESHOLD,
     on_phase: Callable[[str], None] | None = None,
     on_step: Callable[[Step], None] | None = None,
+    keep: int | None = None,
+    ema: float | None = None,
+    val_images: bool = False,
     **overrides,
 ) -> FinetuneResult:
     """Fine-tune the checkpoint file ``weights`` on ``videos`` into the folder ``out`` (see
@@ -102,6 +107,11 @@ def finetune(
     out = Path(out)
     world = launched_world()
     join(world, process_device(resolve_device(device), world))  # the main process makes the samples, then all train
+    folder = open_run_folder(out, world.is_main)  # the run's folder before its footage goes in
+    folder.check_own(FOOTAGE)
+    folder.check_own(LAST)
+    folder.claim({})
+    folder.record_file(FOOTAGE)
     phase("making training septuplets from the clips (scene cuts found and avoided)")
     if world.is_main:
         footage = prepare_footage(videos, out, frames=recipe.frames, threshold=scene_threshold, holdout=holdout)
@@ -110,20 +120,23 @@ def finetune(
         if not world.is_main:
             footage = existing_footage(videos, out, frames=recipe.frames, threshold=scene_threshold, holdout=holdout)
     last = out / LAST
-    saved = load_checkpoint(last).get("finetune") if last.exists() else None
+    saved = load_checkpoint(last).get("finetune") if (folder.owns(LAST) or not folder.writer) and last.exists() \
+        else None
     if saved is not None:
         before = saved["before"]
     elif world.is_main:
         phase(f"scoring the starting weights on {len(footage.held)} held-out clip(s)")
-        before = _scores_of(init, net_config, footage, device)
+        before = _scores_of(init, net_config, footage, device, recipe.degradation)
     else:
         before = {}
-    extra = {"finetune": {"from": str(weights), "videos": list(footage.videos), "holdout": holdout,
+    extra = {"finetune": {"from": str(weights), "from_sha256": sha256_file(weights), "videos": list(footage.videos), "holdout": holdout,
                           "scene_threshold": scene_threshold, "before": before}}
     phase(f"training on {len(footage.train)} septuplet(s)")
     run = train(recipe, ArraySeptuplets(footage.train), out, device=device, precision=precision, workers=workers,
-                init=init, validate=clips_validator(footage.held), on_step=on_step, extra=extra)
+                init=init, validate=clips_validator(footage.held, recipe.degradation), on_step=on_step, extra=extra,
+                keep=keep, ema=ema, val_images=val_images,
+                data={"videos": list(footage.videos), "from": str(weights), "from_sha256": extra["finetune"]["from_sha256"]})
     after = run.scores
     if not after and world.is_main:  # the run was already complete: score its checkpoint
-        after = _scores_of(read_state_dict(run.checkpoint), net_config, footage, device)
+        after = _scores_of(read_state_dict(run.checkpoint), net_config, footage, device, recipe.degradation)
     return FinetuneResult(run, footage, before, after)

@@ -32,10 +32,12 @@ from stdan_cli.errors import DatasetError, InputError
 from stdan_cli.evaluation.datasets import Clip
 from stdan_cli.evaluation.images import write_png
 from stdan_cli.pipeline.scenes import DEFAULT_THRESHOLD, cut_source
+from stdan_cli.safe_files import kind_of, read_limited, remove_file
 from stdan_cli.video.decode import VideoReader
 
 FOOTAGE = "footage"
 INDEX = "index.json"
+INDEX_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,63 @@ def _signature(videos: Sequence[str], frames: int, threshold: float, holdout: in
     return {"videos": files, "frames": frames, "threshold": threshold, "holdout": holdout}
 
 
-def _load(folder: Path, signature: dict) -> Footage | None:
+def _index(folder: Path) -> dict | None:
+    """The index of a set this tool made in ``folder`` (None: none, or not one it wrote)."""
     try:
-        index = json.loads((folder / INDEX).read_text())
-    except (OSError, ValueError):
+        index = json.loads(read_limited(folder / INDEX, INDEX_LIMIT).decode("utf-8"))
+    except (OSError, ValueError):  # also NotRegular: a link or pipe is no index of ours
         return None
-    if index.get("signature") != signature:
+    names_ok = isinstance(index, dict) and all(
+        isinstance(index.get(k), list) and all(isinstance(n, str) and _plain(n) for n in index[k])
+        for k in ("train", "held"))
+    return index if names_ok and isinstance(index.get("signature"), dict) else None
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _remove_set(folder: Path, index: dict) -> None:
+    """Remove a set this tool made before: only the names its index records, after checking
+    that the folder holds nothing else (a user's file there is never removed: the set is
+    refused instead)."""
+    frames = index["signature"].get("frames", 7)
+    held = {name: {f"im{t}.png" for t in range(1, frames + 1)} for name in index["held"]}
+    expected = {INDEX, "held", *index["train"]}
+    foreign = [p for p in folder.iterdir() if p.name not in expected]
+    if kind_of(folder / "held") not in (None, "folder"):
+        foreign.append(folder / "held")
+    elif (folder / "held").is_dir():
+        for sub in (folder / "held").iterdir():
+            if sub.name not in held or kind_of(sub) != "folder":
+                foreign.append(sub)
+            else:
+                foreign += [p for p in sub.iterdir() if p.name not in held[sub.name] or kind_of(p) != "file"]
+    foreign += [folder / n for n in index["train"] if kind_of(folder / n) not in (None, "file")]
+    if foreign:
+        raise DatasetError(f"{folder} holds files stdan finetune did not make (first: {foreign[0]}); "
+                           f"move them away or choose another --out")
+    for name, files in held.items():
+        for f in files:
+            remove_file(folder / "held" / name / f)
+        _rmdir(folder / "held" / name)
+    _rmdir(folder / "held")
+    for name in index["train"]:
+        remove_file(folder / name)
+    remove_file(folder / INDEX)
+    os.rmdir(folder)
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+
+
+def _load(folder: Path, signature: dict) -> Footage | None:
+    index = _index(folder)
+    if index is None or index.get("signature") != signature:
         return None
     train = tuple(folder / name for name in index["train"])
     held = tuple(Clip(name, tuple(folder / "held" / name / f"im{t}.png" for t in range(1, signature["frames"] + 1)))
@@ -142,7 +195,8 @@ def prepare_footage(videos: Sequence[str | os.PathLike], out: str | os.PathLike,
     found = _load(folder, signature)
     if found is not None:
         return found
-    if folder.exists() and not (folder / INDEX).is_file():
+    old = _index(folder) if kind_of(folder) is not None else None
+    if kind_of(folder) is not None and (old is None or kind_of(folder) != "folder"):
         raise DatasetError(f"{folder} exists and was not made by stdan finetune; choose another --out")
     # Made in a new folder with a random name, then swapped in: no half-made set is ever reused.
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -175,10 +229,10 @@ def prepare_footage(videos: Sequence[str | os.PathLike], out: str | os.PathLike,
                 (work / f"{s[3]}.npy").unlink()
         (work / INDEX).write_text(json.dumps({"signature": signature, "train": [f"{samples[i][3]}.npy" for i in train],
                                               "held": [samples[i][3] for i in held], "cuts": cuts}, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)  # a set this command made before, for other inputs or settings
+        if old is not None:
+            _remove_set(folder, old)  # a set this command made before, for other inputs or settings
         os.replace(work, folder)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # the folder this call made (mkdtemp's random name)
         raise
     return _load(folder, signature)

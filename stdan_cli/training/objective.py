@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 
 
-def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """mean(sqrt((output - target)^2 + eps)), over every element (the official ``cb`` criterion)."""
+def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float = 1e-6, reduction: str = "sum") -> torch.Tensor:
+    """sqrt((output - target)^2 + eps) over every element, summed (the official ``CharbonnierLoss``,
+    the recipe's ``loss_reduction = "sum"``) or averaged (``"mean"``: the same gradients at any
+    batch or crop size, divided by the element count)."""
     diff = output - target
-    return torch.mean(torch.sqrt(diff * diff + eps))
+    values = torch.sqrt(diff * diff + eps)
+    return values.sum() if reduction == "sum" else values.mean()

@@ -1,8 +1,9 @@
 """Training pairs: septuplets of ground-truth frames -> (input frames, target frames).
 
 As Vimeo-90K was made for the paper: the odd frames of a septuplet (1st, 3rd, 5th, 7th) are
-downscaled 4x with the MATLAB-style bicubic the evaluation uses (rounded to uint8, as the
-official LR files are), all the frames are the targets. A random LQ crop of ``crop`` pixels (its
+downscaled 4x with the evaluation's degradation the recipe names (``bi``: the MATLAB-style
+bicubic, rounded to uint8 as the official LR files are; ``bd``: the Gaussian blur, then every
+4th pixel), all the frames are the targets. A random LQ crop of ``crop`` pixels (its
 GT counterpart ``scale * crop``), then the same flips, 90-degree rotation and time reversal for
 every frame of the sample (the official ``augment``: hflip, vflip and transpose, each with
 probability 1/2 when enabled; reversal with probability 1/2).
@@ -15,6 +16,7 @@ run draws exactly the batches the uninterrupted one would have.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,12 @@ import torch
 
 from stdan_cli.errors import DatasetError
 from stdan_cli.evaluation.images import read_rgb
-from stdan_cli.evaluation.resize import bicubic_down
+from stdan_cli.evaluation.protocol import DEGRADATIONS
+from stdan_cli.safe_files import NotRegular, read_limited
 from stdan_cli.training.recipe import Recipe
 
 TRAIN_LIST = "sep_trainlist.txt"
+LIST_LIMIT = 64 << 20
 
 
 class Septuplets(Protocol):
@@ -48,6 +52,7 @@ class VimeoSeptuplets:
     root: Path
     ids: tuple[str, ...]
     frames_per_sample: int = 7
+    list_sha256: str = ""  # of the list file as read
 
     @classmethod
     def open(cls, root: str | os.PathLike, frames_per_sample: int = 7) -> "VimeoSeptuplets":
@@ -58,7 +63,14 @@ class VimeoSeptuplets:
         if not listing.is_file():
             raise DatasetError(f"{root} has no {TRAIN_LIST}: pass the Vimeo-90K septuplet folder "
                                f"(the one holding sequences/ and {TRAIN_LIST})")
-        ids = tuple(line.strip() for line in listing.read_text().splitlines() if line.strip())
+        try:
+            data = read_limited(listing, LIST_LIMIT)
+            text = data.decode("utf-8")
+        except NotRegular:
+            raise DatasetError(f"{listing} is not a regular file") from None
+        except (OSError, ValueError) as exc:  # ValueError: too large or not UTF-8
+            raise DatasetError(f"cannot read {listing}: {getattr(exc, 'strerror', None) or exc}") from None
+        ids = tuple(line.strip() for line in text.splitlines() if line.strip())
         if not ids:
             raise DatasetError(f"{listing} lists no septuplets")
         missing = [i for i in ids if not (root / "sequences" / i).is_dir()]
@@ -67,7 +79,12 @@ class VimeoSeptuplets:
                                f"{root / 'sequences'} (first: {missing[0]})")
         if frames_per_sample > 7:
             raise DatasetError(f"Vimeo-90K septuplets have 7 frames; the recipe asks for {frames_per_sample}")
-        return cls(root, ids, frames_per_sample)
+        return cls(root, ids, frames_per_sample, hashlib.sha256(data).hexdigest())
+
+    def describe(self) -> dict:
+        """What run.json records of the data: where, which list, its sha256 and length."""
+        return {"data_root": str(self.root.resolve()), "list": TRAIN_LIST, "list_sha256": self.list_sha256,
+                "samples": len(self.ids)}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -107,7 +124,7 @@ def make_pair(gt: np.ndarray, recipe: Recipe, rng: np.random.Generator) -> tuple
         raise DatasetError(f"frames of {w}x{h} are too small for --crop {c}: the input crop needs "
                            f"frames of at least {s * c}x{s * c}")
     gt = gt[:, :h, :w]
-    lq = np.stack([bicubic_down(np.ascontiguousarray(gt[i]), s) for i in range(0, t, 2)])
+    lq = np.stack([DEGRADATIONS[recipe.degradation](np.ascontiguousarray(gt[i]), s) for i in range(0, t, 2)])
     y, x = int(rng.integers(0, h // s - c + 1)), int(rng.integers(0, w // s - c + 1))
     lq = lq[:, y : y + c, x : x + c]
     gt = gt[:, s * y : s * (y + c), s * x : s * (x + c)]

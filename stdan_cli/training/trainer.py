@@ -1,23 +1,30 @@
 """The training loop: the recipe's optimizer, schedule and loss over global batches, with
 checkpoints that resume exactly, validation, a JSONL log and DistributedDataParallel.
 
-A run lives in one folder (``out``): ``last.pth`` (the newest checkpoint), ``log.jsonl`` and,
-when TensorBoard is installed, ``tensorboard/``. Running the same command again on a folder
-that holds ``last.pth`` continues that run from its iteration: the model, optimizer,
-scheduler and RNG states are restored, and the batches are drawn from (seed, iteration), so
-the losses that follow are those of an uninterrupted run. Ctrl-C or SIGTERM stops at the end of
-the current iteration (every process at the same one) and saves first.
+A run lives in one folder (``out``, see :mod:`stdan_cli.training.run_folder`): ``run.json``
+(what the run is, and the names it made), ``last.pth`` (the newest checkpoint),
+``iter_XXXXXX.pth`` (the periodic ones, the newest ``keep``), ``best.pth`` (the best
+validation PSNR-Y), ``log.jsonl`` and, when TensorBoard is installed, ``tensorboard/``.
+Running the same command again on a folder that holds ``last.pth`` continues that run from
+its iteration: the model, optimizer, scheduler, EMA and RNG states are restored, and the
+batches are drawn from (seed, iteration), so the losses that follow are those of an
+uninterrupted run. A continued run may ask for more iterations (the schedule's periods stay
+as they were: past the last one the official scheduler's cosine climbs again) and other log,
+save and validation intervals (the log says so); anything else that changes the optimisation
+is refused. Ctrl-C or SIGTERM stops at the end of the current iteration (every process at the
+same one) and saves first.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -26,18 +33,32 @@ from torch.nn.parallel import DistributedDataParallel
 
 from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
 from stdan_cli.model import STDAN, check_state_dict, describe_config
-from stdan_cli.safe_files import atomic_write
-from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint
+from stdan_cli.safe_files import NotRegular, atomic_write, open_append, read_limited
+from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint, write_state
 from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, step_summary
 from stdan_cli.training.objective import charbonnier
 from stdan_cli.training.recipe import Recipe, lr_at
+from stdan_cli.training.run_folder import RunFolder, open_run_folder
 from stdan_cli.training.samples import Septuplets, check_sample, loader
 from stdan_cli.upscalers import Upscaler, resolve_device
 from stdan_cli.upscalers.stdan import StdanUpscaler
 
 LOG = "log.jsonl"
+BEST = "best.pth"
+EMA = "ema.pth"
+VAL_IMAGES = "val_images"
+LOG_LIMIT = 256 << 20
 TRAINING_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-Validator = Callable[[Upscaler], Mapping[str, float]]  # an upscaler -> scores (psnr_y, ssim_y, ...)
+# Recipe keys a continued run may change: they decide how long it runs and what it writes, not
+# what a step computes.
+RESUMABLE = ("name", "iterations", "log_every", "save_every", "val_every")
+# An upscaler and a folder for the images of the first clip (None: no images) -> scores
+# (psnr_y, ssim_y, ...; {} when there is nothing to validate on).
+Validator = Callable[[Upscaler, "Path | None"], Mapping[str, float]]
+
+
+def periodic_name(iteration: int) -> str:
+    return f"iter_{iteration:06d}.pth"
 
 
 @dataclass(frozen=True)
@@ -61,10 +82,12 @@ class TrainResult:
     resumed_from: int  # 0 for a fresh run
     last_loss: float | None
     scores: dict = field(default_factory=dict)  # the last validation's
+    changes: dict = field(default_factory=dict)  # what a continued run changed: key -> [before, now]
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``--precision`` on ``device`` (None: float32 throughout)."""
+    """The autocast dtype of ``--precision`` on ``device`` (None: float32 throughout, as the
+    official training)."""
     if precision not in TRAINING_PRECISIONS:
         raise OptionError(f"unknown precision '{precision}'; use one of {', '.join(TRAINING_PRECISIONS)}")
     if precision == "auto":
@@ -81,46 +104,86 @@ def _normalised(d) -> object:
     return json.loads(json.dumps(d))
 
 
-def _recipe_mismatch(saved: dict, recipe: Recipe) -> list[str]:
-    now, before = _normalised(recipe.to_dict()), _normalised(saved)
-    keys = sorted((set(now) | set(before)) - {"name"})
-    return [f"{k} {before.get(k)} != {now.get(k)}" for k in keys if before.get(k) != now.get(k)]
+def continued_recipe(saved: dict, recipe: Recipe, where: Path) -> tuple[Recipe, dict]:
+    """The recipe a continued run uses, and what it changes (key -> [before, now]): ``recipe``
+    with the saved run's cosine periods when it only differs in :data:`RESUMABLE` keys (its
+    periods may differ only as --iterations scaled them); anything else is a JobMismatch."""
+    before = Recipe.from_dict(saved)
+    if recipe.periods != before.periods and before.with_iterations(recipe.iterations).periods == recipe.periods:
+        recipe = replace(recipe, periods=before.periods)  # the schedule run so far stays the run's
+    now, then = _normalised(recipe.to_dict()), _normalised(before.to_dict())
+    keys = sorted(set(now) | set(then))
+    changed = {k: [then.get(k), now.get(k)] for k in keys if then.get(k) != now.get(k)}
+    fixed = [f"{k} {a} != {b}" for k, (a, b) in changed.items() if k not in RESUMABLE]
+    if fixed:
+        raise JobMismatch(f"{where} holds a run with another recipe ({'; '.join(fixed[:3])}); run it with the "
+                          f"same options to continue it (only --iterations, --log-every, --save-every and "
+                          f"--val-every may change), or choose another --out")
+    return recipe, {k: v for k, v in changed.items() if k != "name"}
 
 
-def _rewrite_log(path: Path, upto: int) -> None:
-    """Keep the log's lines up to iteration ``upto`` (a resumed run logs the later ones again)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
+def _log_lines(path: Path) -> list[dict]:
+    """The entries of a run's log.jsonl; a last line cut short (a kill while logging) is left
+    out, anything else that is not a line this tool wrote is a one-line OutputError."""
+    try:
+        data = read_limited(path, LOG_LIMIT)
+    except NotRegular:
+        raise OutputError(f"{path} is not a regular file (a link, pipe or device); move it away to continue") \
+            from None
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    entries = []
+    for number, line in enumerate(lines, 1):
         try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a line cut short when the run was killed
-        if isinstance(entry, dict) and entry.get("iter", math.inf) <= upto:
-            kept.append(line)
-    atomic_write(path, "".join(k + "\n" for k in kept).encode())
+            entry = json.loads(line.decode("utf-8"))
+            if not (isinstance(entry, dict) and isinstance(entry.get("iter"), int)):
+                raise ValueError("no iteration")
+        except ValueError:  # also UnicodeDecodeError
+            if number == len(lines) and not data.endswith(b"\n"):
+                break  # cut short when the run was killed
+            raise OutputError(f"{path} line {number} is not a line stdan train wrote; move the file away to "
+                              f"continue (the checkpoints do not depend on it)") from None
+        entries.append(entry)
+    return entries
 
 
 class _Log:
     """log.jsonl (and TensorBoard when installed), written by the main process only."""
 
-    def __init__(self, out: Path, start: int, enabled: bool):
-        self.path, self.enabled, self.board = out / LOG, enabled, None
+    def __init__(self, folder: RunFolder, start: int, enabled: bool):
+        self.path, self.enabled, self.board = folder.path / LOG, enabled, None
         if not enabled:
             return
-        _rewrite_log(self.path, start)
+        folder.check_own(LOG)
+        if folder.owns(LOG) and self.path.exists():  # a resumed run logs the later iterations again
+            kept = [e for e in _log_lines(self.path) if e["iter"] <= start]
+            try:
+                atomic_write(self.path, "".join(json.dumps(e) + "\n" for e in kept).encode())
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        folder.record_file(LOG)
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is optional
             return
-        self.board = SummaryWriter(str(out / "tensorboard"), purge_step=start + 1)
+        folder.check_own("tensorboard")
+        folder.record_file("tensorboard")
+        self.board = SummaryWriter(str(folder.path / "tensorboard"), purge_step=start + 1)
 
     def write(self, entry: dict) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        try:
+            with open_append(self.path) as f:
+                f.write((json.dumps(entry) + "\n").encode())
+        except NotRegular:
+            raise OutputError(f"{self.path} is not a regular file (a link, pipe or device); move it away to "
+                              f"continue") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         if self.board is not None:
             for key, value in entry.items():
                 if key != "iter" and isinstance(value, (int, float)):
@@ -151,35 +214,37 @@ def _stop_requests() -> Iterator[Callable[[], bool]]:
             signal.signal(s, handler)
 
 
-def _prepare_out(out: Path, world: World) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} exists and is not a folder")
-    if world.is_main:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create --out {out}: {exc.strerror or exc}") from None
-
-
 def train(
     recipe: Recipe,
     source: Septuplets,
     out: str | os.PathLike,
     *,
     device: str = "auto",
-    precision: str = "auto",
+    precision: str = "fp32",
     workers: int = 0,
     init: Mapping[str, torch.Tensor] | None = None,
     validate: Validator | None = None,
     on_step: Callable[[Step], None] | None = None,
     extra: dict | None = None,
+    keep: int | None = None,
+    ema: float | None = None,
+    val_images: bool = False,
+    data: dict | None = None,
 ) -> TrainResult:
     """Train ``STDAN(recipe.model)`` on ``source`` into the folder ``out`` (see the module's
     docstring), starting from ``init`` weights (fine-tuning) or from the seeded initialisation,
-    or resuming the run ``out`` holds. ``validate`` scores the model every ``recipe.val_every``
-    iterations and at the end; ``extra`` is stored in every checkpoint (e.g. what a
-    fine-tuning used). Under torchrun each process trains on its share of every batch."""
+    or continuing the run ``out`` holds. ``validate`` scores the model every ``recipe.val_every``
+    iterations and at the end (and the EMA of the weights with ``ema``, a decay in (0, 1));
+    ``val_images`` saves the first clip's outputs under ``out/val_images/iter_XXXXXX/``;
+    ``keep`` periodic checkpoints are kept (None: all, as the official run; 0: none); ``extra``
+    is stored in every checkpoint (e.g. what a fine-tuning used) and ``data`` in run.json (the
+    data root, its list and sha256). Under torchrun each process trains on its share of every
+    batch."""
     recipe.check()
+    if keep is not None and keep < 0:
+        raise OptionError("--keep cannot be negative (0 keeps no periodic checkpoint)")
+    if ema is not None and not 0 < ema < 1:
+        raise OptionError(f"--ema is a decay between 0 and 1 (e.g. 0.999), got {ema}")
     out = Path(out)
     world = launched_world()
     if recipe.batch_size % world.size:
@@ -187,72 +252,187 @@ def train(
                           f"{world.size} processes")
     dev = process_device(resolve_device(device), world)
     amp = autocast_dtype(precision, dev)
-    _prepare_out(out, world)
+    folder = open_run_folder(out, world.is_main)
+    folder.check_own(LAST)
     last = out / LAST
-    state = load_checkpoint(last) if last.exists() else None
+    state = load_checkpoint(last) if (folder.owns(LAST) or not folder.writer) and last.exists() else None
+    changes: dict = {}
     if state is not None:
-        mismatch = _recipe_mismatch(state["recipe"], recipe)
-        if mismatch:
-            raise JobMismatch(f"{out} holds a run with another recipe ({'; '.join(mismatch[:3])}); run it with the "
-                              f"same options to continue it, or choose another --out")
+        recipe, changes = continued_recipe(state["recipe"], recipe, out)
+        if state.get("ema_decay") != ema:
+            raise JobMismatch(f"{out} holds a run with --ema {state.get('ema_decay') or 'off'}; continue it with "
+                              f"the same --ema, or choose another --out")
     start = int(state["iteration"]) if state is not None else 0
+    if start > recipe.iterations:
+        raise OptionError(f"--iterations {recipe.iterations}: the run in {out} has done {start} already")
     if start < recipe.iterations:  # a sample too small for the crop: now, not after the model is built
         check_sample(source, recipe)
 
-    torch.manual_seed(recipe.seed)
-    model = STDAN(recipe.model)
+    model = training_model(recipe)
     if state is not None:
         model.load_state_dict(state["params"], strict=True)
     elif init is not None:
         check_state_dict(init, recipe.model)
         model.load_state_dict(init, strict=True)
     model.to(dev).train()
+    averaged = None
+    if ema is not None:
+        averaged = copy.deepcopy(model).eval().requires_grad_(False)
+        if state is not None:
+            averaged.load_state_dict(state["ema"], strict=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
                                  weight_decay=recipe.weight_decay)
     scaler = torch.amp.GradScaler(dev.type, enabled=amp == torch.float16)
+    history = {"seconds": 0.0, "best": None}
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         restore_rng_states(state["rng"])
+        history = {"seconds": float(state.get("seconds", 0.0)), "best": state.get("best")}
     del state
 
+    from stdan_cli.evaluation.provenance import utc_now, versions
+
+    folder.claim({"recipe": recipe.to_dict(), "data": data or {}, "session": {
+        "started": utc_now().isoformat(), "from_iteration": start, "iterations": recipe.iterations,
+        "device": str(dev), "precision": precision, "autocast": str(amp).replace("torch.", "") if amp else None,
+        "world_size": world.size, "keep": keep, "ema": ema, "versions": versions(), "changes": changes}})
     join(world, dev)
     try:
         # With two input frames (frames=3) the recurrence never reaches its hidden-state convolutions.
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                       broadcast_buffers=False, find_unused_parameters=recipe.frames < 5) \
             if world.distributed else model
-        return _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, start, workers,
-                     validate, on_step, extra)
+        run = _Run(recipe, folder, model, averaged, ema, optimizer, scaler, world, keep, extra or {}, history,
+                   val_images)
+        result = _loop(run, source, net, amp, dev, start, workers, validate, on_step, changes)
+        result.changes = changes
+        return result
     finally:
         leave(world)
 
 
-def _validate(model: STDAN, recipe: Recipe, dev: torch.device, validate: Validator) -> dict:
+def training_model(recipe: Recipe) -> STDAN:
+    """``STDAN(recipe.model)`` with the seeded initialisation and the recipe's stochastic depth
+    in both Swin stacks (the encoder and the decoder, each from 0 to ``drop_path_rate``)."""
+    torch.manual_seed(recipe.seed)
+    model = STDAN(recipe.model)
+    for stack in (model.feature_extraction, model.feature_recon):
+        stack.set_drop_path(recipe.drop_path_rate)
+    return model
+
+
+@dataclass
+class _Run:
+    """What the loop writes with: the model (and its EMA), the optimizer, the folder."""
+
+    recipe: Recipe
+    folder: RunFolder
+    model: STDAN
+    averaged: STDAN | None
+    ema: float | None
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    world: World
+    keep: int | None
+    extra: dict
+    history: dict  # seconds trained before this session; the best validation so far
+    val_images: bool
+
+    @property
+    def out(self) -> Path:
+        return self.folder.path
+
+    def update_average(self) -> None:
+        """EMA <- decay EMA + (1 - decay) weights (buffers copied)."""
+        if self.averaged is None:
+            return
+        with torch.no_grad():
+            for a, p in zip(self.averaged.parameters(), self.model.parameters()):
+                a.lerp_(p.detach(), 1.0 - self.ema)
+            for a, b in zip(self.averaged.buffers(), self.model.buffers()):
+                a.copy_(b)
+
+    def save(self, iteration: int, seconds: float) -> None:
+        """last.pth, the periodic iter_XXXXXX.pth on the save interval (the oldest beyond
+        ``keep`` removed) and ema.pth (main process only)."""
+        if not self.world.is_main:
+            return
+        r, folder = self.recipe, self.folder
+        copies = []
+        if iteration % r.save_every == 0 and self.keep != 0:
+            copies.append(periodic_name(iteration))
+        for name in [LAST, *copies]:
+            folder.check_own(name)
+            folder.record_file(name)
+        schedule = {"name": "CosineAnnealingLR_Restart", "periods": list(r.periods),
+                    "restart_weights": list(r.restart_weights), "eta_min": r.eta_min, "last_iteration": iteration}
+        extra = {**self.extra, "seconds": seconds, "best": self.history["best"], "ema_decay": self.ema}
+        if self.averaged is not None:
+            extra["ema"] = {k: v.detach().cpu() for k, v in self.averaged.state_dict().items()}
+        save_checkpoint(self.out / LAST, model=self.model, optimizer=self.optimizer, scaler=self.scaler,
+                        iteration=iteration, recipe=r.to_dict(), schedule=schedule, extra=extra,
+                        copies=[self.out / c for c in copies])
+        if self.averaged is not None:
+            self.write_weights(EMA, extra["ema"], iteration, {"ema_decay": self.ema})
+        periodic = sorted(f for f in folder.files if f.startswith("iter_") and f.endswith(".pth"))
+        if self.keep is not None:
+            for name in periodic[: max(0, len(periodic) - self.keep)]:
+                folder.remove(name)
+
+    def write_weights(self, name: str, params: dict, iteration: int, info: dict) -> None:
+        """A weights file (loads with --weights; no training state, so not a run to continue)."""
+        self.folder.check_own(name)
+        self.folder.record_file(name)
+        write_state(self.out / name, {"params": params, "iteration": iteration, "recipe": self.recipe.to_dict(),
+                                      **info})
+
+    def validate(self, iteration: int, dev: torch.device, validate: Validator) -> dict:
+        """The scores of the weights (and of their EMA, as ``ema_val_*``); best.pth when the
+        PSNR-Y is the best so far."""
+        images = None
+        if self.val_images:
+            self.folder.check_own(VAL_IMAGES)
+            self.folder.record_file(VAL_IMAGES)
+            images = self.out / VAL_IMAGES / f"iter_{iteration:06d}"
+        scores = _validate(self.model, self.recipe, dev, validate, images)
+        if self.averaged is not None:
+            ema_scores = _validate(self.averaged, self.recipe, dev, validate,
+                                   images.with_name(images.name + "_ema") if images else None)
+            scores.update({f"ema_{k}": v for k, v in ema_scores.items()})
+        psnr = scores.get("val_psnr_y")
+        best = self.history["best"]
+        if psnr is not None and math.isfinite(psnr) and (best is None or psnr > best["val_psnr_y"]):
+            self.history["best"] = {"iter": iteration, "val_psnr_y": psnr}
+            params = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+            self.write_weights(BEST, params, iteration, {"val_psnr_y": psnr})
+        return scores
+
+
+def _validate(model: STDAN, recipe: Recipe, dev: torch.device, validate: Validator, images: Path | None) -> dict:
+    was_training = model.training
     model.eval()
     try:
         upscaler = StdanUpscaler(model, describe_config(recipe.model), dev, "fp32")
-        return {f"val_{k}": float(v) for k, v in validate(upscaler).items()}
+        return {f"val_{k}": float(v) for k, v in validate(upscaler, images).items()}
     finally:
-        model.train()
+        model.train(was_training)
 
 
-def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, start, workers, validate,
-          on_step, extra) -> TrainResult:
+def _loop(run: _Run, source, net, amp, dev, start, workers, validate, on_step, changes) -> TrainResult:
+    recipe, world, model, optimizer, scaler, out = run.recipe, run.world, run.model, run.optimizer, run.scaler, run.out
     total = recipe.iterations
-    log = _Log(out, start, world.is_main)
-    schedule = {"name": "CosineAnnealingLR_Restart", "periods": list(recipe.periods),
-                "restart_weights": list(recipe.restart_weights), "eta_min": recipe.eta_min}
-
-    def save(iteration: int) -> None:
-        if world.is_main:
-            save_checkpoint(out / LAST, model=model, optimizer=optimizer, scaler=scaler, iteration=iteration,
-                            recipe=recipe.to_dict(), schedule={**schedule, "last_iteration": iteration}, extra=extra)
-
+    log = _Log(run.folder, start, world.is_main)
+    if changes and start:
+        log.write({"iter": start, "continued": changes})  # e.g. {"iterations": [12, 20]}
     iteration, loss_value, scores, since_log = start, None, {}, []
     batches = loader(source, recipe, start, world.rank, world.size, workers, pin_memory=dev.type == "cuda")
-    started = time.perf_counter()
+    started, before = time.perf_counter(), run.history["seconds"]
+
+    def seconds() -> float:  # trained in all sessions
+        return round(before + time.perf_counter() - started, 3)
+
     try:
         with _stop_requests() as stop_requested:
             stream = iter(batches)
@@ -274,7 +454,9 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
                 lq, gt = lq.to(dev, non_blocking=True), gt.to(dev, non_blocking=True)
                 with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                     output = net(lq)
-                loss = charbonnier(output.float(), gt, recipe.charbonnier_eps)
+                loss = charbonnier(output.float(), gt, recipe.charbonnier_eps, recipe.loss_reduction)
+                if recipe.loss_reduction == "sum":  # DDP averages over processes: the sum over the global batch
+                    loss = loss * world.size
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if recipe.grad_clip is not None:
@@ -282,6 +464,7 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
                     torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
+                run.update_average()
                 loss_value, stop = step_summary(loss, stop_requested(), world)
                 if not math.isfinite(loss_value):
                     raise OptionError(f"the loss is {loss_value} at iteration {iteration}; lower the learning rate "
@@ -290,18 +473,19 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
                 entry = None
                 if iteration % recipe.log_every == 0 or iteration == total:
                     entry = {"iter": iteration, "loss": loss_value, "loss_mean": sum(since_log) / len(since_log),
-                             "lr": lr, "seconds": round(time.perf_counter() - started, 3)}
+                             "lr": lr, "seconds": seconds()}
                     since_log = []
                 validating = validate is not None and (
                     (recipe.val_every and iteration % recipe.val_every == 0) or iteration == total)
                 step_scores = None
                 if validating and world.is_main:
-                    step_scores = scores = _validate(model, recipe, dev, validate)
-                    entry = {**(entry or {"iter": iteration, "loss": loss_value, "lr": lr}), **scores}
+                    step_scores = scores = run.validate(iteration, dev, validate)
+                    if scores:
+                        entry = {**(entry or {"iter": iteration, "loss": loss_value, "lr": lr}), **scores}
                 if entry is not None:
                     log.write(entry)
                 if iteration % recipe.save_every == 0 or iteration == total:
-                    save(iteration)
+                    run.save(iteration, seconds())
                 if on_step is not None and world.is_main:
                     on_step(Step(iteration, total, start, loss_value, lr, step_scores, entry is not None))
                 # A request that came during on_step counts for this iteration when alone (with
@@ -310,11 +494,10 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if iteration > start:
-            save(iteration)
+            run.save(iteration, seconds())
         raise JobInterrupted(f"interrupted at iteration {iteration} of {total}; "
                              + (f"saved {out / LAST}: run the same command to continue" if iteration > start
                                 else "nothing new to save")) from None
     finally:
         log.close()
     return TrainResult(out, out / LAST, iteration, start, loss_value, scores)
-

@@ -1,33 +1,61 @@
 """Validation with the project's evaluation protocol: the same LR making, windows and
-PSNR/SSIM on RGB and Y as ``stdan eval``, on a dataset's clips or on held-out footage."""
+PSNR/SSIM on RGB and Y as ``stdan eval``, on a dataset's clips or on held-out footage.
+
+A validator takes an upscaler and a folder for the outputs of the first clip (None: none
+saved) and returns the means over its clips; with no clips it returns {} (the training says
+so once, and goes on without validation scores).
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
-from stdan_cli.evaluation import evaluate, find_clips
-from stdan_cli.evaluation.datasets import Clip
+from stdan_cli.errors import DatasetError
+from stdan_cli.evaluation.datasets import Clip, _vimeo_clip, select_clips, vimeo_ids  # the layout's one reader
 from stdan_cli.evaluation.runner import DatasetResult, evaluate_clip
 from stdan_cli.training.trainer import Validator
 from stdan_cli.upscalers import Upscaler
 
 
-def dataset_validator(dataset: str, root: str | os.PathLike, limit: int | None) -> Validator:
-    """Scores on the first ``limit`` clips of an evaluation dataset (their presence is checked now)."""
-    find_clips(dataset, root, limit)
+def dataset_clips(dataset: str, root: str | os.PathLike, limit: int | None,
+                  clip_list: str | os.PathLike | None = None) -> tuple[Clip, ...]:
+    """The clips a training run validates on: the first ``limit`` of ``dataset`` (or of those
+    ``clip_list`` names) present under ``root``. With no list, missing clips are left out
+    (none present: an empty tuple); with a list, every clip it names must be there."""
+    try:
+        return select_clips(dataset, root, limit, clip_list).clips
+    except DatasetError as exc:
+        if clip_list is not None or not Path(root).is_dir():
+            raise DatasetError(_train_hint(str(exc))) from None
+    if dataset == "vid4":
+        return ()
+    found = [c for c in (_vimeo_clip(Path(root), cid) for cid in vimeo_ids(dataset)) if c is not None]
+    return tuple(found[:limit] if limit else found)
 
-    def validate(upscaler: Upscaler) -> dict[str, float]:
-        return evaluate(dataset, root, upscaler, limit=limit).means()
 
-    return validate
+def _train_hint(message: str) -> str:
+    """The evaluation's message with its options named as the training's."""
+    return message.replace("--limit", "--val-limit").replace("--list", "--val-list")
 
 
-def clips_validator(clips: Sequence[Clip]) -> Validator:
+def dataset_validator(dataset: str, clips: Sequence[Clip], degradation: str = "bi") -> Validator:
+    """Scores on ``clips`` of an evaluation dataset (see :func:`dataset_clips`)."""
+    return _validator(dataset, clips, degradation)
+
+
+def clips_validator(clips: Sequence[Clip], degradation: str = "bi") -> Validator:
     """Scores on septuplet clips (the Vimeo-90K protocol: frames 1, 3, 5, 7 in, all 7 scored)."""
+    return _validator("vimeo-fast", clips, degradation)
 
-    def validate(upscaler: Upscaler) -> dict[str, float]:
-        results = [evaluate_clip(clip, "vimeo-fast", upscaler) for clip in clips]
-        return DatasetResult("vimeo-fast", "bi", upscaler.name, clips=results).means()  # the evaluation's means
+
+def _validator(dataset: str, clips: Sequence[Clip], degradation: str) -> Validator:
+    def validate(upscaler: Upscaler, images: Path | None = None) -> dict[str, float]:
+        if not clips:
+            return {}
+        results = [evaluate_clip(clip, dataset, upscaler, degradation, images if k == 0 else None)
+                   for k, clip in enumerate(clips)]
+        return DatasetResult(dataset, degradation, upscaler.name, clips=results).means()  # the evaluation's means
 
     return validate
