@@ -13,6 +13,8 @@ missing, e.g. of a task that failed). It is an executor of the one job driver
   so it waits for no task and no task runs beside it), never remove what they did not
   write, and write every file under a random name of their own before renaming it into place.
 - A task run again (a requeued array task) skips its chunks that are done and checked.
+- A task decodes its chunks from their first frames (a seek checked against the plan's seek
+  table, :func:`stdan_cli.jobs.runner.make_chunks`), not the input up to them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from stdan_cli.errors import JobMismatch, OptionError
 from stdan_cli.jobs import Job, Made, Workspace
 from stdan_cli.jobs.driver import NotifyFn, check_planned
-from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
+from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan, make_chunks
 from stdan_cli.progress import progress_events
 from stdan_cli.upscalers import Upscaler
 
@@ -81,7 +83,7 @@ class PartExecutor:
         events.resumed(done)
         runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo, progress=events,
                              done_outputs=done)
-        planner, warnings = decode_and_plan(job, runner, stop_after=max(todo))
+        warnings += [w for w in make_chunks(job, runner, todo, notify) if w not in warnings]
         return Made(planner, warnings, [], runner.made, runner.outputs - done)
 
 

@@ -124,7 +124,7 @@ def resume(job: Job, space: Workspace, executor: Executor, notify: NotifyFn) -> 
         if changed:
             restart = "--restart (without --part)" if space.shared else "--restart"
             raise JobMismatch(refusal_text(space.dir, changed, restart))
-        job.manifest.chunks, job.manifest.planned = recorded.chunks, recorded.planned
+        job.manifest.chunks, job.manifest.planned, job.manifest.seek = recorded.chunks, recorded.planned, recorded.seek
     if not space.shared:
         space.save_manifest(job.manifest)
     space.load_done([c for c in job.manifest.chunks if executor.wants(c.index)], notify)

@@ -3,7 +3,9 @@
 The manifest pins a job down: the input's identity (size, modification time, sha256 of its
 first and last MiB), every option that changes the output, the model and its weights' sha256,
 the package version, and the chunk table as planned so far. A run whose input, options or
-weights differ from the manifest's is refused, naming what changed.
+weights differ from the manifest's is refused, naming what changed. A complete plan also
+records its seek table (:class:`~stdan_cli.jobs.plan.SeekTable`): where each chunk's decoding
+may start.
 
 Both are read back as untrusted data (:mod:`stdan_cli.jobs.strict_json`): a file that is not
 what this tool writes makes the manifest "damaged" (pass --restart) and a done record
@@ -21,7 +23,7 @@ from pathlib import Path
 from stdan_cli import __version__
 from stdan_cli.errors import JobMismatch
 from stdan_cli.jobs import strict_json
-from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.jobs.plan import ChunkSpec, SeekTable
 from stdan_cli.jobs.strict_json import Damaged, get, obj
 
 FORMAT = 2  # 2: chunks carry their start and end times; a work folder is marked as ours
@@ -57,12 +59,14 @@ class Manifest:
     planned: bool = False  # the chunk table is complete
     version: str = __version__
     left_out: list[str] = field(default_factory=list)  # options the user did not give (their value is the default)
+    seek: SeekTable | None = None  # where each chunk's decoding may start (a complete plan's, when its input allows)
 
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT, "stdan_cli": self.version, "input": self.input, "options": self.options,
             "model": self.model, "video": self.video, "planned": self.planned,
             "chunks": [c.to_dict() for c in self.chunks], "left_out": self.left_out,
+            "seek": self.seek.to_dict() if self.seek is not None else None,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -84,9 +88,14 @@ class Manifest:
         left_out = get(data, "left_out", "list")
         if not all(type(k) is str for k in left_out):
             raise Damaged("left_out is not a list of option names")
+        seek = data.get("seek")
+        seek = SeekTable.from_dict(seek) if seek is not None else None
+        if seek is not None and not seek.fits(specs):
+            raise Damaged("the seek table does not describe the chunks")
         return cls(input=get(data, "input", "object"), options=get(data, "options", "object"),
                    model=get(data, "model", "object"), video=video, chunks=specs,
-                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out)
+                   planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out,
+                   seek=seek)
 
     def record(self, spec: ChunkSpec) -> None:
         """Add a newly planned chunk (or check that a re-planned one is the recorded one)."""
