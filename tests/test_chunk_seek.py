@@ -111,3 +111,92 @@ def test_a_late_part_decodes_only_from_near_its_chunk(tmp_path, clip, bicubic, m
         upto = chunks[k + 1].first_frame + options.window - 1 if k + 1 < n else 47
         assert frames <= 1 + (GOP - 1) + (upto - chunks[k].first_frame + 1) + LOOKAHEAD, (k, frames, chunks[k])
     assert decoded[-1] < chunks[-1].first_frame  # not every frame up to its chunk
+
+
+def test_a_seek_that_reaches_another_frame_falls_back_to_the_start(tmp_path, clip, bicubic, monkeypatch):
+    frames_from = VideoReader.frames_from
+
+    def one_frame_late(self, pts):  # a landing on the next frame, with its own valid timestamp
+        frames = frames_from(self, pts)
+        next(frames)
+        return frames
+
+    monkeypatch.setattr(VideoReader, "frames_from", one_frame_late)
+    options = replace(LOSSLESS, chunk_frames=8)
+    one = upscale_video(clip, tmp_path / "one.mkv", bicubic, options)
+    notes: list[str] = []
+    decoded, chunks, summary = run_parts(clip, tmp_path / "out.mkv", bicubic, options, one.chunks, monkeypatch,
+                                         notes.append)
+    assert len(notes) == one.chunks and all("decoding from the start of the input" in line for line in notes)
+    assert f"no seek reaches chunk {one.chunks - 1} exactly: the frame the seek reached is not the planned" in notes[-1]
+    assert decoded[-1] >= chunks[-1].first_frame  # from the start, after the failed seek
+    assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
+
+
+def test_a_source_that_cannot_seek_falls_back_to_the_start(tmp_path, bicubic, monkeypatch):
+    # a raw H.264 stream: no timestamps (repaired while planning) and no seeking
+    frames, _ = shots([10, 8], size=(32, 16))
+    raw = make_video(tmp_path / "in.h264", frames=frames, size=(32, 16), options=H264_GOP)
+    with VideoReader(raw) as reader:
+        first = next(reader.frames())
+    with VideoReader(raw) as reader, pytest.raises(SeekMissed, match="cannot seek"):
+        reader.frames_from(first.pts)
+    options = replace(LOSSLESS, chunk_frames=4)
+    one = upscale_video(raw, tmp_path / "one.mkv", bicubic, options)
+    notes: list[str] = []
+    _, _, summary = run_parts(raw, tmp_path / "out.mkv", bicubic, options, one.chunks, monkeypatch, notes.append)
+    assert len(notes) == one.chunks and "the plan has no seek table (the input's timestamps were repaired" in notes[0]
+    assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
+
+
+def test_an_image_sequence_seeks_exactly(tmp_path):
+    frames, _ = shots([5, 4], size=(32, 16))
+    for k, rgb in enumerate(frames):
+        make_video(tmp_path / f"f{k:03d}.png", frames=[rgb], size=(32, 16), codec="png", pix_fmt="rgb24")
+    pattern = str(tmp_path / "f%03d.png")
+    with VideoReader(pattern) as reader:
+        every = list(reader.frames())
+    with VideoReader(pattern) as reader:
+        got = list(reader.frames_from(every[6].pts))
+        assert reader._decoded_count == 1 + 3  # frame 0 (the input's facts), then frames 6 to 8
+    assert [f.pts for f in got] == [f.pts for f in every[6:]] and all(
+        torch.equal(a.rgb, b.rgb) for a, b in zip(got, every[6:]))
+
+
+def test_the_seek_table_is_read_back_strictly(tmp_path, clip, bicubic):
+    import json
+
+    from stdan_cli.jobs.manifest import Manifest
+    from stdan_cli.jobs.strict_json import Damaged
+
+    out = tmp_path / "out.mkv"
+    plan = plan_upscale(clip, out, bicubic.descriptor, replace(LOSSLESS, chunk_frames=8))
+    run_job(plan, bicubic, PartExecutor(bicubic, Part(1, 9)))
+    data = json.loads((tmp_path / ".out.mkv.stdan-job" / MANIFEST).read_text())
+    table = Manifest.from_data(data).seek
+    assert table.cuts == (20, 40) and len(table.starts) == len(data["chunks"])
+    assert [s.frame for s in table.starts] == [c["first_frame"] for c in data["chunks"]]
+    for damage, message in [(lambda t: t["starts"].pop(), "does not describe the chunks"),
+                            (lambda t: t["starts"][1].update(sha256="0" * 63), "not a digest"),
+                            (lambda t: t.update(cuts=[40, 20]), "not increasing"),
+                            (lambda t: t["starts"][2].update(frame=-1), "frame")]:
+        bad = json.loads(json.dumps(data))
+        damage(bad["seek"])
+        with pytest.raises(Damaged, match=message):
+            Manifest.from_data(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings", [
+    dict(start=1.25, end=4.05),  # a range that starts inside a scene and a window
+    dict(mode="space", start=0.9),
+    dict(mode="slowmo", window=5, stride=2),
+    dict(window=3, stride=1, scene_threshold=0),
+])
+def test_parts_made_from_seeks_give_the_frames_of_one_process(tmp_path, clip, bicubic, monkeypatch, settings):
+    options = replace(LOSSLESS, chunk_frames=5, **settings)
+    one = upscale_video(clip, tmp_path / "one.mkv", bicubic, options)
+    notes: list[str] = []
+    _, _, summary = run_parts(clip, tmp_path / "out.mkv", bicubic, options, one.chunks, monkeypatch, notes.append)
+    assert not notes and summary.resumed == one.chunks and summary.frames_out == one.frames_out
+    assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
