@@ -200,3 +200,47 @@ def test_parts_made_from_seeks_give_the_frames_of_one_process(tmp_path, clip, bi
     _, _, summary = run_parts(clip, tmp_path / "out.mkv", bicubic, options, one.chunks, monkeypatch, notes.append)
     assert not notes and summary.resumed == one.chunks and summary.frames_out == one.frames_out
     assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
+
+
+def test_tasks_started_together_plan_once(tmp_path, clip, bicubic, monkeypatch):
+    """A task that finds another planning waits and takes its plan: it decodes only near its
+    chunk, not the whole input to plan again."""
+    import fcntl
+    import threading
+
+    from stdan_cli.cluster.parts import publish_plan
+    from stdan_cli.jobs import Workspace, prepare_job
+    from stdan_cli.jobs.runner import ChunkRunner, decode_and_plan
+    from stdan_cli.jobs.workspace import MARKER
+
+    out = tmp_path / "out.mkv"
+    plan = plan_upscale(clip, out, bicubic.descriptor, replace(LOSSLESS, chunk_frames=4))
+    planning = prepare_job(plan, bicubic)
+    space = Workspace(planning.work_dir, planning.chunk_format.extension, shared=True)
+    counts: list[tuple[str, int]] = []
+    close = VideoReader.close
+    monkeypatch.setattr(VideoReader, "close",
+                        lambda self: (counts.append((threading.current_thread().name, self._decoded_count)), close(self)))
+    waiting = threading.Event()
+    result = {}
+
+    def task():
+        def notify(line):
+            if "waiting for its plan" in line:
+                waiting.set()
+        result["summary"] = run_job(plan, bicubic, PartExecutor(bicubic, Part(9, 9)), notify=notify)
+
+    with open(space.dir / MARKER, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # this test plans: the task must wait for it
+        thread = threading.Thread(target=task, name="task-9")
+        thread.start()
+        assert waiting.wait(60)
+        decode_and_plan(planning, ChunkRunner(planning, space, None, wanted=lambda k: False))
+        planning.manifest.planned = True
+        publish_plan(planning, space)
+    thread.join(120)
+    space.close()
+    summary = result["summary"]
+    assert summary.made == 1 and summary.chunks == len(planning.manifest.chunks) >= 9
+    task_decoded = sum(n for name, n in counts if name == "task-9")
+    assert 0 < task_decoded < 48  # near its chunk only: less than the input's 48 frames a plan decodes
