@@ -62,7 +62,7 @@ class ChunkSpec:
 
 def frame_digest(frame: Frame) -> str:
     """sha256 of a decoded frame's RGB values: what a seek must reach again."""
-    return hashlib.sha256(frame.rgb.contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(memoryview(frame.rgb.contiguous().numpy()).cast("B")).hexdigest()  # no copy
 
 
 @dataclass(frozen=True)
