@@ -16,7 +16,7 @@ from typing import Callable, Collection, Iterator
 from stdan_cli.jobs.chunk import ChunkEncoder
 from stdan_cli.jobs.job import Job
 from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, RepeatTask, Task, WindowTask, frame_digest
-from stdan_cli.jobs.workspace import Workspace
+from stdan_cli.jobs.workspace import NotifyFn, Workspace
 from stdan_cli.pipeline.background import prefetch
 from stdan_cli.pipeline.window_frames import WindowUpscaler
 from stdan_cli.progress import progress_events
@@ -24,7 +24,6 @@ from stdan_cli.upscalers import Upscaler
 from stdan_cli.video.decode import Frame, SeekMissed, VideoReader
 
 ProgressFn = Callable[[int, "int | None"], None]  # (output frames done, expected total)
-NotifyFn = Callable[[str], None]
 
 
 class ChunkRunner:
