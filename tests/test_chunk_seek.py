@@ -55,8 +55,8 @@ def count_decoded(monkeypatch) -> list[int]:
 
 def run_parts(clip: Path, out: Path, upscaler, options, n: int, monkeypatch, notify=lambda line: None):
     """Tasks 1..n of an array job, one after the other (task 1 plans), then the run that
-    assembles. Returns the frames each task from 2 on decoded, the planned chunks and the
-    assembling run's summary."""
+    assembles. Returns the frames each task from 2 on decoded and then those the assembling
+    run decoded, the planned chunks and the assembling run's summary."""
     plan = plan_upscale(clip, out, upscaler.descriptor, options)
     run_job(plan, upscaler, PartExecutor(upscaler, Part(1, n)), notify=notify)
     counts = count_decoded(monkeypatch)
@@ -66,7 +66,9 @@ def run_parts(clip: Path, out: Path, upscaler, options, n: int, monkeypatch, not
         assert run_job(plan, upscaler, PartExecutor(upscaler, Part(k, n)), notify=notify).made == 1
         decoded.append(sum(counts[before:]))
     chunks = read_manifest(out.with_name(f".{out.name}.stdan-job") / MANIFEST).chunks
-    return decoded, chunks, upscale_video(clip, out, upscaler, options)
+    before = len(counts)
+    summary = upscale_video(clip, out, upscaler, options)
+    return decoded + [sum(counts[before:])], chunks, summary
 
 
 def test_the_scheduler_after_n_frames_is_the_one_n_pushes_leave():
@@ -105,6 +107,8 @@ def test_a_late_part_decodes_only_from_near_its_chunk(tmp_path, clip, bicubic, m
     assert summary.resumed == n and not notes
     assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
     assert n >= 10 and chunks[-1].first_frame >= 40
+    decoded, assembling = decoded[:-1], decoded[-1]
+    assert assembling <= 1 and summary.frames_in == one.frames_in  # the plan is complete: only its probe of frame 0
     for k, frames in enumerate(decoded, start=1):  # task k + 1 makes chunk k
         # its frames through the next chunk's first window, from the keyframe before, and frame 0
         # (read first for the input's facts), with the decoding thread's lookahead
@@ -129,7 +133,7 @@ def test_a_seek_that_reaches_another_frame_falls_back_to_the_start(tmp_path, cli
                                          notes.append)
     assert len(notes) == one.chunks and all("decoding from the start of the input" in line for line in notes)
     assert f"no seek reaches chunk {one.chunks - 1} exactly: the frame the seek reached is not the planned" in notes[-1]
-    assert decoded[-1] >= chunks[-1].first_frame  # from the start, after the failed seek
+    assert decoded[-2] >= chunks[-1].first_frame  # from the start, after the failed seek
     assert same_frames(tmp_path / "one.mkv", tmp_path / "out.mkv")
 
 
@@ -244,3 +248,17 @@ def test_tasks_started_together_plan_once(tmp_path, clip, bicubic, monkeypatch):
     assert summary.made == 1 and summary.chunks == len(planning.manifest.chunks) >= 9
     task_decoded = sum(n for name, n in counts if name == "task-9")
     assert 0 < task_decoded < 48  # near its chunk only: less than the input's 48 frames a plan decodes
+
+
+def test_the_assembling_run_makes_the_missing_chunks_from_their_first_frames(tmp_path, clip, bicubic):
+    options = replace(LOSSLESS, chunk_frames=4)
+    one = upscale_video(clip, tmp_path / "one.mkv", bicubic, options)
+    out = tmp_path / "out.mkv"
+    plan = plan_upscale(clip, out, bicubic.descriptor, options)
+    made = run_job(plan, bicubic, PartExecutor(bicubic, Part(2, 3)))  # chunks 1, 4, 7...; the rest are missing
+    notes: list[str] = []
+    summary = upscale_video(clip, out, bicubic, options, notify=notes.append)  # runs of chunks 0, 2-3, 5-6...
+    assert (summary.resumed, summary.made) == (made.made, one.chunks - made.made)
+    assert not [line for line in notes if "decoding from the start" in line]
+    assert summary.frames_in == one.frames_in
+    assert same_frames(tmp_path / "one.mkv", out)

@@ -81,17 +81,19 @@ class ChunkStart:
 class SeekTable:
     """What planning from a chunk's first frame needs of the frames before it (see
     :meth:`JobPlanner.at_chunk`): the input's first timestamp, the range's first frame and its
-    timestamp, the cuts (frames that start a scene) and every chunk's :class:`ChunkStart`."""
+    timestamp, the cuts (frames that start a scene) and every chunk's :class:`ChunkStart`;
+    and the input frames in the range (what a run that decodes only some chunks reports)."""
 
     pts0: int
     first_in_range: int
     origin: int
     cuts: tuple[int, ...]
     starts: tuple[ChunkStart, ...]
+    range_frames: int
 
     def to_dict(self) -> dict:
         return {"pts0": self.pts0, "first_in_range": self.first_in_range, "origin": self.origin,
-                "cuts": list(self.cuts), "starts": [asdict(c) for c in self.starts]}
+                "cuts": list(self.cuts), "starts": [asdict(c) for c in self.starts], "range_frames": self.range_frames}
 
     @classmethod
     def from_dict(cls, data: object, where: str = "seek") -> "SeekTable":
@@ -110,7 +112,8 @@ class SeekTable:
             starts.append(ChunkStart(strict_json.get(item, "frame", "nat", at), strict_json.get(item, "pts", "int", at),
                                      digest, strict_json.get(item, "scene_start", "nat", at)))
         return cls(strict_json.get(data, "pts0", "int", where), strict_json.get(data, "first_in_range", "nat", where),
-                   strict_json.get(data, "origin", "int", where), tuple(cuts), tuple(starts))
+                   strict_json.get(data, "origin", "int", where), tuple(cuts), tuple(starts),
+                   strict_json.get(data, "range_frames", "nat", where))
 
     def fits(self, chunks: list[ChunkSpec]) -> bool:
         """Whether the table describes ``chunks`` (one start each, at its first frame, in its scene)."""
@@ -222,7 +225,8 @@ class JobPlanner:
         """The table of the complete plan (None before the plan is complete or with no frame in range)."""
         if not self.complete or self._first_in_range is None:
             return None
-        return SeekTable(self.pts0, self._first_in_range, self._origin, tuple(self.cut_frames), tuple(self.starts))
+        return SeekTable(self.pts0, self._first_in_range, self._origin, tuple(self.cut_frames), tuple(self.starts),
+                         self.range_frames)
 
     # --- what is known about the range ----------------------------------------------------
 
