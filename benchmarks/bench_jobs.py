@@ -11,12 +11,23 @@
 2. Peak RSS of whole runs (each in its own process, bicubic model, so that only the pipeline's
    own memory is measured) on the input at --size played in a loop for --memory-seconds
    seconds: it should not grow with the length.
+3. With --parts N: the first and the last of N ``--part`` tasks of a long bicubic job, timed
+   with the plan already published (task 2 plans it first, timed apart): a lavfi testsrc2 clip
+   (one shot, FFmpeg's default keyframe every 250 frames) of --parts-seconds at --parts-size,
+   in N chunks. Each task's seconds and the frames its decoders gave are printed, with the
+   load average; --before TREE runs the same tasks with the stdan_cli of another checkout too
+   (e.g. /work/main), in its own process with PYTHONPATH=TREE.
+
+    python benchmarks/bench_jobs.py --skip-timing --memory-seconds "" --parts 16 --before /work/main
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +98,64 @@ def memory_child(clip: Path, out: Path) -> None:
     print(json.dumps({"frames_in": summary.frames_in, "chunks": summary.chunks, "peak_mib": peak}))
 
 
+def long_testsrc(dst: Path, seconds: float, width: int, height: int) -> None:
+    """A lavfi testsrc2 clip: one continuous shot (no cut), H.264 with FFmpeg's default GOP (250 frames)."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25",
+                    "-t", f"{seconds:g}", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dst)], check=True)
+
+
+def parts_child(clip: Path, out: Path, n: int, chunk_frames: int) -> None:
+    """With the stdan_cli on PYTHONPATH: task 2 of n plans (and makes its chunk), then tasks 1 and
+    n are timed; one JSON line each (seconds, frames decoded, load average). Bicubic model."""
+    from stdan_cli.cluster.parts import Part, PartExecutor
+    from stdan_cli.jobs import run_job
+    from stdan_cli.pipeline import UpscaleOptions, plan_upscale
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.video.decode import VideoReader
+
+    counts: list[int] = []
+    close = VideoReader.close
+
+    def counting(self):
+        counts.append(self._decoded_count)
+        close(self)
+
+    VideoReader.close = counting
+    bicubic = build_upscaler("bicubic")
+    plan = plan_upscale(clip, out, bicubic.descriptor, UpscaleOptions(chunk_frames=chunk_frames))
+    for k in (2, 1, n):
+        before, started = len(counts), time.perf_counter()
+        s = run_job(plan, bicubic, PartExecutor(bicubic, Part(k, n)))
+        print(json.dumps({"task": k, "seconds": time.perf_counter() - started, "decoded": sum(counts[before:]),
+                          "chunks": s.chunks, "made": s.made, "frames_made": s.frames_made,
+                          "load": os.getloadavg()[0]}), flush=True)
+
+
+def time_parts(args, work: Path) -> None:
+    width, height = (int(v) for v in args.parts_size.split("x"))
+    clip = work / "long.mp4"
+    long_testsrc(clip, args.parts_seconds, width, height)
+    frames = round(args.parts_seconds * 25)
+    chunk_frames = math.ceil(frames / args.parts) + 3  # N chunks (a chunk ends at a window start)
+    print(f"--parts: testsrc2 {args.parts_seconds:g} s ({frames} frames) at {width}x{height}, bicubic, "
+          f"{args.parts} tasks, --chunk-frames {chunk_frames}", flush=True)
+    trees = ([("before", Path(args.before))] if args.before else []) + [("after", HERE.parent)]
+    for label, tree in trees:
+        out = work / f"parts-{label}.mp4"
+        child = subprocess.run([sys.executable, __file__, "--parts-child", str(clip), str(out), str(args.parts),
+                                str(chunk_frames)], capture_output=True, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1"))
+        if child.returncode:
+            raise SystemExit(child.stderr)
+        for line in child.stdout.strip().splitlines():
+            r = json.loads(line)
+            role = {2: "plans (task 2)", 1: "first (task 1)"}.get(r["task"], f"last (task {args.parts})")
+            print(f"{label:>6} {role:>16}: {r['seconds']:7.2f} s, {r['decoded']:6d} frames decoded, "
+                  f"{r['made']} of {r['chunks']} chunks made ({r['frames_made']} frames), load average {r['load']:.1f}",
+                  flush=True)
+        shutil.rmtree(work / f".parts-{label}.mp4.stdan-job", ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_clip_arguments(parser)
@@ -95,15 +164,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--memory-seconds", default="2,10,40", help="(default: %(default)s; empty: skip)")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--parts", type=int, default=0, help="time the first and last of N --part tasks (default: 0, skip)")
+    parser.add_argument("--parts-seconds", type=float, default=180.0, help="(default: %(default)s)")
+    parser.add_argument("--parts-size", default="160x96", help="(default: %(default)s)")
+    parser.add_argument("--before", default=None, help="another checkout whose stdan_cli runs the --parts tasks too")
     parser.add_argument("--memory-child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--parts-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(*args.memory_child)
+    if args.parts_child:
+        clip, out, n, chunk_frames = args.parts_child
+        return parts_child(Path(clip), Path(out), int(n), int(chunk_frames))
     width, height = clip_size(parser, args)
 
     from stdan_cli.upscalers import build_upscaler
 
     work = Path(tempfile.mkdtemp(prefix="stdan-bench-jobs-"))
+    if args.parts:
+        time_parts(args, work)
     if not args.skip_timing:
         clip = work / "clip.mp4"
         cut(args.input, clip, args.seconds, width, height)

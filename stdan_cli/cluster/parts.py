@@ -5,28 +5,35 @@ stops without assembling; a later run without ``--part`` assembles (making any c
 missing, e.g. of a task that failed). It is an executor of the one job driver
 (:func:`stdan_cli.jobs.run_job`). Tasks run at the same time:
 
-- The plan is complete before any chunk is made: the first task to finish planning (one
-  decode of the input without the model) publishes the manifest with an atomic create
-  (``os.link``: exactly one wins); the others check that theirs is the same job (input,
-  options, weights: the comparison a resume makes) with the same plan. The plan is a
-  deterministic function of the input and the options, so the tasks of one job always agree;
-  a task of another job given the same folder is refused.
+- The plan is complete before any chunk is made: one task at a time plans (one decode of the
+  input without the model, under an exclusive lock on the folder's marker file), and tasks
+  that waited take its plan instead of decoding the input again. The plan is published with
+  an atomic create (``os.link``: exactly one wins); a task that planned anyway (a platform
+  without locks) checks that the published plan is of the same job (input, options, weights:
+  the comparison a resume makes) and the same plan. The plan is a deterministic function of
+  the input and the options, so the tasks of one job always agree; a task of another job
+  given the same folder is refused.
 - Tasks hold a shared lock on the work folder (a run without ``--part`` holds it exclusively,
   so it waits for no task and no task runs beside it), never remove what they did not
   write, and write every file under a random name of their own before renaming it into place.
 - A task run again (a requeued array task) skips its chunks that are done and checked.
+- A task decodes its chunks from their first frames (a seek checked against the plan's seek
+  table, :func:`stdan_cli.jobs.runner.make_chunks`), not the input up to them.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from stdan_cli.errors import JobMismatch, OptionError
 from stdan_cli.jobs import Job, Made, Workspace
-from stdan_cli.jobs.driver import NotifyFn, check_planned, check_same_job
-from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
+from stdan_cli.jobs.driver import NotifyFn, check_planned, check_same_job, resume
+from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan, make_chunks
+from stdan_cli.jobs.workspace import MARKER
 from stdan_cli.progress import progress_events
+from stdan_cli.safe_files import open_lock_file
 from stdan_cli.upscalers import Upscaler
 
 
@@ -66,11 +73,14 @@ class PartExecutor:
     def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
         planner, warnings = None, []
         if not job.manifest.planned:
-            planner, warnings = decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
-            check_planned(job, planner)
-            job.manifest.planned = True
-            publish_plan(job, space)
-            space.load_done([c for c in job.manifest.chunks if self.wants(c.index)], notify)
+            with planning_turn(space, notify):
+                resume(job, space, self, notify)  # the plan of a task that planned while this one waited
+                if not job.manifest.planned:
+                    planner, warnings = decode_and_plan(job, ChunkRunner(job, space, None, wanted=lambda k: False))
+                    check_planned(job, planner)
+                    job.manifest.planned = True
+                    publish_plan(job, space)
+                    space.load_done([c for c in job.manifest.chunks if self.wants(c.index)], notify)
         mine = [c for c in job.manifest.chunks if self.wants(c.index)]
         todo = {c.index for c in mine if c.index not in space.done}
         if not todo:
@@ -83,8 +93,27 @@ class PartExecutor:
         events.resumed(done)
         runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo, progress=events,
                              done_outputs=done)
-        planner, warnings = decode_and_plan(job, runner, stop_after=max(todo))
+        warnings += [w for w in make_chunks(job, runner, todo, notify) if w not in warnings]
         return Made(planner, warnings, [], runner.made, runner.outputs - done)
+
+
+@contextmanager
+def planning_turn(space: Workspace, notify: NotifyFn):
+    """One task plans at a time: an exclusive lock on the work folder's marker file (every task
+    has it open already, and it is a regular file of ours), so that tasks started together
+    decode the input to plan once; the others wait for the plan and take it."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: each task plans
+        yield
+        return
+    with open_lock_file(space.dir / MARKER) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            notify("another task is planning the job; waiting for its plan")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def publish_plan(job: Job, space: Workspace) -> None:

@@ -10,7 +10,8 @@ elsewhere:
 2. The driver decodes the input once without the model and completes the chunk table (scene
    cuts are found while decoding, so the plan is complete before any chunk is handed out).
 3. Pending chunks go to the actors, at most two in flight each. An actor gets the job (the
-   plan, the manifest), decodes its own copy of the input up to the chunk, makes it, and
+   plan, the manifest), decodes its own copy of the input from the chunk's first frame (a
+   seek, checked against the plan's seek table), makes it, and
    answers with the chunk file's bytes and done record. The driver checks the bytes against
    the sha256, the chunk against its own plan, and stores it with the same atomic rename and
    done record as a local run.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,8 +99,9 @@ class ChunkWorker(_Worker):
         return str(self.input)
 
     def make_chunk(self, job, index: int) -> ChunkResult:
-        """Chunk ``index`` of ``job`` (the driver's job; its input and work folder are
-        replaced by this worker's copy and private folder)."""
+        """Chunk ``index`` of ``job`` (the driver's job, planned; its input and work folder are
+        replaced by this worker's copy and private folder), decoded from the chunk's first frame
+        on (a notice on the worker's log, which Ray shows on the driver, when it cannot seek there)."""
         from stdan_cli.jobs import Workspace
         from stdan_cli.jobs.runner import make_one_chunk
 
@@ -107,7 +109,7 @@ class ChunkWorker(_Worker):
         space = Workspace(local.work_dir, local.chunk_format.extension)
         try:
             space.reset()  # a chunk left by an earlier call is made again: this folder is the worker's own
-            make_one_chunk(local, space, index, self.upscaler)
+            make_one_chunk(local, space, index, self.upscaler, notify=lambda line: print(line, file=sys.stderr))
             record = space.done.get(index)
             if record is None:
                 raise ValueError(f"the job has no chunk {index}")

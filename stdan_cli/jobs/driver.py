@@ -20,7 +20,7 @@ from stdan_cli.jobs.assemble import CopyRange, assemble
 from stdan_cli.jobs.job import Job, JobSummary, prepare_job
 from stdan_cli.jobs.manifest import Manifest, differences, refusal_text
 from stdan_cli.jobs.plan import JobPlanner
-from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan
+from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan, make_chunks
 from stdan_cli.jobs.workspace import Workspace
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.progress import ASSEMBLING, PLANNING, progress_events
@@ -31,8 +31,9 @@ NotifyFn = Callable[[str], None]
 
 @dataclass
 class Made:
-    """What an executor reports: the planner (None when the plan was complete before and nothing
-    was decoded), the decoder's warnings, notices, chunks and frames made."""
+    """What an executor reports: the planner (None when the plan was complete before: nothing
+    was decoded, or only chunks from their first frames), the decoder's warnings, notices,
+    chunks and frames made."""
 
     planner: JobPlanner | None
     warnings: list[str]
@@ -55,7 +56,8 @@ class Executor(Protocol):
 
 @dataclass
 class InProcess:
-    """Chunks made in this process while the input is decoded once (planning as it goes)."""
+    """Chunks made in this process while the input is decoded once (planning as it goes); when
+    the plan is complete already, only the chunks not done are decoded, each from its first frame."""
 
     upscaler: Upscaler
     shares_folder: bool = False
@@ -68,6 +70,11 @@ class InProcess:
     def make(self, job: Job, space: Workspace, progress: ProgressFn | None, notify: NotifyFn) -> Made:
         done = space.done_outputs()
         runner = ChunkRunner(job, space, self.upscaler, self.wants, progress, done_outputs=done)
+        if job.manifest.planned and job.manifest.seek is not None:  # e.g. the run that assembles --part tasks' chunks
+            todo = [c.index for c in job.manifest.chunks if c.index not in space.done]
+            warnings = make_chunks(job, runner, todo, notify) if todo else []
+            return Made(None, warnings, runner.notices + list(self.upscaler.notices), runner.made,
+                        runner.outputs - done)
         planner, warnings = decode_and_plan(job, runner)
         return Made(planner, warnings, runner.notices + list(self.upscaler.notices), runner.made,
                     runner.outputs - done)
@@ -125,6 +132,7 @@ def resume(job: Job, space: Workspace, executor: Executor, notify: NotifyFn) -> 
     if recorded is not None:
         check_same_job(space, recorded, job.manifest)
         job.manifest.chunks, job.manifest.planned = recorded.chunks, recorded.planned
+        job.manifest.video, job.manifest.seek = recorded.video, recorded.seek  # what a complete plan found
     if not space.shared:
         space.save_manifest(job.manifest)
     space.load_done([c for c in job.manifest.chunks if executor.wants(c.index)], notify)
@@ -189,10 +197,17 @@ def job_summary(job: Job, made: Made, notices: list[str], started: float, resume
     plan, fmt, info = job.plan, job.chunk_format, job.plan.info
     specs = job.manifest.chunks
     return JobSummary(
-        input=plan.input, output=plan.output, frames_in=made.planner.range_frames if made.planner else 0,
+        input=plan.input, output=plan.output, frames_in=_frames_in(job, made),
         frames_out=sum(c.outputs for c in specs), size_in=(info.width, info.height), size_out=(fmt.width, fmt.height),
         rate_out=fmt.rate, seconds=time.perf_counter() - started, tiles=len(plan.tiles), warnings=made.warnings,
         notices=list(fmt.encoding.notices) + notices, scenes=len({c.scene for c in specs}), chunks=len(specs),
         resumed=resumed, made=made.made, frames_made=made.frames_out,
         cut_frames=[c.first_frame for a, c in zip(specs, specs[1:]) if c.scene != a.scene],
     )
+
+
+def _frames_in(job: Job, made: Made) -> int:
+    """Input frames in the range: as the planner counted them, or as the complete plan records them."""
+    if made.planner is not None:
+        return made.planner.range_frames
+    return job.manifest.seek.range_frames if job.manifest.seek is not None else 0

@@ -3,7 +3,9 @@
 The manifest pins a job down: the input's identity (size, modification time, sha256 of its
 first and last MiB), every option that changes the output, the model and its weights' sha256,
 the package version, and the chunk table as planned so far. A run whose input, options or
-weights differ from the manifest's is refused, naming what changed.
+weights differ from the manifest's is refused, naming what changed. A complete plan also
+records its seek table (:class:`~stdan_cli.jobs.plan.SeekTable`): where each chunk's decoding
+may start.
 
 Both are read back as untrusted data (:mod:`stdan_cli.jobs.strict_json`): a file that is not
 what this tool writes makes the manifest "damaged" (pass --restart) and a done record
@@ -22,7 +24,7 @@ from pathlib import Path
 from stdan_cli import __version__
 from stdan_cli.errors import JobMismatch
 from stdan_cli.jobs import strict_json
-from stdan_cli.jobs.plan import ChunkSpec
+from stdan_cli.jobs.plan import ChunkSpec, SeekTable
 from stdan_cli.jobs.strict_json import Damaged, get, obj
 
 FORMAT = 3  # 3: the marker names its folder, the manifest its chunks' extension
@@ -60,12 +62,14 @@ class Manifest:
     version: str = __version__
     left_out: list[str] = field(default_factory=list)  # options the user did not give (their value is the default)
     extension: str = ".mkv"  # of the chunk files (the output's): with the chunk table, names every file of the job
+    seek: SeekTable | None = None  # where each chunk's decoding may start (a complete plan's, when its input allows)
 
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT, "stdan_cli": self.version, "input": self.input, "options": self.options,
             "model": self.model, "video": self.video, "planned": self.planned, "extension": self.extension,
             "chunks": [c.to_dict() for c in self.chunks], "left_out": self.left_out,
+            "seek": self.seek.to_dict() if self.seek is not None else None,
         }
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -90,10 +94,14 @@ class Manifest:
         extension = get(data, "extension", "str")
         if not EXTENSION.fullmatch(extension):
             raise Damaged(f"extension {extension!r} cannot be a chunk file's")
+        seek = data.get("seek")
+        seek = SeekTable.from_dict(seek) if seek is not None else None
+        if seek is not None and not seek.fits(specs):
+            raise Damaged("the seek table does not describe the chunks")
         return cls(input=get(data, "input", "object"), options=get(data, "options", "object"),
                    model=get(data, "model", "object"), video=video, chunks=specs,
                    planned=get(data, "planned", "bool"), version=get(data, "stdan_cli", "str"), left_out=left_out,
-                   extension=extension)
+                   extension=extension, seek=seek)
 
     def record(self, spec: ChunkSpec) -> None:
         """Add a newly planned chunk (or check that a re-planned one is the recorded one)."""

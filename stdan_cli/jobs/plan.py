@@ -15,10 +15,17 @@ the frames, the options and the chunk length, so a resumed run re-derives the sa
 - A time range keeps the outputs of the input frames with start <= t < end (t from the first
   frame); windows are those of the whole video, so a range gives exactly the whole run's
   frames there. Timestamps of a range start at 0.
+- A complete plan has a :class:`SeekTable`: for each chunk, its first frame's timestamp and
+  pixels' digest and its scene's first frame, with the cuts and the range's start. With it,
+  :meth:`JobPlanner.at_chunk` continues the planning from a chunk's first frame (decoded after a
+  seek) and gives that chunk's tasks exactly as a planner fed from the input's first frame:
+  a chunk's windows read no frame before its first, and the window grid, the outputs already
+  made and the chunk and scene numbers are known from the table.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -26,7 +33,7 @@ from typing import Union
 
 from stdan_cli.jobs import strict_json
 from stdan_cli.pipeline.options import UpscaleOptions
-from stdan_cli.pipeline.scenes import CutSource
+from stdan_cli.pipeline.scenes import CutSource, ListedCuts, SceneList
 from stdan_cli.pipeline.windows import Window, WindowScheduler
 from stdan_cli.video.decode import Frame
 
@@ -51,6 +58,67 @@ class ChunkSpec:
         data = strict_json.obj(data, where)
         return cls(**{k: strict_json.get(data, k, "int" if k in ("start", "end") else "nat", where)
                       for k in cls.__dataclass_fields__})
+
+
+def frame_digest(frame: Frame) -> str:
+    """sha256 of a decoded frame's RGB values: what a seek must reach again."""
+    return hashlib.sha256(memoryview(frame.rgb.contiguous().numpy()).cast("B")).hexdigest()  # no copy
+
+
+@dataclass(frozen=True)
+class ChunkStart:
+    """Where decoding may start to make a chunk: its first frame (index, timestamp in the
+    input's time base, digest of its RGB), which a seek must reach exactly, and the first
+    frame of its scene (where the window grid starts)."""
+
+    frame: int
+    pts: int
+    sha256: str
+    scene_start: int
+
+
+@dataclass(frozen=True)
+class SeekTable:
+    """What planning from a chunk's first frame needs of the frames before it (see
+    :meth:`JobPlanner.at_chunk`): the input's first timestamp, the range's first frame and its
+    timestamp, the cuts (frames that start a scene) and every chunk's :class:`ChunkStart`;
+    and the input frames in the range (what a run that decodes only some chunks reports)."""
+
+    pts0: int
+    first_in_range: int
+    origin: int
+    cuts: tuple[int, ...]
+    starts: tuple[ChunkStart, ...]
+    range_frames: int
+
+    def to_dict(self) -> dict:
+        return {"pts0": self.pts0, "first_in_range": self.first_in_range, "origin": self.origin,
+                "cuts": list(self.cuts), "starts": [asdict(c) for c in self.starts], "range_frames": self.range_frames}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "seek") -> "SeekTable":
+        """A table as a work folder recorded it (raises ``strict_json.Damaged`` when it is not one)."""
+        data = strict_json.obj(data, where)
+        cuts = strict_json.get(data, "cuts", "list", where)
+        if not all(type(c) is int and c > 0 for c in cuts) or cuts != sorted(set(cuts)):
+            raise strict_json.Damaged(f"{where}: cuts are not increasing frame numbers")
+        starts = []
+        for i, item in enumerate(strict_json.get(data, "starts", "list", where)):
+            at = f"{where}.starts[{i}]"
+            item = strict_json.obj(item, at)
+            digest = strict_json.get(item, "sha256", "str", at)
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise strict_json.Damaged(f"{at}: sha256 is not a digest")
+            starts.append(ChunkStart(strict_json.get(item, "frame", "nat", at), strict_json.get(item, "pts", "int", at),
+                                     digest, strict_json.get(item, "scene_start", "nat", at)))
+        return cls(strict_json.get(data, "pts0", "int", where), strict_json.get(data, "first_in_range", "nat", where),
+                   strict_json.get(data, "origin", "int", where), tuple(cuts), tuple(starts),
+                   strict_json.get(data, "range_frames", "nat", where))
+
+    def fits(self, chunks: list[ChunkSpec]) -> bool:
+        """Whether the table describes ``chunks`` (one start each, at its first frame, in its scene)."""
+        return (len(self.starts) == len(chunks)
+                and all(s.frame == c.first_frame and s.scene_start <= s.frame for s, c in zip(self.starts, chunks)))
 
 
 @dataclass
@@ -125,6 +193,40 @@ class JobPlanner:
     _last_in_range: int | None = None  # known once a frame past the end (or the end) is seen
     _next_position: int | None = None  # the next output position expected (checks continuity)
     _origin: int = 0  # pts of the range's first frame
+    _skip_before: int = 0  # windows starting before this frame belong to chunks another planner made
+    cut_frames: list = field(default_factory=list)  # frames that started a scene, in order
+    starts: list = field(default_factory=list)  # ChunkStart of each chunk planned
+
+    @classmethod
+    def at_chunk(cls, settings: UpscaleOptions, chunk_frames: int, time_base: Fraction, table: SeekTable,
+                 spec: ChunkSpec) -> "JobPlanner":
+        """A planner that continues a complete plan at chunk ``spec``: fed the frames from its
+        first frame on, it gives the tasks of that chunk and the ones after exactly as a planner
+        fed every frame would. The state the frames before would have built is set from
+        ``table``: the frame count, the input's and the range's first timestamps, the cuts still
+        to come, the chunk and scene numbers, the window grid and the outputs already made
+        (:meth:`WindowScheduler.after`); windows that start before the chunk are dropped."""
+        start = table.starts[spec.index]
+        first = start.frame
+        later_cuts = SceneList(frames=frozenset(c for c in table.cuts if c > first))
+        planner = cls(settings, chunk_frames, ListedCuts(later_cuts), time_base)
+        planner.frames_seen, planner._pts0 = first, table.pts0
+        if table.first_in_range < first:
+            planner._first_in_range, planner._origin = table.first_in_range, table.origin
+        planner.chunks, planner._next_position, planner._skip_before = spec.index, spec.first_output, first
+        if start.scene_start == first:  # the chunk starts its scene: its first frame opens it
+            planner.scenes = spec.scene
+        else:
+            planner.scenes, planner._scene_start = spec.scene + 1, start.scene_start
+            planner._sched = WindowScheduler.after(first - start.scene_start, settings.window, settings.stride)
+        return planner
+
+    def seek_table(self) -> SeekTable | None:
+        """The table of the complete plan (None before the plan is complete or with no frame in range)."""
+        if not self.complete or self._first_in_range is None:
+            return None
+        return SeekTable(self.pts0, self._first_in_range, self._origin, tuple(self.cut_frames), tuple(self.starts),
+                         self.range_frames)
 
     # --- what is known about the range ----------------------------------------------------
 
@@ -209,6 +311,7 @@ class JobPlanner:
             tasks += self._close_chunk(final=False, following={index: frame})
             self._sched = None
             self._cuts.discard(index)
+            self.cut_frames.append(index)
         if self._sched is None:
             self._sched = WindowScheduler(self.settings.window, self.settings.stride)
             self._scene_start = index
@@ -235,6 +338,8 @@ class JobPlanner:
         for local, frames in ready:
             a = self._scene_start
             win = Window(local.start + a, tuple(i + a for i in local.inputs), local.skip, local.emit)
+            if win.start < self._skip_before:
+                continue
             positions = list(range(win.first_output, win.first_output + win.emit))
             kept = [p for p in positions if self._in_range(p)]
             inputs_only = self.settings.mode_row.inputs_only
@@ -249,7 +354,7 @@ class JobPlanner:
             if self._chunk is not None and self._chunk.frames >= self.chunk_frames:
                 # closed only now, so that a scene's last chunk keeps the repeated frame at its cut
                 tasks += self._close_chunk(final=False, following=by_index)
-            chunk = self._open_chunk(win.start)
+            chunk = self._open_chunk(win.start, by_index[win.start])
             computed = [p for p in range(2 * win.start + skip, win.first_output + win.emit)
                         if not (inputs_only and p % 2)]
             keep = [(computed.index(p), self._pts(p, by_index)) for p in kept]
@@ -282,10 +387,11 @@ class JobPlanner:
 
     # --- chunks ----------------------------------------------------------------------------
 
-    def _open_chunk(self, first_frame: int) -> _OpenChunk:
+    def _open_chunk(self, first_frame: int, frame: Frame) -> _OpenChunk:
         if self._chunk is None:
             self._chunk = _OpenChunk(self.chunks, self.scenes - 1, first_frame, first_frame, -1)
             self.chunks += 1
+            self.starts.append(ChunkStart(first_frame, frame.pts, frame_digest(frame), self._scene_start))
         return self._chunk
 
     def _count(self, chunk: _OpenChunk, position: int, frame: Frame, pts: int) -> None:

@@ -2,22 +2,26 @@
 the chunks wanted are carried out (model windows encoded into chunk files).
 
 This is the in-process executor's work and also how every other executor plans (with no
-chunk wanted, the model never runs) and how a Ray worker makes the chunk it was handed.
+chunk wanted, the model never runs). Once the plan is complete, a ``--part`` task or a Ray
+worker makes its chunks with :func:`make_chunks`: each run of consecutive chunks is decoded
+from its first chunk's first frame, reached by a seek (checked to be exactly that frame), so a
+task decodes about its own chunks whichever they are; where no seek reaches it, from the input's start.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+from typing import Callable, Collection, Iterator
 
 from stdan_cli.jobs.chunk import ChunkEncoder
 from stdan_cli.jobs.job import Job
-from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, RepeatTask, Task, WindowTask
-from stdan_cli.jobs.workspace import Workspace
+from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, RepeatTask, Task, WindowTask, frame_digest
+from stdan_cli.jobs.workspace import NotifyFn, Workspace
 from stdan_cli.pipeline.background import prefetch
 from stdan_cli.pipeline.window_frames import WindowUpscaler
 from stdan_cli.progress import progress_events
 from stdan_cli.upscalers import Upscaler
-from stdan_cli.video.decode import VideoReader
+from stdan_cli.video.decode import Frame, SeekMissed, VideoReader
 
 ProgressFn = Callable[[int, "int | None"], None]  # (output frames done, expected total)
 
@@ -82,14 +86,23 @@ class ChunkRunner:
             self.encoder = None
 
 
-def decode_and_plan(job: Job, runner: ChunkRunner, stop_after: int | None = None) -> tuple[JobPlanner, list[str]]:
+def decode_and_plan(job: Job, runner: ChunkRunner, stop_after: int | None = None,
+                    start: int | None = None) -> tuple[JobPlanner, list[str]]:
     """Decode the input once, plan as frames arrive and hand every task to ``runner`` (stop
-    once chunk ``stop_after`` is planned, if given). On any error or interrupt the runner's
-    unfinished chunk is discarded."""
+    once chunk ``stop_after`` is planned, if given). With ``start``, a chunk of the complete
+    plan, decoding starts at that chunk's first frame (see :func:`_seek_chunk`; raises
+    :class:`SeekMissed` before any task is handed over when no seek reaches it exactly). A
+    decode from the input's start that completes the plan records the plan's seek table,
+    unless timestamps had to be repaired (a seek could not find them again). On any error or
+    interrupt the runner's unfinished chunk is discarded."""
     try:
         with VideoReader(job.input, job.options.deinterlace, job.options.video_filter) as reader:
-            planner = JobPlanner(job.options, job.chunk_frames, job.cut_source(), job.plan.info.time_base)
-            for frame in prefetch(reader.frames()):
+            if start is None:
+                planner = JobPlanner(job.options, job.chunk_frames, job.cut_source(), job.plan.info.time_base)
+                frames = reader.frames()
+            else:
+                planner, frames = _seek_chunk(job, reader, start)
+            for frame in prefetch(frames):
                 for task in planner.push(frame):
                     runner.handle(task)
                 if planner.complete or (stop_after is not None and planner.chunks > stop_after + 1):
@@ -97,11 +110,60 @@ def decode_and_plan(job: Job, runner: ChunkRunner, stop_after: int | None = None
             else:
                 for task in planner.finish():
                     runner.handle(task)
-            job.manifest.video = _copy_facts(job, planner)
+            if start is None:
+                job.manifest.video = _copy_facts(job, planner)
+                if planner.complete:
+                    job.manifest.seek = planner.seek_table() if not reader.repaired else None
             return planner, list(reader.warnings)
     except BaseException:
         runner.abort()
         raise
+
+
+def _seek_chunk(job: Job, reader: VideoReader, index: int) -> tuple[JobPlanner, Iterator[Frame]]:
+    """The planner that continues the plan at chunk ``index`` and the frames from its first on,
+    reached by a seek: :class:`SeekMissed` unless the frame reached has the planned timestamp
+    (checked by the reader) and the planned pixels (checked here, against the seek table)."""
+    table, spec = job.manifest.seek, job.manifest.chunks[index]
+    frames = reader.frames_from(table.starts[index].pts)
+    first = next(frames, None)
+    if first is None or frame_digest(first) != table.starts[index].sha256:
+        raise SeekMissed(f"the frame the seek reached is not the planned frame {spec.first_frame} (its pixels differ)")
+    planner = JobPlanner.at_chunk(job.options, job.chunk_frames, job.plan.info.time_base, table, spec)
+    return planner, itertools.chain([first], frames)
+
+
+def make_chunks(job: Job, runner: ChunkRunner, todo: Collection[int], notify: NotifyFn) -> list[str]:
+    """Make chunks ``todo`` of a job whose plan is complete with ``runner`` (which wants them):
+    each run of consecutive chunks is decoded from its first chunk's first frame on, reached by
+    a seek. When a seek cannot reach that frame exactly, or the plan has no seek table, the
+    chunks not yet made are made in one decode from the input's start, and ``notify`` says
+    why. Returns the decoder's warnings."""
+    warnings: list[str] = []
+    reason = None if job.manifest.seek is not None else \
+        "the plan has no seek table (the input's timestamps were repaired while planning)"
+    for first, last in _runs(sorted(todo)) if reason is None else []:
+        try:
+            _, found = decode_and_plan(job, runner, stop_after=last, start=first)
+        except SeekMissed as exc:
+            reason = f"no seek reaches chunk {first} exactly: {exc}"
+            break
+        warnings += [w for w in found if w not in warnings]
+    if reason is not None:
+        notify(f"decoding from the start of the input to make the chunks: {reason}")
+        _, warnings = decode_and_plan(job, runner, stop_after=max(todo))
+    return warnings
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``indices`` as (first, last) of each run of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for k in indices:
+        if runs and runs[-1][1] == k - 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return runs
 
 
 def _copy_facts(job: Job, planner: JobPlanner) -> dict:
@@ -115,7 +177,8 @@ def _copy_facts(job: Job, planner: JobPlanner) -> dict:
     return facts
 
 
-def make_one_chunk(job: Job, space: Workspace, index: int, upscaler: Upscaler) -> None:
-    """Make chunk ``index`` of ``job`` in ``space`` (decoding the input up to it), unless a
-    valid one is already done there."""
-    decode_and_plan(job, ChunkRunner(job, space, upscaler, wanted=lambda k: k == index), stop_after=index)
+def make_one_chunk(job: Job, space: Workspace, index: int, upscaler: Upscaler,
+                   notify: NotifyFn = lambda line: None) -> None:
+    """Make chunk ``index`` of ``job`` (whose plan is complete) in ``space``, decoding from the
+    chunk's first frame (see :func:`make_chunks`), unless a valid one is already done there."""
+    make_chunks(job, ChunkRunner(job, space, upscaler, wanted=lambda k: k == index), [index], notify)

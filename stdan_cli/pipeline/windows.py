@@ -52,6 +52,18 @@ class WindowScheduler(Generic[T]):
         self.next_start = 0
         self.emitted = 0  # outputs produced so far (positions < emitted are done)
 
+    @classmethod
+    def after(cls, frames: int, window: int = 4, stride: int = 3) -> "WindowScheduler":
+        """The scheduler as it is after ``frames`` pushes whose windows were taken, without
+        the frames: the buffer holds None for them, so only windows starting at ``frames`` or
+        later are whole (see :meth:`push`: the same state, computed in one step)."""
+        sched = cls(window, stride)
+        made = 0 if frames < window else (frames - window) // stride + 1  # windows push made
+        sched.count, sched.next_start = frames, made * stride
+        sched.emitted = 2 * ((made - 1) * stride + window - 1) + 1 if made else 0
+        sched.buffer.extend((i, None) for i in range(max(0, frames - window), frames))
+        return sched
+
     def _make(self, start: int, n_real: int) -> tuple[Window, list[T]]:
         frames = {i: f for i, f in self.buffer}
         idx = [min(start + j, n_real - 1) for j in range(self.window)]

@@ -6,6 +6,9 @@ Interlaced input is deinterlaced first (:mod:`stdan_cli.video.deinterlace`). Eve
 FFmpeg can decode is used: corrupt packets are skipped and the decoder is flushed after a
 read error. Repaired timestamps, an early end, skipped packets, deinterlacing and dropped
 transparency are reported in ``warnings``.
+
+:meth:`VideoReader.frames_from` starts at a given frame instead: it seeks to the keyframe at or
+before it and decodes forward, and checks that it reached exactly that frame (or says why not).
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class VideoInfo:
     def traits(self) -> SourceTraits:
         """What this input asks of the encoder (bits, HDR)."""
         return SourceTraits(self.bit_depth, self.colour.is_hdr, self.hdr_metadata)
+
+
+class SeekMissed(Exception):
+    """A seek cannot reach the frame asked for exactly (the message says why); decode from the start instead."""
 
 
 @dataclass
@@ -104,6 +111,8 @@ class VideoReader:
         self.deinterlacing = False
         self._ended_early = False
         self._decoded_count = 0  # frames the decoder gave, before deinterlacing and --vf
+        self._seeked = False  # frames_from: the frames start later than the input's first
+        self.repaired = 0  # timestamps repaired so far (missing or not increasing)
 
     def _estimate_count(self, rate: Fraction) -> int | None:
         if self.stream.duration and self.stream.time_base:
@@ -196,25 +205,80 @@ class VideoReader:
 
     def frames(self) -> Iterator[Frame]:
         self.peek()
+        yield from self._timed(self._first, self._iter)
+
+    def frames_from(self, pts: int) -> Iterator[Frame]:
+        """The frames from the one whose timestamp is ``pts`` on (as :meth:`frames` gives them),
+        reached by seeking to a keyframe at or before it and decoding forward. Raises
+        :class:`SeekMissed`, before any frame is given, when that frame cannot be reached
+        exactly: deinterlacing or --vf (their output depends on earlier frames), an input that
+        cannot seek, a landing that is not a keyframe at or before ``pts``, timestamps that are
+        missing or not increasing on the way (:meth:`frames` would have repaired them), or no
+        frame at exactly ``pts``."""
+        self.peek()  # rotation, interlacing and HDR metadata come from the input's first frame
+        if self.deinterlacing:
+            raise SeekMissed("deinterlacing (bwdif) makes each frame from its neighbours")
+        if self.video_filter:
+            raise SeekMissed(f"--vf {self.video_filter} may carry state from earlier frames")
+        self._raw.close()
+        first, rest = self._land(pts)
+        self._seeked = True
+        return self._timed(first, rest)
+
+    def _land(self, pts: int) -> tuple[av.VideoFrame, Iterator[av.VideoFrame]]:
+        """The raw frame at exactly ``pts`` and the decoder's frames after it. A keyframe is
+        sought at or before ``pts``, then further back when the demuxer lands after it
+        (MP4 indexes keyframes by decoding time, which B-frames put before their display time)."""
+        second = 1 / self.info.time_base
+        for back in (0, 1, 10, 60):
+            try:
+                self.container.seek(pts - round(back * second), backward=True, any_frame=False, stream=self.stream)
+            except (av.error.FFmpegError, OSError, ValueError) as exc:
+                raise SeekMissed(f"the input cannot seek ({exc})") from None
+            raw = self._decoded()
+            frame = next(raw, None)
+            if frame is None:
+                raise SeekMissed("no frame decoded after seeking")
+            if frame.pts is None:
+                raise SeekMissed("the decoded frames have no timestamps")
+            if frame.pts > pts:
+                raw.close()
+                continue
+            if not frame.key_frame or frame.is_corrupt:
+                raise SeekMissed(f"the seek landed on a frame that is not a clean keyframe (pts {frame.pts})")
+            last = frame.pts
+            while frame.pts < pts:
+                frame = next(raw, None)
+                if frame is None or frame.pts is None or frame.pts <= last:
+                    raise SeekMissed(f"the timestamps after the keyframe at {last} are missing or not increasing")
+                if frame.is_corrupt:
+                    raise SeekMissed(f"the frame at {frame.pts} decoded corrupt after the seek")
+                last = frame.pts
+            if frame.pts != pts:
+                raise SeekMissed(f"no frame has the timestamp {pts} (the decoder went from {last} on)")
+            return frame, raw
+        raise SeekMissed(f"every keyframe the input's index gave lies after the timestamp {pts}")
+
+    def _timed(self, raw: av.VideoFrame | None, frames: Iterator[av.VideoFrame]) -> Iterator[Frame]:
+        """``raw`` and then ``frames`` as :class:`Frame` objects with clean timestamps (a missing or
+        non-increasing one is repaired: the previous plus one frame); then the check that the
+        input was not cut short (only when the frames began at the input's first)."""
         step = max(1, round(1 / (self.info.rate * self.info.time_base)))
         last_pts: int | None = None
         end: int | None = None  # where the last frame decoded ends
-        repaired = 0
-        raw = self._first
-        frames = self._iter
         while raw is not None:
             pts = raw.pts
             if pts is None or (last_pts is not None and pts <= last_pts):
                 pts = 0 if last_pts is None else last_pts + step
-                repaired += 1
+                self.repaired += 1
             last_pts = pts
             duration = raw.duration if raw.duration and raw.duration > 0 else step
             yield Frame(rgb=to_rgb_tensor(raw), pts=pts, duration=duration)
             end = pts + duration
             raw = next(frames, None)
-        if repaired:
-            self.warnings.append(f"repaired {repaired} missing or non-monotonic timestamp(s) of the input")
-        if not self._ended_early:
+        if self.repaired:
+            self.warnings.append(f"repaired {self.repaired} missing or non-monotonic timestamp(s) of the input")
+        if not self._ended_early and not self._seeked:
             shortfall = self._shortfall(self._decoded_count, end)
             if shortfall:
                 self.warnings.append(shortfall)
