@@ -52,13 +52,6 @@ def item_options(options: UpscaleOptions, item: BatchItem) -> UpscaleOptions:
     return replace(options, work_dir=Path(options.work_dir) / f"{item.output.name}.stdan-job")
 
 
-def is_batch(inputs: list[str], output: str | os.PathLike) -> bool:
-    """Several inputs, an input folder, or an output that is (or is written as) a folder."""
-    out = os.fspath(output)
-    return (len(inputs) > 1 or any(is_local_file(i) and Path(i).is_dir() for i in inputs)
-            or Path(out).is_dir() or out.endswith(("/", os.sep)))
-
-
 # Extensions taken as videos in an input folder even when FFmpeg cannot open them (so a damaged
 # one is reported as failed, not left out); other files count when FFmpeg finds video in them.
 VIDEO_EXTENSIONS = set(CONTAINERS) | {"mpg", "mpeg", "m2ts", "mts", "vob", "flv", "wmv", "asf", "3gp", "ogv", "dv",

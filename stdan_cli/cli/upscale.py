@@ -22,9 +22,11 @@ from stdan_cli.cli.progress import ProgressDisplay
 from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
+from stdan_cli.pipeline.precheck import check_before_loading
 from stdan_cli.pipeline.timecode import parse_time
 from stdan_cli.progress import LOADING, PLANNING, STARTING_RAY, RunProgress
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
+from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
 
 # The job layer, the model and PyTorch are imported inside the command, once the options are
 # parsed: `stdan upscale --help` and option errors do not load them.
@@ -188,16 +190,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
-    from stdan_cli.api import is_batch
-    from stdan_cli.cluster.parts import PartExecutor
-    from stdan_cli.jobs import InProcess, run_job
-    from stdan_cli.pipeline import plan_upscale, validate
-    from stdan_cli.upscalers import build_upscaler
-    from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
-    from stdan_cli.video.logs import quieted
-
     inputs, output = list(paths[:-1]), paths[-1]
-    console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
@@ -206,6 +199,15 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
         start=start, end=end, work_dir=work_dir, restart=restart,
     )
+    check_before_loading(inputs, output, options)  # a mistake is refused before PyTorch loads
+    from stdan_cli.api import is_batch
+    from stdan_cli.cluster.parts import PartExecutor
+    from stdan_cli.jobs import InProcess, run_job
+    from stdan_cli.pipeline import plan_upscale, validate
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.video.logs import quieted
+
+    console = Console(stderr=True, quiet=quiet)
     click.get_current_context().with_resource(quieted(quiet))  # until the command ends
     where = Placement.of(ray_address, ray_workers, shared_input, part)
 
