@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
@@ -32,7 +34,7 @@ def test_folder_to_folder_names_skips_and_overwrites(tmp_path):
     assert first.exit_code == 1, first.output
     assert sorted(p.name for p in outdir.iterdir()) == ["a.mp4", "b.mkv", "c.mkv"]
     assert video(ffprobe(outdir / "a.mp4"))["width"] == 64
-    assert "1 file(s) of" in first.output and "not videos" in first.output
+    assert f"1 file of {indir} is not video and left out: notes.txt" in first.output
     assert first.output.count("done") == 3 and first.output.count("failed") == 1
 
     before = (outdir / "a.mp4").stat().st_mtime_ns
@@ -102,3 +104,17 @@ def test_offline_keeps_the_message(weights_env, http_server, tmp_path, monkeypat
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "no STDAN weights found" in lines[0] and "stdan download-weights" in lines[0]
     assert not (tmp_path / "out.mp4").exists()
+
+
+@needs_ffmpeg
+def test_the_files_left_out_of_a_folder_are_named(tmp_path):
+    # Issue 32: "2 file(s) ... are not videos and were left out" named none of them.
+    indir = tmp_path / "in"
+    indir.mkdir()
+    lavfi_video(indir / "clip.mp4", "16x12", 10, 2)
+    for name in ("a.txt", "b.srt", "c.jpg.txt", "d.json", "e.log", "f.md", "g.csv"):
+        (indir / name).write_text("not a video")
+    items, notices = plan_batch([str(indir)], tmp_path / "out")
+    assert [Path(i.input).name for i in items] == ["clip.mp4"]
+    assert notices == [f"7 files of {indir} are not video and left out: a.txt, b.srt, c.jpg.txt, d.json, e.log "
+                       "and 2 more"]

@@ -92,8 +92,10 @@ def plan_batch(inputs: list[str], outdir: str | os.PathLike, ext: str | None = N
         if is_local_file(source) and Path(source).is_dir():
             files = sorted(p for p in Path(source).iterdir() if p.is_file() and not p.name.startswith("."))
             videos = [p for p in files if _is_video(p)]
-            if len(videos) < len(files):
-                notices.append(f"{len(files) - len(videos)} file(s) of {source} are not videos and were left out")
+            others = [p.name for p in files if p not in videos]
+            if others:
+                notices.append(f"{_count_files(len(others))} of {source} {'is' if len(others) == 1 else 'are'} "
+                               f"not video and left out: {_some(others)}")
             sources += [str(p) for p in videos]
         else:
             sources.append(display(source))
@@ -110,6 +112,19 @@ def plan_batch(inputs: list[str], outdir: str | os.PathLike, ext: str | None = N
             items.append(BatchItem(source, output))
         taken.setdefault(output, source)
     return items, notices
+
+
+SHOWN_NAMES = 5  # names a notice lists before "and N more"
+
+
+def _count_files(n: int) -> str:
+    return f"{n} file{'' if n == 1 else 's'}"
+
+
+def _some(names: list[str]) -> str:
+    """'a.txt, b.srt and 3 more': the first few names of a list."""
+    shown = ", ".join(names[:SHOWN_NAMES])
+    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 FileFn = Callable[[int, BatchItem], None]  # (index, item) when a file starts
