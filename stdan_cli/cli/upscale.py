@@ -271,7 +271,7 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
     if plan.options.compare:
         size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
-        f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
+        f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
         f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, cuts)}, "
@@ -279,6 +279,11 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
         f"{_ray_note(summary)})",
         soft_wrap=True,
     )
+
+
+def fps_text(rate) -> str:
+    """A frame rate as people write it: 25, 59.94, 47.952."""
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".")
 
 
 def _work_note(summary, progress: RunProgress) -> str:
