@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
 from media import make_video
-from weights_server import small_checkpoint_bytes
+from weights_server import sha256, small_checkpoint_bytes, small_state_dict
 
 from stdan_cli.api.batch import check_batch, plan_batch, run_batch
 from stdan_cli.cli import main
@@ -88,6 +90,22 @@ def test_first_run_downloads_the_default_weights(weights_env, http_server, tmp_p
     assert [p.split("?")[0] for _, p, _ in http_server.requests] == ["/uc", "/download"]
     again = upscale(src, tmp_path / "out2.mp4", "--threads", "1")  # now cached: no request
     assert again.exit_code == 0 and len(http_server.requests) == 2
+    # The summary names the weights used (issue 32): the registry's name and the file's sha256.
+    digest = sha256(small_checkpoint_bytes())
+    assert f"weights tiny, sha256 {digest[:12]};" in " ".join(again.output.split())
+
+
+@pytest.mark.slow
+def test_the_summary_says_when_the_weights_are_not_the_official_checkpoint(weights_env, tmp_path):
+    sd = small_state_dict()
+    sd["conv_last.bias"] = sd["conv_last.bias"] + 0.01  # a fine-tune of it, say
+    mine = tmp_path / "mine.pth"
+    torch.save(sd, mine)
+    src = make_video(tmp_path / "in.mp4", n_frames=2, size=(16, 8))
+    result = upscale(src, tmp_path / "out.mp4", "--threads", "1", "--weights", mine)
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(mine.read_bytes()).hexdigest()
+    assert f"weights mine.pth, sha256 {digest[:12]}, not the official checkpoint" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("how", ["--offline", "HF_HUB_OFFLINE"])

@@ -199,3 +199,28 @@ def test_eta_never_climbs_during_a_window():
 def test_eta_without_a_window_count_falls_back_to_frames():
     seen = list(_windows_run([10, 10, 10, 10], [7, 6, 6, 2], windows_total=None))
     assert [eta for t, eta, left in seen if t == 30][0] == pytest.approx(2 / (19 / 30))
+
+
+def test_rates_below_one_frame_a_second_read_as_seconds_per_frame():
+    # Issue 32: "0.03 fps" says little; "32.0 s/frame" says how long a frame takes.
+    from stdan_cli.cli.progress import plain_line, speed_text
+
+    assert speed_text(0.3125) == "3.2 s/frame" and speed_text(1 / 32) == "32.0 s/frame"
+    assert speed_text(1.25) == "1.25 fps" and speed_text(1.0) == "1.00 fps"
+    seen = Recorder()
+    seen.total(100)
+    seen.window_started()  # t = 1
+    seen.t = 31.0
+    seen.advance(1)  # t = 32: 1 frame in 31 s
+    assert "31.0 s/frame" in plain_line(seen.snapshot())
+
+
+def test_upscale_takes_a_log_interval_as_eval_does(tmp_path, clip):
+    # Issue 32: eval had --log-interval, upscale printed its plain lines every 10 s, fixed.
+    result = CliRunner().invoke(main, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", "bicubic",
+                                       "--codec", "ffv1", "--log-interval", "0.02"])
+    assert result.exit_code == 0, result.output
+    progress_lines = [line for line in result.output.splitlines() if line.startswith("[0:")]
+    assert len(progress_lines) >= 2, result.output  # one at the end, others every 0.02 s on the way
+    helped = CliRunner().invoke(main, ["upscale", "--help"])
+    assert "--log-interval" in helped.output and "default: 10" in helped.output

@@ -31,8 +31,15 @@ def frames_text(snap: Snapshot) -> str:
     return f"{snap.done}/{'' if snap.exact else '~'}{snap.total} frames"
 
 
+def speed_text(rate: float) -> str:
+    """'1.25 fps', or below one frame a second '3.2 s/frame' (0.03 fps reads as nothing)."""
+    if rate >= 1 or rate <= 0:
+        return f"{rate:.2f} fps"
+    return f"{1 / rate:.1f} s/frame"
+
+
 def rate_text(snap: Snapshot) -> str:
-    return "-- fps" if snap.rate is None else f"{snap.rate:.2f} fps"
+    return "-- fps" if snap.rate is None else speed_text(snap.rate)
 
 
 def eta_text(snap: Snapshot) -> str:

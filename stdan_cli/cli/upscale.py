@@ -18,7 +18,7 @@ from rich.table import Table
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.cli.export import backend_option, prepare_backend
-from stdan_cli.cli.progress import ProgressDisplay
+from stdan_cli.cli.progress import PLAIN_INTERVAL, ProgressDisplay, speed_text
 from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
@@ -163,10 +163,14 @@ def sigterm_interrupts():
                    "Default: refuse. The input is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
+@click.option("--log-interval", type=click.FloatRange(min=0, min_open=True), default=PLAIN_INTERVAL, show_default=True,
+              metavar="SECONDS",
+              help="When stderr is not a terminal (a log file, nohup, Slurm), print a plain progress line "
+                   "(phase, frames done, rate, elapsed, ETA) every SECONDS instead of the progress bar.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
             scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
-            shared_input, part, ext, overwrite, quiet):
+            shared_input, part, ext, overwrite, quiet, log_interval):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
@@ -226,7 +230,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     with ExitStack() as stack:
         weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
         progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
-        display = stack.enter_context(ProgressDisplay(console, progress, quiet))
+        display = stack.enter_context(ProgressDisplay(console, progress, quiet, log_interval))
         progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
@@ -248,7 +252,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     times = cut_times(plan.input, summary.cut_frames, plan.info.rate)  # one pass over the input's packets
     if scenes_out is not None:
         write_scenes(scenes_out, summary, times, scene_threshold, scenes_file)
-    _print_summary(console, plan, summary, upscaler, progress, times)
+    _print_summary(console, plan, summary, upscaler, progress, times, weights_path)
 
 
 def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) -> None:
@@ -263,7 +267,8 @@ def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) 
                   "same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float]) -> None:
+def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float],
+                   weights_path: str | None = None) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -273,7 +278,7 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
-        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
+        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}{_weights_note(weights_path)}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, cuts)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
@@ -291,7 +296,16 @@ def _work_note(summary, progress: RunProgress) -> str:
     made, seconds = progress.made(), progress.work_seconds()
     if made == 0:
         return f"assembled {_count(summary.chunks, 'chunk')} made by earlier runs or other tasks"
-    return f"{made / max(seconds or 0, 1e-9):.2f} fps upscaling{f' {made} new frames' if summary.resumed else ''}"
+    return f"{speed_text(made / max(seconds or 0, 1e-9))} upscaling{f' {made} new frames' if summary.resumed else ''}"
+
+
+def _weights_note(weights_path: str | None) -> str:
+    """', weights stdan-vimeo, sha256 3f2a9c1e4b5d' for a model with weights."""
+    if weights_path is None:
+        return ""
+    from stdan_cli.weights.identity import identify_weights
+
+    return f", {identify_weights(weights_path).text()}"
 
 
 def _scene_note(summary, times: list[float]) -> str:
