@@ -10,7 +10,7 @@
    to --size, in chunks of --chunk-frames input frames: one process with 2 threads, then a
    local Ray cluster with 2 workers of 1 thread, both written losslessly (FFV1 in Matroska).
    Prints both wall times, the throughput ratio (one process / Ray: above 1, Ray is faster)
-   and how many decoded values of the two outputs differ (the README promises none).
+   and how many decoded values of the two outputs differ (docs/clusters.md promises none).
 3. Ray's cost per chunk: the same input in chunks of 3 frames with the bicubic model (whose
    own work is negligible), one process against one Ray worker with the same 2 threads; the
    difference divided by the chunks (each Ray chunk decodes the input up to itself, travels

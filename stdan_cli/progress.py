@@ -10,13 +10,20 @@ events, in the order a run sends them:
   as speed);
 - ``total(frames, exact)``: the output frames the run will have, an estimate (from the
   container) until ``exact``;
+- ``windows(total)``: the model windows the whole job will have (an estimate: scene cuts add
+  a few), when the input's frame count is known;
 - ``window_started()``: the model starts a window (the first one starts the rate's clock);
 - ``advance(done)``: output frames done so far, resumed ones included;
 - the plain callable ``progress(done, total)`` of earlier versions is ``advance`` + ``total``.
 
 The rate counts only this run's model work: frames made since the first window started, over
-the time since then; the time left is the frames still to make at that rate. One clock, from
-the moment the :class:`RunProgress` was made, serves the display and the summary.
+the time since then. The time left counts windows, not frames: every window costs the same
+model time, while the frames it adds differ (the first adds 7, the others 6, the last,
+end-aligned one as few as 2). Once a window is complete, the time left is the windows still to
+start times the mean window's cost, plus what the current window has left of that cost (so it
+falls while a window runs, never climbs). Without a window count (a Ray run, an input of
+unknown length) it is the frames still to make at the frame rate. One clock, from the moment
+the :class:`RunProgress` was made, serves the display and the summary.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class ProgressEvents(Protocol):
     def phase(self, name: str) -> None: ...
     def resumed(self, frames: int) -> None: ...
     def total(self, frames: int | None, exact: bool = False) -> None: ...
+    def windows(self, total: int | None) -> None: ...
     def window_started(self) -> None: ...
     def advance(self, done: int) -> None: ...
     def __call__(self, done: int, total: int | None) -> None: ...
@@ -76,6 +84,9 @@ class RunProgress:
         self._exact = False
         self._work_started: float | None = None
         self._done_at_work_start = 0
+        self._windows_total: int | None = None
+        self._windows_started = 0  # by this run
+        self._window_started_at: float | None = None  # the current window's start
         self.listeners: list[Callable[[str], None]] = []  # told of each new phase
         self.checks: list[Callable[[], None]] = []  # called at every window and frame (e.g. a stop request)
         self._finished: float | None = None
@@ -103,13 +114,20 @@ class RunProgress:
                 return  # an estimate never replaces the exact count
             self._total, self._exact = frames, exact
 
+    def windows(self, total: int | None) -> None:
+        with self._lock:
+            self._windows_total = total
+
     def window_started(self) -> None:
         for check in self.checks:
             check()
         first = False
         with self._lock:
+            now = self.clock()
+            self._windows_started += 1
+            self._window_started_at = now
             if self._work_started is None:
-                self._work_started, self._done_at_work_start = self.clock(), self._done
+                self._work_started, self._done_at_work_start = now, self._done
                 first = True
         if first:
             self.phase(FIRST_WINDOW)
@@ -162,11 +180,24 @@ class RunProgress:
             rate = None
             if self._work_started is not None and made > 0 and now > self._work_started:
                 rate = made / (now - self._work_started)
-            eta = None
-            if rate and self._total is not None:
+            eta = self._eta_by_windows(now)
+            if eta is None and rate and self._total is not None:
                 eta = max(0, self._total - self._done) / rate
             return Snapshot(self._phase, self._done, self._total, self._exact, self._resumed, now - self.started,
                             now - self._phase_started, rate, eta)
+
+
+    def _eta_by_windows(self, now: float) -> float | None:
+        """Seconds left from the windows left and the mean cost of the complete ones (the lock held);
+        None until one window is complete or without a window count."""
+        complete = self._windows_started - 1
+        if self._windows_total is None or complete < 1 or self._work_started is None:
+            return None
+        cost = (self._window_started_at - self._work_started) / complete
+        # windows of chunks an earlier run made: their share of the frames
+        before = round(self._windows_total * self._resumed / self._total) if self._total else 0
+        to_start = max(0, self._windows_total - before - self._windows_started)
+        return to_start * cost + max(0.0, cost - (now - self._window_started_at))
 
 
 class NoProgress:
@@ -175,6 +206,7 @@ class NoProgress:
     def phase(self, name: str) -> None: ...
     def resumed(self, frames: int) -> None: ...
     def total(self, frames: int | None, exact: bool = False) -> None: ...
+    def windows(self, total: int | None) -> None: ...
     def window_started(self) -> None: ...
     def advance(self, done: int) -> None: ...
     def __call__(self, done: int, total: int | None = None) -> None: ...

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
+import torch
 from click.testing import CliRunner
 from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
 from media import make_video
-from weights_server import small_checkpoint_bytes
+from weights_server import sha256, small_checkpoint_bytes, small_state_dict
 
 from stdan_cli.api.batch import check_batch, plan_batch, run_batch
 from stdan_cli.cli import main
@@ -32,7 +36,7 @@ def test_folder_to_folder_names_skips_and_overwrites(tmp_path):
     assert first.exit_code == 1, first.output
     assert sorted(p.name for p in outdir.iterdir()) == ["a.mp4", "b.mkv", "c.mkv"]
     assert video(ffprobe(outdir / "a.mp4"))["width"] == 64
-    assert "1 file(s) of" in first.output and "not videos" in first.output
+    assert f"1 file of {indir} is not video and left out: notes.txt" in first.output
     assert first.output.count("done") == 3 and first.output.count("failed") == 1
 
     before = (outdir / "a.mp4").stat().st_mtime_ns
@@ -86,6 +90,22 @@ def test_first_run_downloads_the_default_weights(weights_env, http_server, tmp_p
     assert [p.split("?")[0] for _, p, _ in http_server.requests] == ["/uc", "/download"]
     again = upscale(src, tmp_path / "out2.mp4", "--threads", "1")  # now cached: no request
     assert again.exit_code == 0 and len(http_server.requests) == 2
+    # The summary names the weights used (issue 32): the registry's name and the file's sha256.
+    digest = sha256(small_checkpoint_bytes())
+    assert f"weights tiny, sha256 {digest[:12]};" in " ".join(again.output.split())
+
+
+@pytest.mark.slow
+def test_the_summary_says_when_the_weights_are_not_the_official_checkpoint(weights_env, tmp_path):
+    sd = small_state_dict()
+    sd["conv_last.bias"] = sd["conv_last.bias"] + 0.01  # a fine-tune of it, say
+    mine = tmp_path / "mine.pth"
+    torch.save(sd, mine)
+    src = make_video(tmp_path / "in.mp4", n_frames=2, size=(16, 8))
+    result = upscale(src, tmp_path / "out.mp4", "--threads", "1", "--weights", mine)
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(mine.read_bytes()).hexdigest()
+    assert f"weights mine.pth, sha256 {digest[:12]}, not the official checkpoint" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("how", ["--offline", "HF_HUB_OFFLINE"])
@@ -102,3 +122,17 @@ def test_offline_keeps_the_message(weights_env, http_server, tmp_path, monkeypat
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "no STDAN weights found" in lines[0] and "stdan download-weights" in lines[0]
     assert not (tmp_path / "out.mp4").exists()
+
+
+@needs_ffmpeg
+def test_the_files_left_out_of_a_folder_are_named(tmp_path):
+    # Issue 32: "2 file(s) ... are not videos and were left out" named none of them.
+    indir = tmp_path / "in"
+    indir.mkdir()
+    lavfi_video(indir / "clip.mp4", "16x12", 10, 2)
+    for name in ("a.txt", "b.srt", "c.jpg.txt", "d.json", "e.log", "f.md", "g.csv"):
+        (indir / name).write_text("not a video")
+    items, notices = plan_batch([str(indir)], tmp_path / "out")
+    assert [Path(i.input).name for i in items] == ["clip.mp4"]
+    assert notices == [f"7 files of {indir} are not video and left out: a.txt, b.srt, c.jpg.txt, d.json, e.log "
+                       "and 2 more"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from lavfi import ffprobe, lavfi_video, needs_ffmpeg, video
 from media import make_video, read_frames
 from scene_media import shots
 
@@ -75,3 +76,16 @@ def test_eval_ray_help_speaks_of_no_input_or_output():
     ray_text = result.output[result.output.index("--ray"):]
     ray_text = ray_text[:ray_text.index("--ray-workers")]
     assert "INPUT" not in ray_text and "OUTPUT" not in ray_text and "ADDRESS is optional" in " ".join(ray_text.split())
+
+
+@needs_ffmpeg
+def test_a_29_97_input_with_millisecond_timestamps_is_made_and_summarised_at_59_94(tmp_path):
+    # Issue 32: FLV (and Matroska) keep milliseconds, so a 29.97 fps input averages 989/33 fps;
+    # the output was made at twice that average and summarised "at 59.9394 fps" (59.9101 on
+    # shorter inputs) while the stream's frame rate is 60000/1001.
+    src = lavfi_video(tmp_path / "in.flv", "32x24", "30000/1001", 40)
+    out = tmp_path / "out.mp4"
+    result = invoke("upscale", src, out, "--model", "bicubic")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}: 79 frames 128x96 (scale 4) at 59.94 fps from 40 frames" in result.output
+    assert video(ffprobe(out))["r_frame_rate"] == "60000/1001"

@@ -438,3 +438,34 @@ def test_stdan_export_does_not_write_through_a_link(ort_cache, weights, tmp_path
     assert refused.exit_code == 1 and "exists; use -y/--overwrite" in refused.output
     assert CliRunner().invoke(main, [*args, "-y"]).exit_code == 0
     assert target.read_text() == "mine" and not (out / "features-fp32.onnx").is_symlink()
+
+
+def test_stdan_export_shows_its_phases_and_their_time(weights, tmp_path, monkeypatch):
+    # Issue 32: `stdan export` printed nothing for minutes (the export, then the check). Off a
+    # terminal it prints the phase with the run's and the phase's clock when each starts and at
+    # --log-interval; -q prints nothing. Exporting is replaced by a pause and a placeholder file.
+    import time
+
+    from click.testing import CliRunner
+
+    import stdan_cli.upscalers.engines.export as export_module
+    from stdan_cli.cli.main import main
+
+    def slow_export(model, spec, path, window, size=None):
+        time.sleep(0.3)
+        path.write_bytes(b"onnx")
+        return 0.3
+
+    monkeypatch.setattr(export_module, "export_part", slow_export)
+    args = ["export", "-o", str(tmp_path / "onnx"), "--weights", str(weights), "--window", str(WINDOW),
+            "--log-interval", "0.1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    phases = [line.split("] ", 1)[1].split(" (")[0] for line in lines if line.startswith("[0:")]
+    assert phases[0] == "loading weights" and phases[-1] == "checking against eager PyTorch in ONNX Runtime"
+    assert phases.count("exporting features-fp32.onnx") >= 2  # when it starts, then at the interval
+    assert f"exporting reconstruct-n{WINDOW}-fp32.onnx" in phases
+    assert any(line.startswith("wrote ") for line in lines)
+    quiet = CliRunner().invoke(main, [*args, "-y", "-q"])
+    assert quiet.exit_code == 0 and quiet.output == ""

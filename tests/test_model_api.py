@@ -1,6 +1,6 @@
-"""The Python API as the README shows it: load_model takes what --weights takes (registry names
-and file names found in the weights cache), describe_checkpoint the same, and frames of the
-wrong kind are errors that say what to pass."""
+"""The Python API as docs/api.md and the README show it: load_model takes what --weights takes
+(registry names and file names found in the weights cache), describe_checkpoint the same, and
+frames of the wrong kind are errors that say what to pass."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from stdan_cli.errors import WeightsNotFound
 from stdan_cli.model import STDAN, STDANConfig
 from stdan_cli.weights import resolve_weights
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+API_DOC = REPO / "docs" / "api.md"
+README = REPO / "README.md"
 OFFICIAL_FILE = "STDAN_20220306.pth"  # the shipped registry's file name for 'stdan-vimeo'
 
 
@@ -40,21 +42,30 @@ def cache_env(fixture_cache, monkeypatch, tmp_path):
     return fixture_cache
 
 
-def _python_api_block() -> str:
-    text = README.read_text()
-    section = text[text.index("## Python API"):]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+def _python_block(path: Path) -> str:
+    return re.search(r"```python\n(.*?)```", path.read_text(), re.S).group(1)
 
 
 @pytest.mark.slow
-def test_readme_python_api_block_runs_as_written(cache_env):
-    block = _python_api_block()
+def test_the_api_docs_python_block_runs_as_written(cache_env):
+    block = _python_block(API_DOC)
     assert 'load_model("stdan-vimeo"' in block
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(block, "README.md (Python API)", "exec"), {})
+        exec(compile(block, "docs/api.md", "exec"), {})
     printed = out.getvalue().strip()
     assert printed == re.search(r"print\(out\.shape\)\s+# (.*)", block).group(1)  # what the comment promises
+
+
+@pytest.mark.slow
+def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch):
+    from media import make_video
+
+    monkeypatch.chdir(tmp_path)
+    make_video(tmp_path / "in.mp4", n_frames=30, size=(24, 16), rate=10)
+    names: dict = {}
+    exec(compile(_python_block(README), "README.md (Python)", "exec"), names)
+    assert (tmp_path / "out.mp4").is_file() and names["summary"].frames_out == 39  # 2 s at 10 fps: 20 frames
 
 
 def test_load_model_resolves_registry_names_and_file_names_from_the_cache(cache_env, reference_dir):

@@ -6,7 +6,7 @@ import pytest
 
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.tiles import auto_tile, plan_tiles
-from stdan_cli.pipeline.windows import Window, WindowScheduler
+from stdan_cli.pipeline.windows import Window, WindowScheduler, window_count
 
 
 def plan_windows(n_frames: int, window: int = 4, stride: int = 3) -> list[Window]:
@@ -74,3 +74,10 @@ def test_auto_tile_from_budget():
     assert auto_tile(68, 160, 28_000, 4 * 2**30, 24) is None
     tile = auto_tile(1080, 1920, 28_000, 2**30, 24)
     assert tile % 8 == 0 and (tile + 48) ** 2 * 28_000 <= 2**30
+
+
+@pytest.mark.parametrize("window,stride", [(4, 3), (4, 2), (4, 1), (5, 2), (2, 1)])
+def test_window_count_is_what_the_scheduler_makes(window, stride):
+    # the ETA's count of windows left (issue 32): the last, end-aligned window counts as one
+    for n in range(0, 40):
+        assert window_count(n, window, stride) == len(plan_windows(n, window, stride)), n

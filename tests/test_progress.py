@@ -27,7 +27,8 @@ class Recorder(RunProgress):
     def __init__(self):
         self.t = 0.0
         super().__init__(clock=lambda: self.t)
-        self.phases, self.totals, self.dones = [], [], []
+        self.phases, self.totals, self.dones, self.window_totals = [], [], [], []
+        self.started_windows = 0
         self.listeners.append(self.phases.append)
 
     def total(self, frames, exact=False):
@@ -39,8 +40,13 @@ class Recorder(RunProgress):
         self.dones.append(done)
         super().advance(done)
 
+    def windows(self, total):
+        self.window_totals.append(total)
+        super().windows(total)
+
     def window_started(self):
         self.t += 1
+        self.started_windows += 1
         super().window_started()
 
 
@@ -68,6 +74,14 @@ def test_range_totals_are_exact_from_the_start(tmp_path, clip, mode, start, end,
     assert seen.totals[-1] == (outputs, True)  # and the plan confirms it
     assert seen.dones[-1] == outputs and seen.snapshot().total == outputs
     assert seen.phases[:3] == [FIRST_WINDOW, UPSCALING, ASSEMBLING]
+    assert seen.window_totals == [seen.started_windows]  # the ETA's window count is the job's
+
+
+def test_the_window_count_of_a_job_is_its_windows(tmp_path, clip):
+    seen = Recorder()
+    upscale_video(clip, tmp_path / "out.mkv", build_upscaler("bicubic"), replace(LOSSLESS, chunk_frames=4),
+                  progress=seen)
+    assert seen.window_totals == [seen.started_windows] == [7]  # 20 frames: starts 0, 3, ..., 15, then 16
 
 
 def test_resumed_chunks_count_as_done_not_as_speed(tmp_path, clip):
@@ -120,12 +134,10 @@ def test_rate_and_eta_come_from_the_work():
     assert seen.elapsed() == 22.0  # the clock stopped: the summary reads what the display last showed
 
 
-def test_not_a_terminal_gets_plain_lines_and_the_summary_time_is_the_clock(tmp_path, clip, monkeypatch):
-    import stdan_cli.cli.progress as display
-
-    monkeypatch.setattr(display, "PLAIN_INTERVAL", 0.05)  # a line every 50 ms instead of every 10 s
+def test_not_a_terminal_gets_plain_lines_and_the_summary_time_is_the_clock(tmp_path, clip):
     result = CliRunner().invoke(main, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", "bicubic",
-                                       "--codec", "ffv1", "--end", "0.28", "--scenes-out", str(tmp_path / "s.txt")])
+                                       "--codec", "ffv1", "--end", "0.28", "--scenes-out", str(tmp_path / "s.txt"),
+                                       "--log-interval", "0.05"])  # a line every 50 ms instead of every 10 s
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     progress = [line for line in lines if line.startswith("[")]
@@ -137,3 +149,76 @@ def test_not_a_terminal_gets_plain_lines_and_the_summary_time_is_the_clock(tmp_p
     seconds = float(summary.split(" in ")[1].split(" s ")[0])
     assert abs(seconds - (h * 3600 + m * 60 + s)) <= 0.5
     assert "\x1b" not in result.output  # no terminal codes in a log
+
+
+def _windows_run(costs, frames_per_window, windows_total):
+    """A run on a fake clock: each window takes its cost in seconds and adds its frames.
+    Yields (time, ETA seen, true time left) at the start of each window and inside it."""
+    t = [0.0]
+    run = RunProgress(clock=lambda: t[0])
+    total = sum(frames_per_window)
+    run.total(total, exact=True)
+    run.windows(windows_total)
+    end = sum(costs)
+    done = 0
+    for cost, frames in zip(costs, frames_per_window):
+        run.window_started()
+        for step in (0.0, 0.25, 0.5, 0.75):
+            t[0] = round(t[0] + (cost / 4 if step else 0), 6)
+            yield t[0], run.snapshot().eta, end - t[0]
+        t[0] += cost / 4
+        done += frames
+        run.advance(done)
+
+
+def test_eta_counts_windows_not_frames():
+    # 11 input frames: windows at 0, 3, 6 and an end-aligned one at 7 that adds only 2 of the
+    # 21 output frames but costs a full window. At 10 s a window, when the last window starts
+    # 10 s are left; a rate in frames (19 frames in 30 s) said 3 s.
+    seen = list(_windows_run([10, 10, 10, 10], [7, 6, 6, 2], windows_total=4))
+    at_last_start = [eta for t, eta, left in seen if t == 30][0]
+    assert at_last_start == pytest.approx(10)
+    for t, eta, left in seen:
+        if t >= 10:  # once one window is complete, the estimate is the truth at equal costs
+            assert eta == pytest.approx(left), t
+
+
+def test_eta_never_climbs_during_a_window():
+    seen = list(_windows_run([8, 12, 10, 11, 9, 10], [7, 6, 6, 6, 6, 2], windows_total=6))
+    etas = [eta for t, eta, left in seen if eta is not None]
+    assert len(etas) >= 16
+    # within each window the estimate only falls; it may rise only when a window's cost is learnt
+    for i in range(len(seen) - 1):
+        (t0, e0, _), (t1, e1, _) = seen[i], seen[i + 1]
+        if e0 is not None and e1 is not None and i % 4 != 3:
+            assert e1 <= e0, (t0, e0, t1, e1)
+
+
+def test_eta_without_a_window_count_falls_back_to_frames():
+    seen = list(_windows_run([10, 10, 10, 10], [7, 6, 6, 2], windows_total=None))
+    assert [eta for t, eta, left in seen if t == 30][0] == pytest.approx(2 / (19 / 30))
+
+
+def test_rates_below_one_frame_a_second_read_as_seconds_per_frame():
+    # Issue 32: "0.03 fps" says little; "32.0 s/frame" says how long a frame takes.
+    from stdan_cli.cli.progress import plain_line, speed_text
+
+    assert speed_text(0.3125) == "3.2 s/frame" and speed_text(1 / 32) == "32.0 s/frame"
+    assert speed_text(1.25) == "1.25 fps" and speed_text(1.0) == "1.00 fps"
+    seen = Recorder()
+    seen.total(100)
+    seen.window_started()  # t = 1
+    seen.t = 31.0
+    seen.advance(1)  # t = 32: 1 frame in 31 s
+    assert "31.0 s/frame" in plain_line(seen.snapshot())
+
+
+def test_upscale_takes_a_log_interval_as_eval_does(tmp_path, clip):
+    # Issue 32: eval had --log-interval, upscale printed its plain lines every 10 s, fixed.
+    result = CliRunner().invoke(main, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", "bicubic",
+                                       "--codec", "ffv1", "--log-interval", "0.02"])
+    assert result.exit_code == 0, result.output
+    progress_lines = [line for line in result.output.splitlines() if line.startswith("[0:")]
+    assert len(progress_lines) >= 2, result.output  # one at the end, others every 0.02 s on the way
+    helped = CliRunner().invoke(main, ["upscale", "--help"])
+    assert "--log-interval" in helped.output and "default: 10" in helped.output

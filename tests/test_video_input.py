@@ -178,3 +178,14 @@ def test_vf_that_drops_frames_is_not_taken_for_a_cut_file(tmp_path):
     with VideoReader(cut, video_filter="fps=10") as reader:
         list(reader.frames())
         assert any("ended early" in w for w in reader.warnings), reader.warnings
+
+
+def test_the_nominal_rate_is_the_exact_frame_rate_an_average_measures():
+    from fractions import Fraction as F
+
+    from stdan_cli.video.decode import nominal_rate
+
+    assert nominal_rate(F(989, 33), F(30000, 1001), F(30000, 1001)) == F(30000, 1001)  # ms-rounded average
+    assert nominal_rate(F(24), F(30000, 1001), None) == F(24)  # variable frame rate: the average
+    assert nominal_rate(None, F(25), F(25)) == F(25)
+    assert nominal_rate(None, None, None) == F(25)

@@ -84,3 +84,27 @@ def test_real_registry_lists_the_official_checkpoint(monkeypatch, tmp_path):
     assert result.exit_code == 0
     assert "* stdan-vimeo" in result.output and "missing" in result.output and "~41.4 MB" in result.output
     assert str(tmp_path / "weights" / "STDAN_20220306.pth") in result.output
+
+
+def test_list_shows_checkpoints_imported_under_own_names(weights_env, tmp_path):
+    # Issue 32: a checkpoint imported with --from-file NAME --force was usable but never listed.
+    source = tmp_path / "mine.pth"
+    source.write_bytes(small_checkpoint_bytes())
+    assert run("my-finetune", "--from-file", str(source), "--force").exit_code == 0
+    listed = run("--list")
+    assert listed.exit_code == 0, listed.output
+    line = [x for x in listed.output.splitlines() if "my-finetune" in x]
+    assert len(line) == 1 and "present" in line[0] and "3.7 MB" in line[0]
+    assert str(weights_env / "imported" / "my-finetune.pth") in line[0]
+
+
+def test_no_lock_file_is_left_in_the_cache(weights_env, http_server, tmp_path):
+    # Issue 32: an empty .NAME.pth.lock stayed in the cache after every download or import.
+    http_server.add("/drive-file", small_checkpoint_bytes())
+    assert run().exit_code == 0
+    source = tmp_path / "mine.pth"
+    source.write_bytes(small_checkpoint_bytes())
+    assert run("my-finetune", "--from-file", str(source), "--force").exit_code == 0
+    assert run().exit_code == 0  # already present: the lock is taken and let go again
+    left = sorted(p.relative_to(weights_env).as_posix() for p in weights_env.rglob("*"))
+    assert [p for p in left if p.endswith(".lock")] == [], left

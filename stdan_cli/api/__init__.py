@@ -16,13 +16,14 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from stdan_cli.api.batch import BatchItem, BatchResult, check_batch, is_batch, plan_batch, run_batch
+from stdan_cli.api.batch import BatchItem, BatchResult, check_batch, plan_batch, run_batch
 from stdan_cli.jobs import Executor, JobSummary, run_job
 from stdan_cli.jobs.runner import ProgressFn
 from stdan_cli.model import LoadedModel, ModelDescriptor, upscale_window
 from stdan_cli.model import describe_checkpoint as _describe
 from stdan_cli.model import load_model as _load
 from stdan_cli.pipeline import UpscaleOptions, plan_upscale
+from stdan_cli.pipeline.precheck import is_batch
 from stdan_cli.upscalers import Upscaler
 
 

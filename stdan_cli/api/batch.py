@@ -54,13 +54,6 @@ def item_options(options: UpscaleOptions, item: BatchItem) -> UpscaleOptions:
     return replace(options, work_dir=Path(options.work_dir) / f"{item.output.name}.stdan-job")
 
 
-def is_batch(inputs: list[str], output: str | os.PathLike) -> bool:
-    """Several inputs, an input folder, or an output that is (or is written as) a folder."""
-    out = os.fspath(output)
-    return (len(inputs) > 1 or any(is_local_file(i) and Path(i).is_dir() for i in inputs)
-            or Path(out).is_dir() or out.endswith(("/", os.sep)))
-
-
 # Extensions taken as videos in an input folder even when FFmpeg cannot open them (so a damaged
 # one is reported as failed, not left out); other files count when FFmpeg finds video in them.
 VIDEO_EXTENSIONS = set(CONTAINERS) | {"mpg", "mpeg", "m2ts", "mts", "vob", "flv", "wmv", "asf", "3gp", "ogv", "dv",
@@ -101,8 +94,10 @@ def plan_batch(inputs: list[str], outdir: str | os.PathLike, ext: str | None = N
         if is_local_file(source) and Path(source).is_dir():
             files = sorted(p for p in Path(source).iterdir() if p.is_file() and not p.name.startswith("."))
             videos = [p for p in files if _is_video(p)]
-            if len(videos) < len(files):
-                notices.append(f"{len(files) - len(videos)} file(s) of {source} are not videos and were left out")
+            others = [p.name for p in files if p not in videos]
+            if others:
+                notices.append(f"{_count_files(len(others))} of {source} {'is' if len(others) == 1 else 'are'} "
+                               f"not video and left out: {_some(others)}")
             sources += [str(p) for p in videos]
         else:
             sources.append(display(source))
@@ -142,6 +137,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+SHOWN_NAMES = 5  # names a notice lists before "and N more"
+
+
+def _count_files(n: int) -> str:
+    return f"{n} file{'' if n == 1 else 's'}"
+
+
+def _some(names: list[str]) -> str:
+    """'a.txt, b.srt and 3 more': the first few names of a list."""
+    shown = ", ".join(names[:SHOWN_NAMES])
+    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
 
 
 FileFn = Callable[[int, BatchItem], None]  # (index, item) when a file starts

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import click
+from rich.console import Console
+
+from stdan_cli.cli.progress import PLAIN_INTERVAL, PhaseDisplay
 
 
 def _size(value: str | None) -> tuple[int, int] | None:
@@ -33,7 +37,12 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Run both files in ONNX Runtime on the CPU and compare them with eager PyTorch.")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace files of the same names in DIR. Default: refuse.")
-def export_command(out_dir, weights, precision, size, window, check, overwrite):
+@click.option("-q", "--quiet", is_flag=True, help="No progress or results, only errors. Default: off.")
+@click.option("--log-interval", type=click.FloatRange(min=0, min_open=True), default=PLAIN_INTERVAL, show_default=True,
+              metavar="SECONDS",
+              help="When stderr is not a terminal (a log file, nohup, Slurm), print the phase and its elapsed "
+                   "time every SECONDS (and when a phase starts) instead of the live line.")
+def export_command(out_dir, weights, precision, size, window, check, overwrite, quiet, log_interval):
     """Write STDAN as ONNX files in DIR, for ONNX Runtime, OpenVINO, TensorRT and others.
 
     \b
@@ -56,13 +65,21 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite):
     except ImportError:
         raise OptionError('stdan export needs onnx: pip install "onnx>=1.15" "onnxruntime>=1.17" (or, in the stdan-cli folder, pip install ".[onnx]")') from None
     fixed = _size(size)
-    model = load_model(resolve_weights(weights)).model
-    for part in export_parts(model, out_dir, window, precision, fixed, overwrite):
-        click.echo(f"wrote {part.path} ({part.path.stat().st_size / 2**20:.1f} MiB, {part.seconds:.1f} s; "
-                   "onnx.checker passed)")
-    if check:
-        for line in compare_with_eager(model, out_dir, window, precision, fixed):
-            click.echo(line)
+    with PhaseDisplay(Console(stderr=True), quiet, log_interval) as display:
+        display.phase("loading weights")
+        model = load_model(resolve_weights(weights)).model
+        starting = partial(_exporting, display, window, precision)
+        for part in export_parts(model, out_dir, window, precision, fixed, overwrite, starting):
+            display.print(f"wrote {part.path} ({part.path.stat().st_size / 2**20:.1f} MiB, {part.seconds:.1f} s; "
+                          "onnx.checker passed)")
+        if check:
+            display.phase("checking against eager PyTorch in ONNX Runtime")
+            for line in compare_with_eager(model, out_dir, window, precision, fixed):
+                display.print(line)
+
+
+def _exporting(display, window: int, precision: str, spec) -> None:
+    display.phase(f"exporting {spec.filename(window, precision)} (minutes for the official network)")
 
 
 def backend_option(fn):

@@ -6,6 +6,8 @@ work, the run's clock and the time left."""
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn
@@ -31,8 +33,15 @@ def frames_text(snap: Snapshot) -> str:
     return f"{snap.done}/{'' if snap.exact else '~'}{snap.total} frames"
 
 
+def speed_text(rate: float) -> str:
+    """'1.25 fps', or below one frame a second '3.2 s/frame' (0.03 fps reads as nothing)."""
+    if rate >= 1 or rate <= 0:
+        return f"{rate:.2f} fps"
+    return f"{1 / rate:.1f} s/frame"
+
+
 def rate_text(snap: Snapshot) -> str:
-    return "-- fps" if snap.rate is None else f"{snap.rate:.2f} fps"
+    return "-- fps" if snap.rate is None else speed_text(snap.rate)
 
 
 def eta_text(snap: Snapshot) -> str:
@@ -136,3 +145,72 @@ class ProgressDisplay:
             self._thread.join()
             if exc_type is None:
                 self._emit()
+
+
+class PhaseDisplay:
+    """The phases of work that counts no frames (``stdan export``), shown as ``upscale`` shows
+    its own: on a terminal one live line (the phase, the run's clock, the phase's clock); elsewhere
+    a plain line '[0:01:02] exporting features (0:00:40)' when a phase starts and every
+    ``interval`` seconds. Nothing when ``quiet``; :meth:`print` writes a line above it."""
+
+    def __init__(self, console: Console, quiet: bool = False, interval: float | None = None,
+                 clock_fn: Callable[[], float] = time.monotonic):
+        self.console, self.quiet, self.clock = console, quiet, clock_fn
+        self.interval = PLAIN_INTERVAL if interval is None else interval
+        self.live = not quiet and console.is_terminal
+        self.started = self._phase_started = clock_fn()
+        self._phase = ""
+        self._lock = threading.Lock()
+        self._bar: Progress | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def line(self) -> str:
+        now = self.clock()
+        with self._lock:
+            phase, since = self._phase, self._phase_started
+        return f"[{clock(now - self.started)}] {phase} ({clock(now - since)})"
+
+    def phase(self, name: str) -> None:
+        with self._lock:
+            self._phase, self._phase_started = name, self.clock()
+        if not self.quiet and not self.live:
+            self.console.print(self.line(), soft_wrap=True, highlight=False)
+
+    def print(self, line: str) -> None:
+        if not self.quiet:
+            self.console.print(line, soft_wrap=True)
+
+    def __enter__(self) -> "PhaseDisplay":
+        if self.quiet:
+            return self
+        if self.live:
+            self._bar = Progress(_Text(self.line), console=self.console, transient=True, refresh_per_second=4)
+            self._bar.add_task("phases", total=None)
+            self._bar.start()
+        else:
+            self._thread = threading.Thread(target=self._ticker, name="stdan-phases", daemon=True)
+            self._thread.start()
+        return self
+
+    def _ticker(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.console.print(self.line(), soft_wrap=True, highlight=False)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+
+class _Text(ProgressColumn):
+    """A column that shows ``render()`` when drawn."""
+
+    def __init__(self, render: Callable[[], str]):
+        super().__init__(table_column=Column(no_wrap=True))
+        self._render = render
+
+    def render(self, task) -> Text:
+        return Text(self._render())

@@ -18,13 +18,15 @@ from rich.table import Table
 from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
 from stdan_cli.cli.common import model_options, progress_bar, weights_for
 from stdan_cli.cli.export import backend_option, prepare_backend
-from stdan_cli.cli.progress import ProgressDisplay
+from stdan_cli.cli.progress import PLAIN_INTERVAL, ProgressDisplay, speed_text
 from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
 from stdan_cli.errors import OptionError
 from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
+from stdan_cli.pipeline.precheck import check_before_loading
 from stdan_cli.pipeline.timecode import parse_time
 from stdan_cli.progress import LOADING, PLANNING, STARTING_RAY, RunProgress
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
+from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
 
 # The job layer, the model and PyTorch are imported inside the command, once the options are
 # parsed: `stdan upscale --help` and option errors do not load them.
@@ -164,10 +166,14 @@ def sigterm_interrupts():
                    "is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
+@click.option("--log-interval", type=click.FloatRange(min=0, min_open=True), default=PLAIN_INTERVAL, show_default=True,
+              metavar="SECONDS",
+              help="When stderr is not a terminal (a log file, nohup, Slurm), print a plain progress line "
+                   "(phase, frames done, rate, elapsed, ETA) every SECONDS instead of the progress bar.")
 def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
             tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
             scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
-            shared_input, part, ext, overwrite, quiet):
+            shared_input, part, ext, overwrite, quiet, log_interval):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
@@ -192,17 +198,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
-    from stdan_cli.api import is_batch
-    from stdan_cli.cluster.parts import PartExecutor
-    from stdan_cli.jobs import InProcess, run_job
-    from stdan_cli.pipeline import plan_upscale, validate
-    from stdan_cli.upscalers import build_upscaler
-    from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
-    from stdan_cli.video.logs import quieted
-    from stdan_cli.video.sources import is_local_file
-
     inputs, output = list(paths[:-1]), paths[-1]
-    console = Console(stderr=True, quiet=quiet)
     options = UpscaleOptions(
         mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
         encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
@@ -211,6 +207,16 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
         start=start, end=end, work_dir=work_dir, restart=restart,
     )
+    check_before_loading(inputs, output, options)  # a mistake is refused before PyTorch loads
+    from stdan_cli.api import is_batch
+    from stdan_cli.cluster.parts import PartExecutor
+    from stdan_cli.jobs import InProcess, run_job
+    from stdan_cli.pipeline import plan_upscale, validate
+    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.video.logs import quieted
+    from stdan_cli.video.sources import is_local_file
+
+    console = Console(stderr=True, quiet=quiet)
     click.get_current_context().with_resource(quieted(quiet))  # until the command ends
     where = Placement.of(ray_address, ray_workers, shared_input, part)
 
@@ -230,7 +236,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     with ExitStack() as stack:
         weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
         progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
-        display = stack.enter_context(ProgressDisplay(console, progress, quiet))
+        display = stack.enter_context(ProgressDisplay(console, progress, quiet, log_interval))
         progress.checks.append(stack.enter_context(sigterm_interrupts()))
         if where.ray is not None:
             workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
@@ -252,7 +258,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     times = cut_times(plan.input, summary.cut_frames, plan.info.rate)  # one pass over the input's packets
     if scenes_out is not None:
         write_scenes(scenes_out, summary, times, scene_threshold, scenes_file, overwrite)
-    _print_summary(console, plan, summary, upscaler, progress, times)
+    _print_summary(console, plan, summary, upscaler, progress, times, weights_path)
 
 
 def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) -> None:
@@ -267,7 +273,8 @@ def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) 
                   "same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float]) -> None:
+def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float],
+                   weights_path: str | None = None) -> None:
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
     scale = plan.options.outscale
@@ -275,9 +282,9 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
     if plan.options.compare:
         size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
-        f"wrote {summary.output}: {summary.frames_out} frames {size} at {float(summary.rate_out):g} fps "
+        f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
-        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}"
+        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}{_weights_note(weights_path)}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, cuts)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
@@ -285,12 +292,26 @@ def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgr
     )
 
 
+def fps_text(rate) -> str:
+    """A frame rate as people write it: 25, 59.94, 47.952."""
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".")
+
+
 def _work_note(summary, progress: RunProgress) -> str:
     """The model's rate in this run, or what an assembly of chunks made elsewhere did."""
     made, seconds = progress.made(), progress.work_seconds()
     if made == 0:
         return f"assembled {_count(summary.chunks, 'chunk')} made by earlier runs or other tasks"
-    return f"{made / max(seconds or 0, 1e-9):.2f} fps upscaling{f' {made} new frames' if summary.resumed else ''}"
+    return f"{speed_text(made / max(seconds or 0, 1e-9))} upscaling{f' {made} new frames' if summary.resumed else ''}"
+
+
+def _weights_note(weights_path: str | None) -> str:
+    """', weights stdan-vimeo, sha256 3f2a9c1e4b5d' for a model with weights."""
+    if weights_path is None:
+        return ""
+    from stdan_cli.weights.identity import identify_weights
+
+    return f", {identify_weights(weights_path).text()}"
 
 
 def _scene_note(summary, times: list[float]) -> str:

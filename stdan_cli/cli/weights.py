@@ -7,7 +7,7 @@ import click
 
 def _list(directory) -> None:
     from stdan_cli.weights import default_weights_name, list_entries, weights_dir
-    from stdan_cli.weights.store import human_size, read_sidecar
+    from stdan_cli.weights.store import human_size, imported_checkpoints, read_sidecar
 
     cache = weights_dir(directory)
     default = default_weights_name()
@@ -23,6 +23,12 @@ def _list(directory) -> None:
         mark = "*" if entry.name == default else " "
         click.echo(f"{mark} {entry.name:<16} {status:<19} {size:>12}  {path}")
         click.echo(f"    {entry.description}")
+    imported = imported_checkpoints(cache)
+    if imported:
+        click.echo("Imported under your own names (with --from-file NAME --force; use --weights NAME):")
+        for name, path in imported:
+            status = "present" if read_sidecar(path) else "present, unverified"
+            click.echo(f"  {name:<16} {status:<19} {human_size(path.stat().st_size):>12}  {path}")
     click.echo("(* = default; get one with `stdan download-weights [NAME]`)")
 
 

@@ -91,6 +91,9 @@ class PartExecutor:
         events = progress_events(progress)
         events.total(sum(c.outputs for c in mine), exact=True)
         events.resumed(done)
+        everything = sum(c.outputs for c in job.manifest.chunks)
+        if job.expected_windows and everything:  # this task's share of the job's windows
+            events.windows(round(job.expected_windows * sum(c.outputs for c in mine) / everything))
         runner = ChunkRunner(job, space, self.upscaler, wanted=lambda k: k in todo, progress=events,
                              done_outputs=done)
         warnings += [w for w in make_chunks(job, runner, todo, notify) if w not in warnings]

@@ -104,6 +104,7 @@ def run_job(plan: UpscalePlan, upscaler: Upscaler, executor: Executor | None = N
     if resumed:
         notify(f"resuming: {resumed} chunk(s) already done in {space.dir}")
     events.total(job.expected)
+    events.windows(job.expected_windows)
     events.resumed(space.done_outputs())
     try:
         made = executor.make(job, space, events, notify)

@@ -20,6 +20,7 @@ from stdan_cli.jobs.workspace import default_work_dir
 from stdan_cli.pipeline.options import CHUNK_SECONDS
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.pipeline.scenes import SceneList, cut_source, read_scene_list
+from stdan_cli.pipeline.windows import window_count
 from stdan_cli.upscalers import Upscaler, weights_identity
 
 __all__ = ["CHUNK_SECONDS", "Job", "JobSummary", "prepare_job"]
@@ -61,6 +62,7 @@ class Job:
     chunk_format: ChunkFormat
     scenes: SceneList | None
     expected: int | None  # output frames, when the container says how many frames the input has
+    expected_windows: int | None = None  # model windows of the whole job (scene cuts add a few)
 
     @property
     def input(self) -> str:
@@ -104,9 +106,11 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
         model={"--model": upscaler.name, "--precision": upscaler.precision, "weights sha256": weights_identity(upscaler)},
         version=__version__, left_out=_left_out(options), extension=chunk_format.extension,
     )
+    inputs = _expected_inputs(plan)
     return Job(
         plan=plan, work_dir=work_dir, manifest=manifest, chunk_frames=chunk_frames, chunk_format=chunk_format,
-        scenes=scenes, expected=_expected_outputs(plan),
+        scenes=scenes, expected=plan.mode.count(inputs) if inputs else None,
+        expected_windows=_expected_windows(inputs, options),
     )
 
 
@@ -126,14 +130,24 @@ def _input_identity(source: str) -> dict:
     return {"source": source}
 
 
-def _expected_outputs(plan: UpscalePlan) -> int | None:
+def _expected_windows(inputs: int | None, options) -> int | None:
+    """The windows the model will run for ``inputs`` frames: windows are laid from the scene's
+    first frame, so a range that starts inside the video usually needs one more window before it
+    (an estimate: each scene cut adds about one too)."""
+    if not inputs:
+        return None
+    return window_count(inputs, options.window, options.stride) + (1 if options.start else 0)
+
+
+def _expected_inputs(plan: UpscalePlan) -> int | None:
+    """The input frames the run will read (in the range), when the container says."""
     from stdan_cli.video.frame_count import frames_in_range
 
     info, options = plan.info, plan.options
     exact = Path(plan.input).is_file() and not options.video_filter  # a filter may change the count
     counted = frames_in_range(plan.input, options.start, options.end) if exact else None
     if counted is not None:  # exact, from the packets' times
-        return plan.mode.count(counted) if counted else None
+        return counted or None
     if not info.frame_count:
         return None
     n = info.frame_count
@@ -141,4 +155,4 @@ def _expected_outputs(plan: UpscalePlan) -> int | None:
         first = math.ceil((options.start or 0) * info.rate)
         last = n if options.end is None else min(n, math.ceil(options.end * info.rate))
         n = max(0, last - first)
-    return plan.mode.count(n) if n else None
+    return n or None

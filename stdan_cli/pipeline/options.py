@@ -29,6 +29,14 @@ def _midpoint_pts(position: int, source_pts: SourcePts) -> int:
     return 2 * source_pts(k) if position % 2 == 0 else source_pts(k) + source_pts(k + 1)
 
 
+MAX_OUTSCALE = 4.0  # every model here makes 4x frames: the bound checked before one is loaded
+
+
+def check_outscale(outscale: float, model_scale: float = MAX_OUTSCALE) -> None:
+    if not (0 < outscale <= model_scale):
+        raise OptionError(f"--outscale must be more than 0 and at most {model_scale:g} (got {outscale:g})")
+
+
 @dataclass(frozen=True)
 class Mode:
     """One row of the mode table: everything that differs between the modes."""
@@ -100,8 +108,6 @@ class UpscaleOptions:
             raise OptionError("--tile-overlap cannot be negative")
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise OptionError("--memory-budget must be a positive number of GiB")
-        from stdan_cli.pipeline.outsize import check_outscale  # PyTorch: not for --help
-
         check_outscale(self.outscale)
         if self.deinterlace not in DEINTERLACE_MODES:
             raise OptionError(f"unknown --deinterlace '{self.deinterlace}'; use one of {', '.join(DEINTERLACE_MODES)}")

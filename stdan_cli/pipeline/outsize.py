@@ -17,15 +17,7 @@ import av
 import torch
 import torch.nn.functional as F
 
-from stdan_cli.errors import OptionError
-
-MAX_OUTSCALE = 4.0  # every model here makes 4x frames: the bound checked before one is loaded
 DIVIDER_LEVEL = 0.5  # the seam of a --compare frame: one column of mid grey on each side
-
-
-def check_outscale(outscale: float, model_scale: float = MAX_OUTSCALE) -> None:
-    if not (0 < outscale <= model_scale):
-        raise OptionError(f"--outscale must be more than 0 and at most {model_scale:g} (got {outscale:g})")
 
 
 def _round_half_up(x: float) -> int:

@@ -16,9 +16,9 @@ import torch
 
 from stdan_cli.errors import OptionError
 from stdan_cli.model import ModelDescriptor
-from stdan_cli.pipeline.options import Mode, UpscaleOptions
+from stdan_cli.pipeline.options import Mode, UpscaleOptions, check_outscale
 from stdan_cli.pipeline.output import check_output, container_format
-from stdan_cli.pipeline.outsize import check_outscale, frame_size, picture_size
+from stdan_cli.pipeline.outsize import frame_size, picture_size
 from stdan_cli.pipeline.tiles import Tile, auto_tile, auto_tile_batch, plan_tiles
 from stdan_cli.upscalers import memory_budget
 from stdan_cli.video.colour import ColourInfo, is_rgb_format

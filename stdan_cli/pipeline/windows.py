@@ -88,3 +88,14 @@ class WindowScheduler(Generic[T]):
             return []
         return [self._make(max(0, n - self.window), n)]
 
+
+
+def window_count(frames: int, window: int = 4, stride: int = 3) -> int:
+    """How many windows :class:`WindowScheduler` makes of ``frames`` frames (one scene): one per
+    ``stride`` frames while a whole window fits, and one end-aligned window for a remainder."""
+    if frames <= 0:
+        return 0
+    if frames <= window:
+        return 1
+    whole = (frames - window) // stride + 1
+    return whole + ((whole - 1) * stride + window < frames)

@@ -17,7 +17,7 @@ from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy
 from stdan_cli.upscalers.precisions import PRECISIONS, Precision
 
 GiB = 2**30
-CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (README)
+CPU_MEMORY_BUDGET = 4 * GiB  # one window on the CPU: measured peaks stay well inside it (docs/performance.md)
 GPU_MEMORY_SHARE = 0.85  # of the memory the device reports free, after the model is loaded
 
 
@@ -102,7 +102,7 @@ def memory_budget(device: torch.device, gib: float | None = None) -> int:
     or :data:`CPU_MEMORY_BUDGET` on the CPU.
 
     The precision does not change it: bf16/fp16 compute the matmuls in low precision but keep
-    activations in float32, and the measured peak is the same as fp32 (README, Benchmarks)."""
+    activations in float32, and the measured peak is the same as fp32 (docs/performance.md)."""
     if gib is not None:
         return int(gib * GiB)
     if device.type == "cuda":

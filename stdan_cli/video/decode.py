@@ -66,6 +66,21 @@ class Frame:
     duration: int  # in VideoInfo.time_base
 
 
+SAME_RATE = Fraction(1, 100)  # an average this close to the stream's frame rate is that rate, measured
+
+
+def nominal_rate(average, guessed, base) -> Fraction:
+    """The frame rate the output's timing is built on. The average (frames over duration) is
+    measured from timestamps a container may round (FLV and Matroska keep milliseconds: 29.97 fps
+    averages 989/33): when it lies within 1% of the stream's frame rate (FFmpeg's r_frame_rate,
+    e.g. 30000/1001), that exact rate is taken; a rate further off (variable frame rate) stays
+    the average."""
+    average, guessed = (Fraction(r) if r else None for r in (average, guessed))
+    if average and guessed and abs(average - guessed) <= guessed * SAME_RATE:
+        return guessed
+    return Fraction(average or guessed or base or DEFAULT_RATE)
+
+
 class VideoReader:
     """Streams the first video stream of a file as :class:`Frame` objects.
 
@@ -91,7 +106,7 @@ class VideoReader:
         if fmt is None or not ctx.width or not ctx.height:
             self.container.close()
             raise InputError(f"input {self.source}: its video stream has no decodable frames")
-        rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate or DEFAULT_RATE
+        rate = nominal_rate(self.stream.average_rate, self.stream.guessed_rate, self.stream.base_rate)
         sar = self.stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         self.info = VideoInfo(
             source=self.source,

@@ -36,8 +36,8 @@ def display(source: str | os.PathLike) -> str:
     return os.fspath(source)
 
 
-def open_input(source: str | os.PathLike) -> av.container.InputContainer:
-    """Open ``source`` for reading, with one-line errors for the usual mistakes."""
+def check_input(source: str | os.PathLike) -> None:
+    """Refuse a local ``source`` that is missing, a folder, a pipe or unreadable (without opening it)."""
     name = display(source)
     if is_local_file(source):
         path = Path(source)
@@ -49,6 +49,12 @@ def open_input(source: str | os.PathLike) -> av.container.InputContainer:
             raise InputError(f"input {name} is not a regular file (a pipe or a device); save it to a file first")
         if not os.access(path, os.R_OK):
             raise InputError(f"input {name} is not readable")
+
+
+def open_input(source: str | os.PathLike) -> av.container.InputContainer:
+    """Open ``source`` for reading, with one-line errors for the usual mistakes."""
+    name = display(source)
+    check_input(source)
     options = {"rw_timeout": "30000000"} if is_url(source) else {}  # 30 s without data ends a network read
     try:
         if is_pattern(source):

@@ -134,28 +134,50 @@ def imported_path(cache: Path, name: str) -> Path:
     return cache / IMPORTED / f"{name}.pth"
 
 
+def imported_checkpoints(cache: Path) -> list[tuple[str, Path]]:
+    """The checkpoints imported under users' own names in ``cache``: (name, file), by name."""
+    folder = cache / IMPORTED
+    if not folder.is_dir():
+        return []
+    files = (p for p in folder.iterdir() if p.suffix == ".pth" and valid_user_name(p.stem) and p.is_file())
+    return sorted((p.stem, p) for p in files)
+
+
 def valid_user_name(name: str) -> bool:
     return bool(_USER_NAME.fullmatch(name))
 
 
 @contextmanager
 def cache_lock(target: Path):
-    """Hold the lock of the cache file ``target`` (``.NAME.lock`` beside it; a second holder waits)."""
+    """Hold the lock of the cache file ``target`` (``.NAME.lock`` beside it; a second holder
+    waits). The holder removes the lock file before it lets go, so none is left in the cache: a
+    waiter that then gets the lock of the removed file sees that the name no longer leads to it
+    and locks the file now there (or a new one) instead."""
     from stdan_cli.safe_files import NotRegular, open_lock_file
 
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform
+        fcntl = None
     target.parent.mkdir(parents=True, exist_ok=True)
     path = target.with_name(f".{target.name}.lock")
-    try:
-        handle = open_lock_file(path)
-    except NotRegular:
-        raise DownloadError(f"{path} is not a regular file; remove it") from None
-    try:
+    while True:
         try:
-            import fcntl
-        except ImportError:  # no advisory locks on this platform
-            yield
-            return
+            handle = open_lock_file(path)
+        except NotRegular:
+            raise DownloadError(f"{path} is not a regular file; remove it") from None
+        if fcntl is None:
+            break
         fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path, follow_symlinks=False)):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # the holder before removed this file
+    try:
         yield
     finally:
+        if fcntl is not None:
+            path.unlink(missing_ok=True)  # still held: the file is ours to remove
         handle.close()

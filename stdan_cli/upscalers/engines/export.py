@@ -27,6 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -110,12 +111,13 @@ def export_parts(
     precision: str = "fp32",
     size: tuple[int, int] | None = None,
     overwrite: bool = False,
+    starting: Callable[[PartSpec], None] = lambda spec: None,
 ) -> list[ExportedPart]:
     """Both parts of ``model`` as ``directory/features-<precision>.onnx`` and
     ``directory/reconstruct-n<window>-<precision>.onnx`` (see the module docstring). Files
     already there (a link too) are refused unless ``overwrite``, which replaces them (a link
     itself, never its target); each appears complete or not at all, with the umask's
-    permissions."""
+    permissions. ``starting(spec)`` is told when each part's export begins (each takes minutes)."""
     if window < 2:
         raise OptionError(f"--window must be at least 2 frames (got {window})")
     folder = Path(directory)
@@ -131,6 +133,7 @@ def export_parts(
     for spec in PARTS:
         path = folder / spec.filename(window, precision)
         tmp = new_file(path)
+        starting(spec)
         try:
             seconds = export_part(net, spec, tmp, window, size)
             put_in_place(tmp, path, overwrite)
