@@ -13,9 +13,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from stdan_cli.api.choices import DATASETS, DEFAULT_THRESHOLD
 from stdan_cli.cli.progress import clock
-from stdan_cli.evaluation.datasets import DATASETS
-from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
 
 _WORKERS = min(4, os.cpu_count() or 1)
 
@@ -80,10 +79,10 @@ def _scores(scores: dict) -> str:
 def _display(quiet: bool):
     """Progress for the main process: a rich bar on a terminal, else a plain line per log
     interval. Yields (on_step, on_phase) callbacks."""
-    from stdan_cli.training.distributed import launched_world
+    from stdan_cli.api.train import is_main_process
 
     console = Console(stderr=True)
-    if quiet or not launched_world().is_main:
+    if quiet or not is_main_process():
         yield None, None
         return
     if console.is_terminal:
@@ -153,27 +152,20 @@ def train_command(data_root, config, out, iterations, batch_size, crop, seed, de
     Several GPUs or machines (the global batch is split over the processes):
       torchrun --nproc_per_node 4 -m stdan_cli train --data-root VIMEO --out runs/a
     """
-    from stdan_cli.training import load_recipe, train
-    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.api import run_train
 
-    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
-    from stdan_cli.training.samples import VimeoSeptuplets
-    from stdan_cli.training.validation import dataset_validator
-
-    recipe = load_recipe(config or "official", **_overrides(iterations, batch_size, crop, seed, save_every,
-                                                            log_every, val_every))
-    source = VimeoSeptuplets.open(data_root, recipe.frames)
-    validate = dataset_validator(val_dataset, val_root or data_root, val_limit) if recipe.val_every else None
     with _display(quiet) as (on_step, on_phase):
-        result = train(recipe, source, out, device=device, precision=precision, workers=workers, validate=validate,
-                       on_step=on_step)
+        result = run_train(data_root, out, config=config, overrides=_overrides(iterations, batch_size, crop, seed,
+                                                                               save_every, log_every, val_every),
+                           device=device, precision=precision, threads=threads, workers=workers,
+                           val_dataset=val_dataset, val_root=val_root, val_limit=val_limit, on_step=on_step)
     _summary(result)
 
 
 def _summary(result) -> None:
-    from stdan_cli.training.distributed import launched_world
+    from stdan_cli.api.train import is_main_process
 
-    if not launched_world().is_main:
+    if not is_main_process():
         return
     done = "already complete" if result.resumed_from >= result.iterations else (
         f"iterations {result.resumed_from + 1}-{result.iterations}" if result.resumed_from else
@@ -204,21 +196,17 @@ def finetune_command(videos, start, config, out, iterations, batch_size, crop, s
     protocol) with the starting weights and with the fine-tuned ones. DIR/last.pth is the
     result: `stdan upscale --weights DIR/last.pth`. Run the same command again to continue.
     """
-    from stdan_cli.training.finetune import finetune
-    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.api import run_finetune
+    from stdan_cli.api.train import is_main_process, starting_weights
 
-    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
-    from stdan_cli.weights.first_run import weights_for_run
-
-    weights = weights_for_run(start, quiet=quiet)
+    weights = starting_weights(start, quiet)  # a first-run download shows its own bar, before the display
     with _display(quiet) as (on_step, on_phase):
-        result = finetune(videos, weights, out, config=config, device=device, precision=precision, workers=workers,
-                          holdout=holdout, scene_threshold=scene_threshold, on_phase=on_phase, on_step=on_step,
-                          **_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every))
+        result = run_finetune(videos, weights, out, config=config, device=device, precision=precision, threads=threads,
+                              workers=workers, holdout=holdout, scene_threshold=scene_threshold,
+                              on_phase=on_phase, on_step=on_step,
+                              overrides=_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every))
     _summary(result.run)
-    from stdan_cli.training.distributed import launched_world
-
-    if launched_world().is_main:
+    if is_main_process():
         f = result.footage
         click.echo(f"{len(f.train)} training and {len(f.held)} held-out septuplet(s) from {len(f.videos)} clip(s), "
                    f"{f.cuts} scene cut(s) avoided")
