@@ -97,10 +97,10 @@ def open_executor(request: UpscaleRequest, checkpoint: str | None, notify: Notif
     and ``run``. Ray workers stop on exit."""
     dist, model = request.distribution, request.model
     if dist.ray is not None:
-        from stdan_cli.cluster import RayUpscaler
+        from stdan_cli.cluster import RayExecutor
 
         with ray_workers(dist.ray, dist.workers, model, checkpoint) as cluster:
-            with RayUpscaler(cluster.ray, request.inputs[0], cluster.spec, cluster.layout, cluster.weights,
+            with RayExecutor(cluster.ray, request.inputs[0], cluster.spec, cluster.layout, cluster.weights,
                              dist.shared_input) as executor:
                 yield executor
         return
