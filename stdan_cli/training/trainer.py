@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
+from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError, TrainingDiverged
 from stdan_cli.model import STDAN, check_state_dict, describe_config
 from stdan_cli.safe_files import atomic_write
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint
@@ -284,7 +284,7 @@ def _loop(recipe, source, out, model, net, optimizer, scaler, amp, dev, world, s
                 scaler.update()
                 loss_value, stop = step_summary(loss, stop_requested(), world)
                 if not math.isfinite(loss_value):
-                    raise OptionError(f"the loss is {loss_value} at iteration {iteration}; lower the learning rate "
+                    raise TrainingDiverged(f"the loss is {loss_value} at iteration {iteration}; lower the learning rate "
                                       f"or use --precision fp32 (the last good checkpoint is {out / LAST})")
                 since_log.append(loss_value)
                 entry = None
