@@ -6,7 +6,7 @@ Importing this module loads no PyTorch (``stdan --help`` and option errors read 
 from __future__ import annotations
 
 from stdan_cli.cluster.session import LOCAL
-from stdan_cli.evaluation.datasets import DATASETS
+from stdan_cli.evaluation.datasets import DATASET_SPECS, DATASETS
 from stdan_cli.evaluation.references import VID4_CLIPS
 from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD
 from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
@@ -16,5 +16,5 @@ from stdan_cli.upscalers.precisions import PRECISIONS
 from stdan_cli.upscalers.registry import UPSCALERS
 from stdan_cli.video.deinterlace import DEINTERLACE_MODES
 
-__all__ = ["BACKENDS", "CHUNK_SECONDS", "DATASETS", "DEFAULT_THRESHOLD", "DEINTERLACE_MODES", "LOCAL", "MODES",
+__all__ = ["BACKENDS", "CHUNK_SECONDS", "DATASETS", "DATASET_SPECS", "DEFAULT_THRESHOLD", "DEINTERLACE_MODES", "LOCAL", "MODES",
            "PRECISIONS", "SCENE_THRESHOLD", "UPSCALERS", "VID4_CLIPS", "parse_time"]

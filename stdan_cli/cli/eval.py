@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.api.choices import DATASETS, VID4_CLIPS
+from stdan_cli.api.choices import DATASET_SPECS, DATASETS, VID4_CLIPS
 from stdan_cli.cli.cluster import ray_option
 from stdan_cli.cli.common import backend_option, model_choice, model_options, progress_bar
 
@@ -219,7 +219,7 @@ def _print_result(result: "DatasetResult", identity: "WeightsIdentity | None", j
     for line in _weights_lines(identity):
         console.print(line, soft_wrap=True)
     console.print(_summary_table(result))
-    if result.dataset == "vid4":
+    if DATASET_SPECS[result.dataset].published_clips is not None:  # published figures per clip
         console.print(_vid4_table(result))
     if result.excluded:
         names = ", ".join(result.excluded[:5]) + (", ..." if len(result.excluded) > 5 else "")

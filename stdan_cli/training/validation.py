@@ -7,7 +7,7 @@ import os
 from typing import Sequence
 
 from stdan_cli.evaluation import evaluate, find_clips
-from stdan_cli.evaluation.datasets import Clip
+from stdan_cli.evaluation.datasets import SEPTUPLET, Clip
 from stdan_cli.evaluation.runner import DatasetResult, evaluate_clip
 from stdan_cli.training.trainer import Validator
 from stdan_cli.upscalers import Upscaler
@@ -27,7 +27,7 @@ def clips_validator(clips: Sequence[Clip]) -> Validator:
     """Scores on septuplet clips (the Vimeo-90K protocol: frames 1, 3, 5, 7 in, all 7 scored)."""
 
     def validate(upscaler: Upscaler) -> dict[str, float]:
-        results = [evaluate_clip(clip, "vimeo-fast", upscaler) for clip in clips]
-        return DatasetResult("vimeo-fast", "bi", upscaler.name, clips=results).means()  # the evaluation's means
+        results = [evaluate_clip(clip, SEPTUPLET, upscaler) for clip in clips]
+        return DatasetResult("held-out footage", "bi", upscaler.name, clips=results).means()  # the evaluation's means
 
     return validate
