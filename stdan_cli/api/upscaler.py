@@ -73,7 +73,7 @@ def prepare_backend(upscaler, window: int, notify: NotifyFn) -> None:
     engine = getattr(upscaler, "engine", None)
     if engine is None:
         return
-    if engine.backend == "compile":  # nothing to prepare ahead: the first window compiles
+    if not engine.prepares_ahead:  # the first window compiles
         notify("torch.compile compiles the network during the first window, which can take long (the "
                "official network had not finished after 30 minutes on a 2-core CPU)")
         return

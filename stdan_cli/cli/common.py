@@ -8,7 +8,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from stdan_cli.api.choices import BACKENDS, PRECISIONS, UPSCALERS
+from stdan_cli.api.choices import BACKENDS, DEVICE_HELP, PRECISIONS, UPSCALERS, parse_device
+
+
+class DeviceType(click.ParamType):
+    """``--device``: checked by the one device parser (its OptionError is the command's one
+    ``error:`` line, as a mistake found later would be); passed on as the device's canonical name."""
+
+    name = "DEVICE"
+
+    def convert(self, value, param, ctx):
+        return str(parse_device(value))
 
 
 def model_options(fn: Callable) -> Callable:
@@ -21,7 +31,8 @@ def model_options(fn: Callable) -> Callable:
         click.option("--weights", default=None, metavar="PATH|NAME",
                      help="Checkpoint file or registry name. Default: the official checkpoint "
                           "(`stdan download-weights`; downloaded on first use)."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--device", type=DeviceType(), default="auto", show_default=True,
+                     help=f"Where the model runs: {DEVICE_HELP}. Which backends run where: see --backend."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True,
                      help="; ".join(f"{p.name}: {p.help}" for p in PRECISIONS.values()) + "."),
         click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),

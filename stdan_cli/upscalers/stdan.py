@@ -100,7 +100,7 @@ def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: in
     net.set_slice_policy(slice_policy(device, memory_budget(device)))
     engine = build_engine(placement, net, path, threads)
     fallback = net if placement.precision != "fp32" else None
-    name = f"stdan ({placement.backend.name} {placement.target})"
+    name = f"stdan ({placement.backend.name} {placement.label})"
     descriptor = loaded.descriptor
     if placement.backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
         descriptor = replace(descriptor, bytes_per_pixel=placement.backend.bytes_per_pixel)
