@@ -159,10 +159,7 @@ def sigterm_interrupts() -> Iterator["CancelToken"]:
                    "Default: refuse. The input is never replaced.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar, summary or FFmpeg/encoder logs, only errors. Default: off.")
-def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
-            scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
-            shared_input, part, ext, overwrite, quiet):
+def upscale(paths: tuple[str, ...], scenes_out: Path | None, quiet: bool, **given):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
@@ -186,14 +183,7 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
-    request = _request(paths, model_choice(model_name, weights, device, precision, threads, offline, backend, quiet),
-                       dict(mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap,
-                            memory_budget=memory_budget, overwrite=overwrite, deinterlace=deinterlace,
-                            outscale=outscale, compare=compare, video_filter=video_filter,
-                            scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
-                            start=start, end=end, work_dir=work_dir, restart=restart),
-                       dict(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset, options=encoder_opts),
-                       (ray_address, ray_workers, shared_input, part), ext, quiet)
+    request = _request(paths, quiet, given)
     console = Console(stderr=True, quiet=quiet)
     if request.is_batch:
         if scenes_out is not None:
@@ -210,19 +200,31 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
         _print_part_summary(console, result, request.distribution.part, progress)
         return
     if scenes_out is not None:
-        write_scenes(scenes_out, result.summary, result.cut_times, scene_threshold, scenes_file)
+        write_scenes(scenes_out, result.summary, result.cut_times, request.options.scene_threshold,
+                     request.options.scenes_file)
     _print_summary(console, result, progress)
 
 
-def _request(paths, model, options: dict, encoding: dict, distribution: tuple, ext, quiet: bool) -> "UpscaleRequest":
+# The options that go into the pipeline's UpscaleOptions, and into its EncodeSettings, as named there.
+_PIPELINE = ("mode", "window", "stride", "tile", "tile_overlap", "memory_budget", "overwrite", "deinterlace",
+             "outscale", "compare", "video_filter", "scene_threshold", "scenes_file", "chunk_frames", "start", "end",
+             "work_dir", "restart")
+_ENCODING = ("codec", "pix_fmt", "crf", "preset")
+
+
+def _request(paths: tuple[str, ...], quiet: bool, given: dict) -> "UpscaleRequest":
     """The command's options as the API's request (each checked where it is defined)."""
     from stdan_cli.api import Distribution, UpscaleRequest
     from stdan_cli.api.upscale import EncodeSettings, UpscaleOptions, parse_encoder_options
 
-    encoding["options"] = parse_encoder_options(encoding["options"])
-    return UpscaleRequest(tuple(paths[:-1]), paths[-1], model,
-                          UpscaleOptions(encoding=EncodeSettings(**encoding, quiet=quiet), **options),
-                          Distribution.of(*distribution), ext, quiet)
+    g = given
+    model = model_choice(g["model_name"], g["weights"], g["device"], g["precision"], g["threads"], g["offline"],
+                         g["backend"], quiet)
+    encoding = EncodeSettings(**{k: g[k] for k in _ENCODING}, options=parse_encoder_options(g["encoder_opts"]),
+                              quiet=quiet)
+    options = UpscaleOptions(encoding=encoding, **{k: g[k] for k in _PIPELINE})
+    distribution = Distribution.of(g["ray_address"], g["ray_workers"], g["shared_input"], g["part"])
+    return UpscaleRequest(tuple(paths[:-1]), paths[-1], model, options, distribution, g["ext"], quiet)
 
 
 def _print_part_summary(console: Console, result: "UpscaleResult", part, progress: RunProgress) -> None:
