@@ -92,3 +92,13 @@ def test_an_engine_says_what_frames_it_takes_without_posing_as_the_network(tmp_p
     assert not hasattr(engine, "conv_first")
     assert (engine.frames_dtype, engine.frames_device) == (torch.float32, torch.device("cpu"))
     assert not engine.prepares_ahead
+
+
+def test_ray_workers_read_the_device_with_the_same_parser():
+    from stdan_cli.cluster import WorkerLayout, plan_workers
+
+    assert plan_workers({"CPU": 64, "GPU": 4}, "CUDA.1", workers=2) == WorkerLayout(2, "cuda", 1, 1, 1)
+    with pytest.raises(OptionError, match="unknown device 'cuda:x'; use auto, cpu"):
+        plan_workers({"CPU": 2}, "cuda:x")  # read as cuda before
+    with pytest.raises(OptionError, match="unsupported device 'dml' with --ray"):
+        plan_workers({"CPU": 2}, "dml")
