@@ -52,10 +52,10 @@ def local_run(clip: Path, out: Path, upscaler, chunk_frames: int):
 
 def ray_run(ray, clip: Path, out: Path, spec, layout, weights, chunk_frames: int):
     """(seconds to start the workers, seconds to run the job, summary)."""
-    from stdan_cli.cluster import RayUpscaler
+    from stdan_cli.cluster import RayExecutor
 
     started = time.perf_counter()
-    with RayUpscaler(ray, clip, spec, layout, weights) as workers:
+    with RayExecutor(ray, clip, spec, layout, weights) as workers:
         ready = time.perf_counter()
         plan = workers.plan(clip, out, options(chunk_frames))
         summary = workers.run(plan)

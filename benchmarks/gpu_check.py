@@ -41,6 +41,7 @@ from stdan_cli.evaluation.provenance import device_name
 from stdan_cli.model import STDAN, STDANConfig, load_model, pad_to_multiple, upscale_window
 from stdan_cli.model.precision import use_low_precision_matmuls
 from stdan_cli.upscalers.device import apply_tf32, resolve_device, resolve_precision
+from stdan_cli.upscalers.engines.backends import OpenVinoTarget, OrtTarget
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "reference"
 STAGES = ("conv_first", "feature_extraction", "pcd_align_modified", "fusion_f_b", "stdfa", "feature_recon",
@@ -170,12 +171,13 @@ def time_window(model: torch.nn.Module, device: torch.device, h: int, w: int, ru
     return statistics.median(times), dict(spent), peak
 
 
-ENGINE_TARGETS = {  # row name -> (backend, target, needs CUDA)
-    "ort-cuda": ("onnxruntime", "cuda", True),
-    "tensorrt": ("onnxruntime", "tensorrt", True),
-    "compile": ("compile", "compile", False),
-    "ort-cpu": ("onnxruntime", "cpu", False),
-    "openvino-cpu": ("openvino", "CPU", False),
+ENGINE_TARGETS = {  # row name -> (backend, its runtime target for CUDA device index i, needs CUDA)
+    "ort-cuda": ("onnxruntime", lambda i: OrtTarget(("CUDAExecutionProvider",), i, f"cuda:{i}"), True),
+    "tensorrt": ("onnxruntime", lambda i: OrtTarget(("TensorrtExecutionProvider", "CUDAExecutionProvider"), i,
+                                                    f"tensorrt:{i}"), True),
+    "compile": ("compile", lambda i: None, False),
+    "ort-cpu": ("onnxruntime", lambda i: OrtTarget(()), False),
+    "openvino-cpu": ("openvino", lambda i: OpenVinoTarget("CPU"), False),
 }
 
 
@@ -214,12 +216,8 @@ def engine_rows(args, device: torch.device, config: STDANConfig) -> list[str]:
                 if precision == "fp16" and device.type != "cuda":
                     lines.append(f"| {name} | {precision} | skipped: fp16 engines need a GPU | | |")
                     continue
-                if target in ("cuda", "tensorrt"):
-                    target_name = f"{target}:{device.index or 0}"
-                else:
-                    target_name = target
-                engine_device = device if backend == "compile" or target in ("cuda", "tensorrt") else torch.device("cpu")
-                placement = Placement(BACKENDS[backend], engine_device, target_name, precision)
+                engine_device = device if backend == "compile" or needs_cuda else torch.device("cpu")
+                placement = Placement(BACKENDS[backend], engine_device, target(device.index or 0), precision)
                 try:
                     net = model if precision == "fp32" or backend != "compile" else \
                         use_low_precision_matmuls(copy.deepcopy(model), torch.float16)

@@ -4,7 +4,9 @@ The command line (``stdan``) is a thin layer over this package, one folder per p
 layer order (each imports only those after it):
 
 - :mod:`stdan_cli.cli`: the ``stdan`` command.
-- :mod:`stdan_cli.api`: ``upscale_video`` and the batch, what the command line calls.
+- :mod:`stdan_cli.api`: the one way in: ``run_upscale(UpscaleRequest)``, ``run_eval``,
+  ``run_train``/``run_finetune``, ``run_export``; the command line parses options into a
+  request, calls one of them and prints the result.
 - :mod:`stdan_cli.jobs`: the one job driver (work folder, resume, assembly) and its in-process
   executor; :mod:`stdan_cli.cluster`: the Ray and ``--part`` executors, ``eval --ray``.
 - :mod:`stdan_cli.pipeline`: planning an upscale: options, windows, scenes, tiles, decode/encode threads.

@@ -76,6 +76,10 @@ class RayError(StdanError):
     """Ray is missing, the cluster cannot be reached, or its workers cannot do the work."""
 
 
+class TrainingDiverged(StdanError):
+    """The training loss stopped being a finite number (the run's numbers, not the user's options)."""
+
+
 class JobMismatch(StdanError):
     """A work folder that belongs to another job (input, options or weights differ, or damaged)."""
 

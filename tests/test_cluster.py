@@ -25,7 +25,7 @@ from scene_media import shots
 from stdan_cli import __version__
 from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
-from stdan_cli.cluster import RayUpscaler, WorkerLayout, WorkerSpec, evaluate_on_ray, plan_workers
+from stdan_cli.cluster import RayExecutor, WorkerLayout, WorkerSpec, evaluate_on_ray, plan_workers
 from stdan_cli.cluster.parts import Part, PartExecutor, parse_part, publish_plan
 from stdan_cli.cluster.ray_job import agreed_description
 from stdan_cli.cluster.session import RayError
@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_job_has_its_chunks_redone_elsewhere(tmp_path, ray_s
     out = tmp_path / "out.mkv"
     work = tmp_path / ".out.mkv.stdan-job"
     killed: list[int] = []
-    with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
+    with RayExecutor(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
         pool = workers.pool
 
         def kill_a_busy_worker() -> None:
@@ -134,12 +134,12 @@ def test_ctrl_c_on_the_driver_keeps_the_stored_chunks_and_the_next_run_resumes(t
         if done:
             raise KeyboardInterrupt
 
-    with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
+    with RayExecutor(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
         plan = workers.plan(clip, out, replace(LOSSLESS, **CHUNKS))
         with pytest.raises(JobInterrupted, match=r"1 chunk\(s\) done are kept .* run the same command again"):
             workers.run(plan, progress=ctrl_c_after_a_chunk)
     assert len(list(work.glob("*.done.json"))) == 1 and not out.exists()
-    with RayUpscaler(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
+    with RayExecutor(ray_session, clip, SMALL_ON_CPU, TWO_CPU_WORKERS, weights) as workers:
         summary = workers.run(plan)
     assert (summary.chunks, summary.resumed) == (6, 1)
     assert same_frames(one_process, out) and not work.exists()
@@ -149,7 +149,7 @@ def test_shared_input_is_read_at_its_path_by_the_workers(tmp_path, ray_session, 
     bicubic = build_upscaler("bicubic")
     reference = upscale_video(clip, tmp_path / "local.mkv", bicubic, replace(LOSSLESS, **CHUNKS))
     spec = WorkerSpec("bicubic", "cpu", "fp32", threads=1)
-    with RayUpscaler(ray_session, clip, spec, TWO_CPU_WORKERS, shared_input=True) as workers:
+    with RayExecutor(ray_session, clip, spec, TWO_CPU_WORKERS, shared_input=True) as workers:
         assert ray_session.get(workers.pool.actors[0].input_path.remote()) == str(clip.resolve())
         plan = workers.plan(clip, tmp_path / "ray.mkv", replace(LOSSLESS, **CHUNKS))
         summary = workers.run(plan)

@@ -73,12 +73,14 @@ def test_a_ranges_video_lasts_the_range(tmp_path, suffix):
 
 # --- the layer order --------------------------------------------------------------------------------
 
-# cli -> api -> jobs and cluster -> pipeline -> upscalers and video -> model; weights and evaluation
-# beside them; errors, safe_files and the package root below everything.
+# cli -> api -> jobs and cluster -> pipeline -> upscalers and video -> model; weights, evaluation
+# and training beside them; errors, safe_files and the package root below everything.
 LAYERS = {
     "cli": 6, "api": 5, "cluster": 4, "jobs": 3, "pipeline": 2, "upscalers": 1, "video": 1, "model": 0,
 }
-BESIDE = {"weights", "evaluation", "training", "engines"}  # may use the model and each other, never a layer above
+BESIDE = {"weights", "evaluation", "training"}  # may use the model and each other, never a layer above
+# The package root's modules (errors, progress, safe_files, ...): below every package.
+ROOT_MODULES = {p.stem for p in PACKAGE.glob("*.py")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -107,6 +109,24 @@ def test_no_package_imports_a_layer_above_it():
                 wrong.append(f"{'/'.join(rel)} imports {there}")
             if here in LAYERS and LAYERS[here] < LAYERS["cluster"] and there in BESIDE - {"weights", "engines"}:
                 wrong.append(f"{'/'.join(rel)} imports {there}")
+    assert not wrong, wrong
+
+
+def test_every_layer_package_exists():
+    """The layer table names only packages there are (a renamed or removed one would make its
+    rules check nothing)."""
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert set(LAYERS) | BESIDE <= packages, sorted(set(LAYERS) | BESIDE - packages)
+    assert packages <= set(LAYERS) | BESIDE, sorted(packages - set(LAYERS) - BESIDE)
+
+
+def test_the_command_line_goes_through_the_api_only():
+    """The cli package imports the API and the package root's modules (errors, progress...),
+    never the layers below the API or the packages beside them: the API is the one way in."""
+    wrong = []
+    for path in sorted((PACKAGE / "cli").rglob("*.py")):
+        for there in _imports(path) - {"cli", "api"} - ROOT_MODULES:
+            wrong.append(f"cli/{path.relative_to(PACKAGE / 'cli').as_posix()} imports {there}")
     assert not wrong, wrong
 
 

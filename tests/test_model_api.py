@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stdan_cli import api
 from stdan_cli.api import describe_checkpoint, load_model, upscale_window
+from stdan_cli.api import model as api  # where the API resolves what --weights takes
 from stdan_cli.errors import WeightsNotFound
 from stdan_cli.model import STDAN, STDANConfig
 from stdan_cli.weights import resolve_weights

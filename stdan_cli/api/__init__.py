@@ -1,68 +1,48 @@
-"""The Python API of ``stdan upscale``: what the command line calls, importable as it is.
+"""The Python API of stdan-cli: what the command line calls, importable as it is. The command
+line only parses options into a request, calls one function here and prints its result.
 
-- :func:`load_model`, :func:`describe_checkpoint`: what ``--weights`` takes (a path, or a
-  registry name such as ``stdan-vimeo`` or its file name, found in the weights cache), with
-  :func:`upscale_window` to run one window.
-- :func:`upscale_video`: one input to one output (plan, then the job driver).
-- :func:`plan_batch`, :func:`check_batch`, :func:`run_batch`: several inputs into a folder,
-  each with the same options (the job options too) and one upscaler.
+- :func:`run_upscale` (:class:`UpscaleRequest`: inputs, output, :class:`ModelChoice`, the
+  pipeline's :class:`~stdan_cli.pipeline.UpscaleOptions`, :class:`Distribution`): build the
+  upscaler, pick the executor (this process, Ray, ``--part``), plan and run, reporting through
+  :class:`~stdan_cli.progress.RunProgress` and stopping on a :class:`CancelToken`.
+  :func:`plan_upscale_batch`, :func:`run_upscale_batch`: several inputs into a folder.
+  :func:`upscale_video`: one input with an upscaler built by the caller.
+- :func:`run_eval` (:class:`EvalRequest`): ``stdan eval``; :func:`run_train`,
+  :func:`run_finetune`: ``stdan train`` and ``stdan finetune``; :func:`run_export`: ``stdan export``.
+- :func:`load_model`, :func:`describe_checkpoint`, :func:`upscale_window`: the network as a library.
+- :mod:`stdan_cli.api.choices`: the tables the options are read from (no PyTorch).
 
 Layer order: cli -> api -> jobs and cluster -> pipeline -> upscalers and video -> model.
+Importing this package loads nothing heavy: each name is imported on first use.
 """
 
-from __future__ import annotations
+from stdan_cli._lazy import lazy_exports
 
-import os
-from pathlib import Path
-from typing import Callable
-
-from stdan_cli.api.batch import BatchItem, BatchResult, check_batch, plan_batch, run_batch
-from stdan_cli.jobs import Executor, JobSummary, run_job
-from stdan_cli.jobs.runner import ProgressFn
-from stdan_cli.model import LoadedModel, ModelDescriptor, upscale_window
-from stdan_cli.model import describe_checkpoint as _describe
-from stdan_cli.model import load_model as _load
-from stdan_cli.pipeline import UpscaleOptions, plan_upscale
-from stdan_cli.pipeline.precheck import is_batch
-from stdan_cli.upscalers import Upscaler
-
-
-def _checkpoint(checkpoint):
-    """A path that exists stays a path; a name is looked up in the weights cache (as ``--weights``)."""
-    if isinstance(checkpoint, (str, os.PathLike)) and not Path(checkpoint).expanduser().is_file():
-        from stdan_cli.weights import resolve_weights
-
-        return resolve_weights(checkpoint)
-    return checkpoint
+_EXPORTS = {
+    **dict.fromkeys(("BatchItem", "BatchResult", "check_batch", "plan_batch", "run_batch"), "batch"),
+    "CancelToken": "cancel",
+    **dict.fromkeys(("Distribution", "RayWorkers", "ray_workers"), "distribute"),
+    **dict.fromkeys(("EvalRequest", "EvalRun", "prepare_eval", "run_eval"), "eval"),
+    **dict.fromkeys(("describe_checkpoint", "load_model"), "model"),
+    **dict.fromkeys(("ExportRequest", "run_export"), "export"),
+    **dict.fromkeys(("is_main_process", "run_finetune", "run_train", "starting_weights"), "train"),
+    **dict.fromkeys(("ModelChoice", "prepare_backend"), "upscaler"),
+    **dict.fromkeys(("UpscaleRequest", "UpscaleResult", "check_request", "cut_times", "files_read", "is_batch", "open_executor", "plan_upscale_batch",
+                     "run_upscale", "run_upscale_batch", "upscale_video"), "upscale"),
+}
+_lookup = lazy_exports(__name__, _EXPORTS)
 
 
-def load_model(checkpoint, device="cpu", dtype=None) -> LoadedModel:
-    """:func:`stdan_cli.model.load_model` for what ``--weights`` takes: a path, a registry name
-    (``"stdan-vimeo"``) or its file name (``"STDAN_20220306.pth"``) found in the weights cache
-    (``stdan download-weights`` puts it there), or a state_dict, plain or wrapped."""
-    import torch
+def __getattr__(name: str) -> object:
+    if name == "upscale_window":
+        from stdan_cli.model import upscale_window
 
-    return _load(_checkpoint(checkpoint), device=device, dtype=dtype or torch.float32)
+        return upscale_window
+    if name == "JobSummary":
+        from stdan_cli.jobs import JobSummary
 
-
-def describe_checkpoint(checkpoint) -> ModelDescriptor:
-    """:func:`stdan_cli.model.describe_checkpoint` for what :func:`load_model` takes."""
-    return _describe(_checkpoint(checkpoint))
+        return JobSummary
+    return _lookup(name)
 
 
-def upscale_video(
-    input_path: str | os.PathLike,
-    output_path: str | os.PathLike,
-    upscaler: Upscaler,
-    options: UpscaleOptions = UpscaleOptions(),
-    progress: ProgressFn | None = None,
-    notify: Callable[[str], None] | None = None,
-    executor: Executor | None = None,
-) -> JobSummary:
-    """``stdan upscale`` as a function: plan (every check first), then run the job."""
-    plan = plan_upscale(input_path, output_path, upscaler.descriptor, options, upscaler.device)
-    return run_job(plan, upscaler, executor, progress, notify or (lambda line: None))
-
-
-__all__ = ["BatchItem", "BatchResult", "JobSummary", "check_batch", "describe_checkpoint", "is_batch", "load_model",
-           "plan_batch", "run_batch", "upscale_video", "upscale_window"]
+__all__ = sorted([*_EXPORTS, "JobSummary", "upscale_window"])

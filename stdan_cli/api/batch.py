@@ -20,7 +20,7 @@ from typing import Callable
 
 import av
 
-from stdan_cli.errors import OutputError, StdanError
+from stdan_cli.errors import OptionError, OutputError, StdanError
 from stdan_cli.jobs import JobSummary, run_job
 from stdan_cli.jobs.runner import ProgressFn
 from stdan_cli.pipeline.options import UpscaleOptions
@@ -165,7 +165,7 @@ def check_batch(items: list[BatchItem], options: UpscaleOptions) -> list[BatchIt
                 item.output.parent.mkdir(parents=True, exist_ok=True)
                 validate(item.input, item.output, item_options(options, item))
             except StdanError as exc:
-                if exc.exit_code == 2 and not checked:  # OptionError on the first file: the options are wrong
+                if isinstance(exc, OptionError) and not checked:  # on the first file: the options are wrong
                     raise
                 item = BatchItem(item.input, item.output, str(exc), failed=True)
             except OSError as exc:

@@ -1,4 +1,4 @@
-"""What the CLI verbs share: the model options and the progress bar."""
+"""What the CLI verbs share: the model and backend options, and the progress bar."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from stdan_cli.errors import OptionError
-from stdan_cli.upscalers import PRECISIONS, UPSCALERS
+from stdan_cli.api.choices import BACKENDS, DEVICE_HELP, PRECISIONS, UPSCALERS, parse_device
+
+
+class DeviceType(click.ParamType):
+    """``--device``: checked by the one device parser (its OptionError is the command's one
+    ``error:`` line, as a mistake found later would be); passed on as the device's canonical name."""
+
+    name = "DEVICE"
+
+    def convert(self, value, param, ctx):
+        return str(parse_device(value))
 
 
 def model_options(fn: Callable) -> Callable:
@@ -22,7 +31,8 @@ def model_options(fn: Callable) -> Callable:
         click.option("--weights", default=None, metavar="PATH|NAME",
                      help="Checkpoint file or registry name. Default: the official checkpoint "
                           "(`stdan download-weights`; downloaded on first use)."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--device", type=DeviceType(), default="auto", show_default=True,
+                     help=f"Where the model runs: {DEVICE_HELP}. Which backends run where: see --backend."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True,
                      help="; ".join(f"{p.name}: {p.help}" for p in PRECISIONS.values()) + "."),
         click.option("--threads", type=int, default=None, help="CPU threads. Default: PyTorch's choice (all cores)."),
@@ -44,23 +54,20 @@ def progress_bar(console: Console, verb: str, unit: str, *extra: TextColumn, dis
     )
 
 
-def weights_for(model_name: str, weights: str | None, device: str, precision: str, offline: bool,
-                quiet: bool, backend: str = "torch") -> str | None:
-    """What to pass as ``weights`` to :func:`stdan_cli.upscalers.build_upscaler`: for STDAN (the
-    model with weights) without --weights, the default checkpoint, downloaded on first use
-    (after --device and --precision are checked: a mistake there should not wait for a download)."""
-    if model_name in UPSCALERS and not UPSCALERS[model_name].needs_weights:
-        if weights is not None:
-            raise OptionError(f"--weights is for a model with weights (stdan); --model {model_name} has none")
-        return None
-    if model_name not in UPSCALERS:
-        return weights
-    from stdan_cli.upscalers.device import resolve_device, resolve_precision
-    from stdan_cli.upscalers.engines import get_backend, place
-    from stdan_cli.weights.first_run import weights_for_run
+def backend_option(fn: Callable) -> Callable:
+    """--backend (passed as backend), its choices and help read from the backends' table."""
+    help = ("Where the network runs: " + "; ".join(f"{b.name}: {b.help}" for b in BACKENDS.values()) + ". Engines "
+            "are exported once and cached in the tool's cache folder (engines/ beside its weights/; "
+            "$STDAN_ENGINE_CACHE overrides it); the onnx or openvino extra must be installed (pip "
+            "install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
+    return click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
+                        help=help)(fn)
 
-    if get_backend(backend).engine:
-        place(backend, device, precision)  # --backend with --device and --precision
-    else:
-        resolve_precision(precision, resolve_device(device))
-    return str(weights_for_run(weights, offline=offline, quiet=quiet))
+
+def model_choice(model_name: str, weights: str | None, device: str, precision: str, threads: int | None,
+                 offline: bool, backend: str, quiet: bool):
+    """The options of :func:`model_options` and :func:`backend_option` as the API's value."""
+    from stdan_cli.api import ModelChoice
+
+    return ModelChoice(name=model_name, weights=weights, device=device, precision=precision, threads=threads,
+                       backend=backend, offline=offline, quiet=quiet)

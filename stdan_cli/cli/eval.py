@@ -1,10 +1,10 @@
-"""``stdan eval``: the command-line face of :func:`stdan_cli.evaluation.evaluate`."""
+"""``stdan eval``: the options parsed into an :class:`~stdan_cli.api.EvalRequest`, given to
+:func:`~stdan_cli.api.run_eval`, and the scores printed."""
 
 from __future__ import annotations
 
 import math
-from contextlib import ExitStack
-from functools import partial
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,18 +15,12 @@ from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.cli.cluster import Placement, ray_option, weights_file
-from stdan_cli.cli.common import model_options, progress_bar, weights_for
-from stdan_cli.cli.export import backend_option, prepare_backend
-from stdan_cli.evaluation.datasets import DATASETS
-from stdan_cli.evaluation.progress_log import ProgressLog
-from stdan_cli.evaluation.references import VID4_CLIPS
-from stdan_cli.safe_files import claim_output
-from stdan_cli.upscalers import UPSCALERS
+from stdan_cli.api.choices import DATASET_SPECS, DATASETS, VID4_CLIPS
+from stdan_cli.cli.cluster import ray_option
+from stdan_cli.cli.common import backend_option, model_choice, model_options, progress_bar
 
 if TYPE_CHECKING:  # the command imports these when it runs (PyTorch): --help stays light
-    from stdan_cli.evaluation import DatasetResult
-    from stdan_cli.evaluation.provenance import WeightsIdentity
+    from stdan_cli.api.eval import DatasetResult, EvalRun, WeightsIdentity
 
 _LR_TEXT = {"precomputed": "precomputed LR frames", "bi": "LR made with MATLAB bicubic x1/4",
             "bd": "LR made with 7x7 Gaussian blur + nearest x1/4"}
@@ -34,23 +28,6 @@ _LR_TEXT = {"precomputed": "precomputed LR frames", "bi": "LR made with MATLAB b
 
 def _fmt(v: float | None, digits: int) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
-
-
-def _check_outputs(json_path: Path | None, save_images: Path | None, data_root: Path, selection,
-                   weights, overwrite: bool) -> None:
-    """Fail before the (long) run, not after it, when a result cannot or may not be written:
-    never over a file the run reads (the --list file, a frame, the weights), never through a
-    link, never over an existing file without -y; --save-images never inside the data."""
-    from stdan_cli.evaluation.saved_images import check_image_folder
-
-    if json_path is not None:
-        reads = [selection.clip_list.path] if selection.clip_list is not None else []
-        reads += [p for clip in selection.clips for p in (*clip.gt, *(clip.lr or {}).values())]
-        if weights is not None and Path(weights).is_file():
-            reads.append(weights)
-        claim_output(json_path, reads, overwrite, what="--json")
-    if save_images is not None:
-        check_image_folder(save_images, data_root, selection, overwrite)
 
 
 def _clips_text(result: DatasetResult) -> str:
@@ -185,61 +162,71 @@ def eval_command(dataset, data_root, degradation, model_name, weights, device, p
     when the registry does not vouch for them), versions, device, precision, date, the
     command and which clips were scored out of how many.
     """
-    from stdan_cli.evaluation import evaluate, select_clips, write_json
-    from stdan_cli.evaluation.provenance import collect_run_info, identify_weights, utc_now
-    from stdan_cli.upscalers import build_upscaler
+    from stdan_cli.api import Distribution, EvalRequest, prepare_eval, run_eval
 
-    selection = select_clips(dataset, data_root, limit, list_file)  # the data's problems before a model loads
-    _check_outputs(json_path, save_images, data_root, selection, weights, overwrite)
-    clips = selection.clips
-    where = Placement.of(ray_address, ray_workers)
-    weights = weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloads the default on first use
-    identity = identify_weights(weights) if UPSCALERS[model_name].needs_weights else None
-    err = Console(stderr=True)
-    if identity is not None and identity.warning() and not quiet:
+    request = EvalRequest(dataset, data_root, degradation,
+                          model_choice(model_name, weights, device, precision, threads, offline, backend, quiet),
+                          limit, list_file, json_path, save_images, Distribution.of(ray_address, ray_workers),
+                          overwrite)
+    run = prepare_eval(request)  # the data's problems before a model loads; the default weights downloaded
+    identity = run.identity
+    err = Console(stderr=True, quiet=quiet)
+    if identity is not None and identity.warning():
         err.print(f"[bold yellow]warning:[/] {escape(identity.warning())}", soft_wrap=True)
-    started = utc_now()
-    with ExitStack() as stack:
-        if where.ray is not None:  # joined (or started) before the progress bar shows
-            from stdan_cli.cluster import WorkerSpec, evaluate_on_ray, node_cpus, plan_workers, ray_cluster
+    display = _Display(run, err, quiet, log_interval)
+    result = run_eval(run, progress=display.clip_done, frame_progress=display.frames_done,
+                      notify=lambda line: err.print(line, soft_wrap=True), display=display.shown)
+    _print_result(result, identity, json_path, save_images)
 
-            path = weights_file(model_name, weights)
-            ray = stack.enter_context(ray_cluster(where.ray))
-            layout = plan_workers(ray.cluster_resources(), device, where.workers, threads, node_cpus(ray))
-            spec = WorkerSpec(model_name, layout.device, precision, layout.threads, backend)
-            run = partial(evaluate_on_ray, ray, dataset, data_root, spec, layout, path, clip_list=selection.clip_list,
-                          overwrite=overwrite)
-        else:
-            upscaler = build_upscaler(model_name, weights, device, precision, threads, backend)
-            prepare_backend(upscaler, 4, Console(stderr=True, quiet=quiet))  # the protocol's 4-frame windows
-            run = partial(evaluate, dataset, data_root, upscaler, clip_list=selection.clip_list,
-                          weights=identity, overwrite=overwrite)
-        if quiet or err.is_terminal:
+
+class _Display:
+    """The run's progress on stderr: a bar on a terminal (or nothing with -q), else plain lines
+    at a steady interval (a log file, nohup, Slurm)."""
+
+    def __init__(self, run: "EvalRun", err: Console, quiet: bool, log_interval: float):
+        self.run, self.err, self.quiet, self.log_interval = run, err, quiet, log_interval
+        self.plain = not (quiet or err.is_terminal)
+        self._bar = self._task = self._log = None
+
+    def clip_done(self, done: int, total: int, clip) -> None:
+        if self._log is not None:
+            self._log.clip_done(done, total, clip)
+        elif self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total,
+                             last=f"{clip.name}: {_fmt(clip.mean('psnr_y'), 2)} dB Y")
+
+    @property
+    def frames_done(self):
+        """Per-frame progress, for the plain lines only."""
+        return self._frames if self.plain else None
+
+    def _frames(self, n: int) -> None:
+        if self._log is not None:
+            self._log.frames_done(n)
+
+    @contextmanager
+    def shown(self):
+        clips = self.run.clips
+        if not self.plain:
             last = TextColumn("{task.fields[last]}")
-            bar = stack.enter_context(progress_bar(err, "scoring", "clips", last, disable=quiet))
-            task = bar.add_task("eval", total=len(clips), last="")
+            with progress_bar(self.err, "scoring", "clips", last, disable=self.quiet) as self._bar:
+                self._task = self._bar.add_task("eval", total=len(clips), last="")
+                yield
+            return
+        from stdan_cli.api.eval import ProgressLog
 
-            def progress(done, total, clip):
-                bar.update(task, completed=done, total=total,
-                           last=f"{clip.name}: {_fmt(clip.mean('psnr_y'), 2)} dB Y")
-            extra = {}
-        else:  # a log file: plain lines at a steady interval
-            log = stack.enter_context(ProgressLog(f"eval {dataset}", len(clips), sum(len(c.gt) for c in clips),
-                                                  log_interval))
-            progress = log.clip_done
-            extra = {} if where.ray is not None else {"frame_progress": log.frames_done}
-        result = run(degradation=degradation, limit=limit, save_images=save_images, progress=progress, **extra)
-    if where.ray is not None:  # the workers' result: which clips, and the run's provenance, are known here
-        result.selection = selection
-        result.run = collect_run_info(result.device, result.precision, identity, started, hardware=None)
-    if json_path:
-        write_json(result, json_path, overwrite)
+        with ProgressLog(f"eval {self.run.request.dataset}", len(clips), self.run.frames(), self.log_interval) as log:
+            self._log = log
+            yield
 
+
+def _print_result(result: "DatasetResult", identity: "WeightsIdentity | None", json_path: Path | None,
+                  save_images: Path | None) -> None:
     console = Console()
     for line in _weights_lines(identity):
         console.print(line, soft_wrap=True)
     console.print(_summary_table(result))
-    if dataset == "vid4":
+    if DATASET_SPECS[result.dataset].published_clips is not None:  # published figures per clip
         console.print(_vid4_table(result))
     if result.excluded:
         names = ", ".join(result.excluded[:5]) + (", ..." if len(result.excluded) > 5 else "")

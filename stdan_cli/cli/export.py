@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 from pathlib import Path
 
 import click
@@ -54,57 +53,9 @@ def export_command(out_dir, weights, precision, size, window, check, overwrite, 
     H and W: multiples of 8 (pad bottom/right, crop the output). Opset 17; deformable
     sampling is GridSample. Each file is checked with onnx.checker.
     """
-    from stdan_cli.errors import OptionError
-    from stdan_cli.model import load_model
-    from stdan_cli.upscalers.engines import export_parts
-    from stdan_cli.upscalers.engines.check import compare_with_eager
-    from stdan_cli.weights import resolve_weights
+    from stdan_cli.api.export import ExportRequest, run_export
 
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        raise OptionError('stdan export needs onnx: pip install "onnx>=1.15" "onnxruntime>=1.17" (or, in the stdan-cli folder, pip install ".[onnx]")') from None
-    fixed = _size(size)
+    request = ExportRequest(out_dir, weights, precision, _size(size), window, check, overwrite)
     with PhaseDisplay(Console(stderr=True), quiet, log_interval) as display:
-        display.phase("loading weights")
-        model = load_model(resolve_weights(weights)).model
-        starting = partial(_exporting, display, window, precision)
-        for part in export_parts(model, out_dir, window, precision, fixed, overwrite, starting):
-            display.print(f"wrote {part.path} ({part.path.stat().st_size / 2**20:.1f} MiB, {part.seconds:.1f} s; "
-                          "onnx.checker passed)")
-        if check:
-            display.phase("checking against eager PyTorch in ONNX Runtime")
-            for line in compare_with_eager(model, out_dir, window, precision, fixed):
-                display.print(line)
-
-
-def _exporting(display, window: int, precision: str, spec) -> None:
-    display.phase(f"exporting {spec.filename(window, precision)} (minutes for the official network)")
-
-
-def backend_option(fn):
-    from stdan_cli.upscalers.engines.backends import BACKENDS
-
-    help = ("Where the network runs: " + "; ".join(f"{b.name}: {b.help}" for b in BACKENDS.values()) + ". Engines "
-            "are exported once and cached in the tool's cache folder (engines/ beside its weights/; "
-            "$STDAN_ENGINE_CACHE overrides it); the onnx or openvino extra must be installed (pip "
-            "install '.[onnx]' or '.[openvino]' in the stdan-cli folder).")
-    return click.option("--backend", type=click.Choice(list(BACKENDS)), default="auto", show_default=True,
-                        help=help)(fn)
-
-
-def prepare_backend(upscaler, window: int, console) -> None:
-    """Prepare an engine upscaler's parts for ``window``-frame windows before the run, with a
-    phase line per preparation and its time (nothing is shown when the cache has them)."""
-    engine = getattr(upscaler, "engine", None)
-    if engine is None:
-        return
-    if engine.backend == "compile":  # nothing to prepare ahead: the first window compiles
-        console.print("torch.compile compiles the network during the first window, which can take long (the "
-                      "official network had not finished after 30 minutes on a 2-core CPU)", soft_wrap=True)
-        return
-    engine.notify = lambda line: console.print(line, soft_wrap=True)
-    try:
-        engine.prepare(window)
-    finally:
-        engine.notify = None
+        for line in run_export(request, display.phase):
+            display.print(line)

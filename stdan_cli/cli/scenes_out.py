@@ -3,7 +3,6 @@ form ``--scenes`` reads (0-based input frame numbers, one a line; ``#`` lines ar
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 from stdan_cli.errors import OptionError
@@ -21,16 +20,6 @@ def check_scenes_out(path: Path, output: Path, reads: list, overwrite: bool) -> 
     if path.resolve() == output.resolve() or read_file_among(path, [output]) is not None:
         raise OptionError(f"--scenes-out {path} is OUTPUT; choose another file name")
     claim_output(path, reads, overwrite, what="--scenes-out")
-
-
-def cut_times(source: str, frames: list[int], rate: Fraction) -> list[float]:
-    """Each cut's time in seconds from the first frame (from the packets' times, else the rate)."""
-    if not frames:
-        return []
-    from stdan_cli.video.frame_count import frame_times
-
-    times = frame_times(source) if Path(source).is_file() else None
-    return [times[f] if times is not None and f < len(times) else float(f / rate) for f in frames]
 
 
 def format_time(seconds: float) -> str:

@@ -13,9 +13,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from stdan_cli.api.choices import DATASETS, DEFAULT_THRESHOLD
 from stdan_cli.cli.progress import clock
-from stdan_cli.evaluation.datasets import DATASETS
-from stdan_cli.pipeline.scene_list import DEFAULT_THRESHOLD
 
 _WORKERS = min(4, os.cpu_count() or 1)
 
@@ -96,10 +95,10 @@ def _scores(scores: dict) -> str:
 def _display(quiet: bool):
     """Progress for the main process: a rich bar on a terminal, else a plain line per log
     interval. Yields (on_step, on_phase) callbacks."""
-    from stdan_cli.training.distributed import launched_world
+    from stdan_cli.api.train import is_main_process
 
     console = Console(stderr=True)
-    if quiet or not launched_world().is_main:
+    if quiet or not is_main_process():
         yield None, None
         return
     if console.is_terminal:
@@ -174,35 +173,23 @@ def train_command(data_root, config, out, iterations, batch_size, crop, seed, de
     Several GPUs or machines (the global batch is split over the processes):
       torchrun --nproc_per_node 4 -m stdan_cli train --data-root VIMEO --out runs/a
     """
-    from stdan_cli.training import load_recipe, train
-    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.api import run_train
 
-    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
-    from stdan_cli.training.samples import VimeoSeptuplets
-    from stdan_cli.training.validation import dataset_clips, dataset_validator
-
-    recipe = load_recipe(config or "official", **_overrides(iterations, batch_size, crop, seed, save_every,
-                                                            log_every, val_every, degradation))
-    source = VimeoSeptuplets.open(data_root, recipe.frames)
-    validate = None
-    if recipe.val_every:
-        clips = dataset_clips(val_dataset, val_root or data_root, val_limit, val_list)
-        if not clips:
-            click.echo(f"notice: no {val_dataset} clips under {val_root or data_root}: training without validation "
-                       f"(--val-root DIR or --val-list FILE name clips; --val-every 0 silences this)", err=True)
-        validate = dataset_validator(val_dataset, clips, recipe.degradation) if clips else None
     with _display(quiet) as (on_step, on_phase):
-        result = train(recipe, source, out, device=device, precision=precision, workers=workers, validate=validate,
-                       on_step=on_step, keep=keep, ema=ema, val_images=val_images,
-                       data=source.describe() | {"val_dataset": val_dataset, "val_root": str(val_root or data_root),
-                                                 "val_clips": [c.name for c in clips] if recipe.val_every else []})
+        result = run_train(data_root, out, config=config,
+                           overrides=_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every,
+                                                degradation),
+                           device=device, precision=precision, threads=threads, workers=workers,
+                           val_dataset=val_dataset, val_root=val_root, val_limit=val_limit, val_list=val_list,
+                           keep=keep, ema=ema, val_images=val_images, on_step=on_step,
+                           notify=lambda line: click.echo(f"notice: {line}", err=True))
     _summary(result)
 
 
 def _summary(result) -> None:
-    from stdan_cli.training.distributed import launched_world
+    from stdan_cli.api.train import is_main_process
 
-    if not launched_world().is_main:
+    if not is_main_process():
         return
     if result.changes:
         click.echo("continued with " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in result.changes.items()))
@@ -236,23 +223,18 @@ def finetune_command(videos, start, config, out, iterations, batch_size, crop, s
     protocol) with the starting weights and with the fine-tuned ones. DIR/last.pth is the
     result: `stdan upscale --weights DIR/last.pth`. Run the same command again to continue.
     """
-    from stdan_cli.training.finetune import finetune
-    from stdan_cli.upscalers import intra_op_threads
+    from stdan_cli.api import run_finetune
+    from stdan_cli.api.train import is_main_process, starting_weights
 
-    click.get_current_context().with_resource(intra_op_threads(threads))  # for this command only
-    from stdan_cli.weights.first_run import weights_for_run
-
-    weights = weights_for_run(start, quiet=quiet)
+    weights = starting_weights(start, quiet)  # a first-run download shows its own bar, before the display
     with _display(quiet) as (on_step, on_phase):
-        result = finetune(videos, weights, out, config=config, device=device, precision=precision, workers=workers,
-                          holdout=holdout, scene_threshold=scene_threshold, on_phase=on_phase, on_step=on_step,
-                          keep=keep, ema=ema, val_images=val_images,
-                          **_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every,
-                                       degradation))
+        result = run_finetune(videos, weights, out, config=config, device=device, precision=precision, threads=threads,
+                              workers=workers, holdout=holdout, scene_threshold=scene_threshold, keep=keep, ema=ema,
+                              val_images=val_images, on_phase=on_phase, on_step=on_step,
+                              overrides=_overrides(iterations, batch_size, crop, seed, save_every, log_every, val_every,
+                                                   degradation))
     _summary(result.run)
-    from stdan_cli.training.distributed import launched_world
-
-    if launched_world().is_main:
+    if is_main_process():
         f = result.footage
         click.echo(f"{len(f.train)} training and {len(f.held)} held-out septuplet(s) from {len(f.videos)} clip(s), "
                    f"{f.cuts} scene cut(s) avoided")

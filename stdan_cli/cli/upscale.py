@@ -1,35 +1,33 @@
-"""``stdan upscale``: the command-line face of :mod:`stdan_cli.api` (one driver, three executors)."""
+"""``stdan upscale``: the options parsed into an :class:`~stdan_cli.api.UpscaleRequest`, given to
+:func:`~stdan_cli.api.run_upscale` (or the batch functions), and the results printed."""
 
 from __future__ import annotations
 
 import io
 import signal
 import sys
-import threading
-from contextlib import ExitStack, contextmanager
-from functools import partial
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import click
 from rich.console import Console
 from rich.progress import TextColumn
 from rich.table import Table
 
-from stdan_cli.cli.cluster import Placement, cluster_options, ray_workers_for
-from stdan_cli.cli.common import model_options, progress_bar, weights_for
-from stdan_cli.cli.export import backend_option, prepare_backend
+from stdan_cli.api.choices import CHUNK_SECONDS, DEINTERLACE_MODES, MODES, SCENE_THRESHOLD, parse_time
+from stdan_cli.cli.cluster import cluster_options
+from stdan_cli.cli.common import backend_option, model_choice, model_options, progress_bar
 from stdan_cli.cli.progress import PLAIN_INTERVAL, ProgressDisplay, speed_text
-from stdan_cli.cli.scenes_out import check_scenes_out, cut_times, format_time, write_scenes
+from stdan_cli.cli.scenes_out import check_scenes_out, format_time, write_scenes
 from stdan_cli.errors import OptionError
-from stdan_cli.pipeline.options import CHUNK_SECONDS, MODES, SCENE_THRESHOLD, UpscaleOptions
-from stdan_cli.pipeline.precheck import check_before_loading
-from stdan_cli.pipeline.timecode import parse_time
-from stdan_cli.progress import LOADING, PLANNING, STARTING_RAY, RunProgress
-from stdan_cli.video.deinterlace import DEINTERLACE_MODES
-from stdan_cli.video.encoders import EncodeSettings, parse_encoder_options
+from stdan_cli.progress import RunProgress
 
-# The job layer, the model and PyTorch are imported inside the command, once the options are
-# parsed: `stdan upscale --help` and option errors do not load them.
+if TYPE_CHECKING:
+    from stdan_cli.api import CancelToken, UpscaleRequest, UpscaleResult
+
+# The API's run functions, the job layer, the model and PyTorch are imported inside the command,
+# once the options are parsed: `stdan upscale --help` and option errors do not load them.
 
 
 class TimeType(click.ParamType):
@@ -45,35 +43,33 @@ class TimeType(click.ParamType):
 
 
 @contextmanager
-def sigterm_interrupts():
-    """SIGTERM stops a run the way Ctrl-C does (completed chunks are kept). Yields a check to
-    call at safe points: an exception raised from a signal handler is lost when it lands in
-    a finalizer, so the request is also remembered and raised again there."""
-    requested = threading.Event()
+def sigterm_interrupts() -> Iterator["CancelToken"]:
+    """SIGTERM stops a run the way Ctrl-C does (completed chunks are kept). Yields the run's
+    cancel token: an exception raised from a signal handler is lost when it lands in a
+    finalizer, so the request is also set on the token, which the run checks at safe points."""
+    from stdan_cli.api import CancelToken
+
+    token = CancelToken()
 
     def interrupt(signum, frame):
-        requested.set()
+        token.cancel()
         raise KeyboardInterrupt
-
-    def check() -> None:
-        if requested.is_set():
-            raise KeyboardInterrupt
 
     def unraisable(report) -> None:
         # The interrupt raised inside a finalizer (a weakref callback, __del__) is lost there and
         # Python prints it as "Exception ignored ... Traceback"; it is raised again at the next
         # check, so that report is noise for the user.
-        if not (requested.is_set() and issubclass(report.exc_type, KeyboardInterrupt)):
+        if not (token.cancelled and issubclass(report.exc_type, KeyboardInterrupt)):
             previous_hook(report)
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread (e.g. an embedding application)
-        yield check
+        yield token
         return
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
-        yield check
+        yield token
     finally:
         signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = previous_hook
@@ -170,10 +166,7 @@ def sigterm_interrupts():
               metavar="SECONDS",
               help="When stderr is not a terminal (a log file, nohup, Slurm), print a plain progress line "
                    "(phase, frames done, rate, elapsed, ETA) every SECONDS instead of the progress bar.")
-def upscale(paths, mode, model_name, weights, device, precision, threads, offline, backend, window, stride,
-            tile, tile_overlap, memory_budget, outscale, compare, codec, crf, preset, encoder_opts, pix_fmt, deinterlace, video_filter,
-            scene_threshold, scenes_file, scenes_out, start, end, chunk_frames, work_dir, restart, ray_address, ray_workers,
-            shared_input, part, ext, overwrite, quiet, log_interval):
+def upscale(paths: tuple[str, ...], scenes_out: Path | None, quiet: bool, log_interval: float, **given):
     """Upscale INPUT to OUTPUT: 4x width and height, twice the frame rate.
 
     INPUT is any video FFmpeg reads (an image is a 1-frame video), an image-sequence pattern
@@ -198,94 +191,76 @@ def upscale(paths, mode, model_name, weights, device, precision, threads, offlin
     progress = RunProgress()  # the run's clock starts with the command
     if len(paths) < 2:
         raise click.UsageError("give INPUT and OUTPUT (or several inputs and an output folder)")
-    inputs, output = list(paths[:-1]), paths[-1]
-    options = UpscaleOptions(
-        mode=mode, window=window, stride=stride, tile=tile, tile_overlap=tile_overlap, memory_budget=memory_budget,
-        encoding=EncodeSettings(codec=codec, pix_fmt=pix_fmt, crf=crf, preset=preset,
-                                options=parse_encoder_options(encoder_opts), quiet=quiet),
-        overwrite=overwrite, deinterlace=deinterlace, outscale=outscale, compare=compare, video_filter=video_filter,
-        scene_threshold=scene_threshold, scenes_file=scenes_file, chunk_frames=chunk_frames,
-        start=start, end=end, work_dir=work_dir, restart=restart,
-    )
-    check_before_loading(inputs, output, options)  # a mistake is refused before PyTorch loads
-    from stdan_cli.api import is_batch
-    from stdan_cli.cluster.parts import PartExecutor
-    from stdan_cli.jobs import InProcess, run_job
-    from stdan_cli.pipeline import plan_upscale, validate
-    from stdan_cli.upscalers import build_upscaler
-    from stdan_cli.video.logs import quieted
-    from stdan_cli.video.sources import is_local_file
+    from stdan_cli.api.upscale import check_request, files_read
 
+    request = _request(paths, quiet, given)
+    check_request(request)  # a mistake is refused before PyTorch loads
     console = Console(stderr=True, quiet=quiet)
-    click.get_current_context().with_resource(quieted(quiet))  # until the command ends
-    where = Placement.of(ray_address, ray_workers, shared_input, part)
-
-    def checkpoint():
-        return weights_for(model_name, weights, device, precision, offline, quiet, backend)  # downloaded on first use
-
-    if is_batch(inputs, output):
-        if where.ray is not None or where.part is not None or scenes_out is not None:
+    if request.is_batch:
+        if scenes_out is not None:
             raise OptionError("--ray, --part and --scenes-out take one INPUT and one OUTPUT")
-        return _batch(inputs, output, ext, options, console, quiet,
-                      lambda: build_upscaler(model_name, checkpoint(), device, precision, threads, backend))
-    input_path, output_path = inputs[0], Path(output)
-    validate(input_path, output_path, options)  # the user's mistakes first, before loading a model
+        return _batch(request, console)
     if scenes_out is not None:
-        reads = [p for p in (input_path, scenes_file, weights) if p is not None and is_local_file(p)]
-        check_scenes_out(scenes_out, output_path, reads, overwrite)
-    with ExitStack() as stack:
-        weights_path = checkpoint()  # a first-run download shows its own bar, before the run's display
-        progress.phase(STARTING_RAY if where.ray is not None else LOADING if weights_path is not None else PLANNING)
-        display = stack.enter_context(ProgressDisplay(console, progress, quiet, log_interval))
-        progress.checks.append(stack.enter_context(sigterm_interrupts()))
-        if where.ray is not None:
-            workers = stack.enter_context(ray_workers_for(where, input_path, model_name, weights_path, device,
-                                                          precision, threads, backend))
-            upscaler, make_plan, run = workers.upscaler, workers.plan, workers.run
-        else:
-            upscaler = build_upscaler(model_name, weights_path, device, precision, threads, backend)
-            prepare_backend(upscaler, window, console)
-            executor = PartExecutor(upscaler, where.part) if where.part is not None else InProcess(upscaler)
-            make_plan = partial(plan_upscale, descriptor=upscaler.descriptor, device=upscaler.device)
-            run = partial(run_job, upscaler=upscaler, executor=executor)
-        progress.phase(PLANNING)
-        plan = make_plan(input_path, output_path, options=options)
-        summary = run(plan, progress=progress, notify=display.print)
-        progress.finish()  # the clock stops: the display's last reading is the summary's time
-    if where.part is not None:
-        _print_part_summary(console, summary, where.part, plan, progress)
+        check_scenes_out(scenes_out, Path(request.output), files_read(request), request.options.overwrite)
+    from stdan_cli.api import run_upscale
+
+    display = ProgressDisplay(console, progress, quiet, log_interval)
+    with sigterm_interrupts() as cancel:
+        result = run_upscale(request, progress, notify=display.print, cancel=cancel, display=display)
+    if request.distribution.part is not None:
+        _print_part_summary(console, result, request.distribution.part, progress)
         return
-    times = cut_times(plan.input, summary.cut_frames, plan.info.rate)  # one pass over the input's packets
     if scenes_out is not None:
-        write_scenes(scenes_out, summary, times, scene_threshold, scenes_file, overwrite)
-    _print_summary(console, plan, summary, upscaler, progress, times, weights_path)
+        write_scenes(scenes_out, result.summary, result.cut_times, request.options.scene_threshold,
+                     request.options.scenes_file, request.options.overwrite)
+    _print_summary(console, result, progress)
 
 
-def _print_part_summary(console: Console, s, part, plan, progress: RunProgress) -> None:
-    from stdan_cli.jobs import default_work_dir
+# The options that go into the pipeline's UpscaleOptions, and into its EncodeSettings, as named there.
+_PIPELINE = ("mode", "window", "stride", "tile", "tile_overlap", "memory_budget", "overwrite", "deinterlace",
+             "outscale", "compare", "video_filter", "scene_threshold", "scenes_file", "chunk_frames", "start", "end",
+             "work_dir", "restart")
+_ENCODING = ("codec", "pix_fmt", "crf", "preset")
 
+
+def _request(paths: tuple[str, ...], quiet: bool, given: dict) -> "UpscaleRequest":
+    """The command's options as the API's request (each checked where it is defined)."""
+    from stdan_cli.api import Distribution, UpscaleRequest
+    from stdan_cli.api.upscale import EncodeSettings, UpscaleOptions, parse_encoder_options
+
+    g = given
+    model = model_choice(g["model_name"], g["weights"], g["device"], g["precision"], g["threads"], g["offline"],
+                         g["backend"], quiet)
+    encoding = EncodeSettings(**{k: g[k] for k in _ENCODING}, options=parse_encoder_options(g["encoder_opts"]),
+                              quiet=quiet)
+    options = UpscaleOptions(encoding=encoding, **{k: g[k] for k in _PIPELINE})
+    distribution = Distribution.of(g["ray_address"], g["ray_workers"], g["shared_input"], g["part"])
+    return UpscaleRequest(tuple(paths[:-1]), paths[-1], model, options, distribution, g["ext"], quiet)
+
+
+def _print_part_summary(console: Console, result: "UpscaleResult", part, progress: RunProgress) -> None:
+    s = result.summary
     for line in s.warnings:
         console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
-    mine = sum(1 for k in range(s.chunks) if part.wants(k))
-    console.print(f"part {part}: {s.made} chunk(s) made, {s.resumed} done before, of its {mine} "
-                  f"({s.chunks} in the job) in {progress.elapsed():.1f} s; work folder "
-                  f"{plan.options.work_dir or default_work_dir(plan.output)}. When every part is done, run the "
-                  "same command without --part to assemble the output.", soft_wrap=True)
+    console.print(f"part {part}: {s.made} chunk(s) made, {s.resumed} done before, of its {result.part_chunks} "
+                  f"({s.chunks} in the job) in {progress.elapsed():.1f} s; work folder {result.work_dir}. When "
+                  "every part is done, run the same command without --part to assemble the output.", soft_wrap=True)
 
 
-def _print_summary(console: Console, plan, summary, upscaler, progress: RunProgress, cuts: list[float],
-                   weights_path: str | None = None) -> None:
+def _print_summary(console: Console, result: "UpscaleResult", progress: RunProgress) -> None:
+    summary, options = result.summary, result.plan.options
     _print_notes(console, summary)
     (w0, h0), (w1, h1) = summary.size_in, summary.size_out
-    scale = plan.options.outscale
+    scale = options.outscale
     size = f"{w1}x{h1} (scale {scale:g})"
-    if plan.options.compare:
-        size = f"{w1}x{h1} (side by side: bicubic | {upscaler.name}, each {w1 // 2}x{h1} at scale {scale:g})"
+    if options.compare:
+        size = f"{w1}x{h1} (side by side: bicubic | {result.model}, each {w1 // 2}x{h1} at scale {scale:g})"
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
-        f"({_work_note(summary, progress)}, {upscaler.name}, {upscaler.precision}{_weights_note(weights_path)}"
-        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, cuts)}, "
+        f"({_work_note(summary, progress)}, {result.model}, {result.precision}"
+        f"{f', {result.weights}' if result.weights else ''}"
+        f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, result.cut_times)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
         soft_wrap=True,
@@ -305,15 +280,6 @@ def _work_note(summary, progress: RunProgress) -> str:
     return f"{speed_text(made / max(seconds or 0, 1e-9))} upscaling{f' {made} new frames' if summary.resumed else ''}"
 
 
-def _weights_note(weights_path: str | None) -> str:
-    """', weights stdan-vimeo, sha256 3f2a9c1e4b5d' for a model with weights."""
-    if weights_path is None:
-        return ""
-    from stdan_cli.weights.identity import identify_weights
-
-    return f", {identify_weights(weights_path).text()}"
-
-
 def _scene_note(summary, times: list[float]) -> str:
     """'3 scenes, cuts at 0:01.200 and 0:03.040' (``times``: the cuts' times in seconds)."""
     text = _count(summary.scenes, "scene")
@@ -330,28 +296,27 @@ def _print_notes(console: Console, summary, prefix: str = "") -> None:
         console.print(f"notice: {prefix}{line}", soft_wrap=True)
 
 
-def _batch(inputs, outdir, ext, options, console: Console, quiet: bool, make_upscaler) -> None:
-    from stdan_cli.api import check_batch, plan_batch, run_batch
+def _batch(request: "UpscaleRequest", console: Console) -> None:
+    from stdan_cli.api import plan_upscale_batch, run_upscale_batch
 
-    items, notices = plan_batch(inputs, outdir, ext, options.overwrite)
-    items = check_batch(items, options)  # every file's problems before the model loads
+    quiet = request.quiet
+    items, notices = plan_upscale_batch(request)  # every file's problems before the model loads
     for line in notices:
         console.print(f"notice: {line}", soft_wrap=True)
     runnable = [item for item in items if item.skip is None]
-    upscaler = make_upscaler() if runnable else None
     file_column = TextColumn("{task.fields[file]}")
-    with progress_bar(console, "upscaling", "frames", file_column, disable=quiet) as bar:
-        task = bar.add_task("upscale", total=None, file="")
+    bar = progress_bar(console, "upscaling", "frames", file_column, disable=quiet)
+    task = bar.add_task("upscale", total=None, file="")
 
-        def on_file(index: int, item) -> None:
-            number = runnable.index(item) + 1
-            bar.reset(task, total=None, file=f"file {number}/{len(runnable)}: {Path(item.input).name}")
+    def on_file(index: int, item) -> None:
+        number = runnable.index(item) + 1
+        bar.reset(task, total=None, file=f"file {number}/{len(runnable)}: {Path(item.input).name}")
 
-        def progress(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total if total and total >= done else None)
+    def progress(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total if total and total >= done else None)
 
-        results = run_batch(items, upscaler, options, on_file, progress,
-                            notify=lambda line: console.print(line, soft_wrap=True))
+    results = run_upscale_batch(request, items, on_file, progress,
+                                notify=lambda line: console.print(line, soft_wrap=True), display=bar)
     for result in results:
         if result.summary:
             _print_notes(console, result.summary, f"{Path(result.item.input).name}: ")

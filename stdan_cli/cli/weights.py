@@ -6,8 +6,14 @@ import click
 
 
 def _list(directory) -> None:
-    from stdan_cli.weights import default_weights_name, list_entries, weights_dir
-    from stdan_cli.weights.store import human_size, imported_checkpoints, read_sidecar
+    from stdan_cli.api.weights import (
+        default_weights_name,
+        human_size,
+        imported_checkpoints,
+        list_entries,
+        read_sidecar,
+        weights_dir,
+    )
 
     cache = weights_dir(directory)
     default = default_weights_name()
@@ -65,8 +71,8 @@ def download_weights(name, list_, directory, url, from_file, repo_id, filename, 
         return
     if (filename or revision) and not repo_id:
         raise click.UsageError("--filename and --revision go with --repo-id")
-    from stdan_cli.weights import download_weights as fetch
-    from stdan_cli.weights.store import human_size
+    from stdan_cli.api.weights import download_weights as fetch
+    from stdan_cli.api.weights import human_size
 
     result = fetch(name, directory=directory, url=url, from_file=from_file, repo_id=repo_id, filename=filename,
                    revision=revision, force=force, quiet=quiet)

@@ -1,7 +1,7 @@
 """Beyond one process: a job's chunks on a Ray cluster, or split between array-job tasks.
 
 - :func:`ray_cluster`, :func:`plan_workers`: join or start a cluster; how many workers of which kind.
-- :class:`RayUpscaler`: Ray actors that make a job's chunks (``stdan upscale --ray``), an
+- :class:`RayExecutor`: Ray actors that make a job's chunks (``stdan upscale --ray``), an
   executor of the one job driver (:func:`stdan_cli.jobs.run_job`).
 - :class:`PartExecutor`: ``stdan upscale --part I/N``, one task of a Slurm or Kubernetes array
   job, the driver's other executor.
@@ -13,7 +13,7 @@ Ray is optional (``pip install ".[ray]"`` in the stdan-cli folder); importing th
 from stdan_cli._lazy import lazy_exports
 
 __all__ = [
-    "INSTALL", "LOCAL", "Part", "PartExecutor", "RayError", "RayUpscaler", "RemoteUpscaler",
+    "INSTALL", "LOCAL", "Part", "PartExecutor", "RayError", "RayExecutor", "RemoteModel",
     "WorkerLayout", "WorkerSpec", "evaluate_on_ray", "import_ray", "node_cpus", "parse_part", "plan_workers", "ray_cluster",
 ]
 
@@ -22,8 +22,8 @@ __getattr__ = lazy_exports(__name__, {
     "PartExecutor": "parts",
     "parse_part": "parts",
     "evaluate_on_ray": "ray_eval",
-    "RayUpscaler": "ray_job",
-    "RemoteUpscaler": "ray_job",
+    "RayExecutor": "ray_job",
+    "RemoteModel": "ray_job",
     "INSTALL": "session",
     "LOCAL": "session",
     "RayError": "session",

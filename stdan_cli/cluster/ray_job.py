@@ -1,6 +1,6 @@
 """``stdan upscale --ray``: a job's chunks made by Ray actors, stored and assembled by the driver.
 
-:class:`RayUpscaler` is an executor of the one job driver (:func:`stdan_cli.jobs.run_job`):
+:class:`RayExecutor` is an executor of the one job driver (:func:`stdan_cli.jobs.run_job`):
 the work folder, manifest, resume, checks and assembly are a local run's; only the model runs
 elsewhere:
 
@@ -45,8 +45,9 @@ from stdan_cli.progress import DETECTING, progress_events
 
 
 @dataclass(frozen=True)
-class RemoteUpscaler:
-    """The workers' upscaler as the driver sees it: enough to plan and to fill the manifest."""
+class RemoteModel:
+    """The model the workers run, as the driver sees it: enough to plan and to fill the manifest
+    (it upscales nothing: the workers do)."""
 
     name: str
     descriptor: ModelDescriptor
@@ -54,9 +55,6 @@ class RemoteUpscaler:
     precision: str
     weights_sha256: str | None
     memory_budget: int  # bytes one window may use on the workers' devices (the smallest)
-
-    def __call__(self, *args, **kwargs):
-        raise RuntimeError("the model runs on the Ray workers, not in the driver")
 
 
 def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescription:
@@ -73,7 +71,7 @@ def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescripti
     return replace(first, memory_budget=min(d.memory_budget for d in descriptions))
 
 
-class RayUpscaler:
+class RayExecutor:
     """Ray actors ready to make the chunks of jobs on one input: an executor of
     :func:`~stdan_cli.jobs.run_job`. Use as a context manager (the actors stop on exit; after
     an error or Ctrl-C their in-flight work is dropped)."""
@@ -101,13 +99,13 @@ class RayUpscaler:
         except BaseException:
             self.pool.shutdown(graceful=False)
             raise
-        self.upscaler = RemoteUpscaler(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256,
+        self.upscaler = RemoteModel(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256,
                                        d.memory_budget)
 
     def wants(self, index: int) -> bool:
         return True
 
-    def __enter__(self) -> "RayUpscaler":
+    def __enter__(self) -> "RayExecutor":
         return self
 
     def __exit__(self, kind, exc, tb) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from stdan_cli.errors import OptionError, RayError  # noqa: F401 - RayError: imported from here too
+from stdan_cli.upscalers.device_names import parse_device
 
 INSTALL = 'pip install "ray>=2.9" (or, in the stdan-cli folder, pip install ".[ray]")'
 LOCAL = "local"  # --ray without an address: a cluster of this machine's CPUs and GPUs
@@ -93,7 +94,7 @@ def plan_workers(resources: dict, device: str = "auto", workers: int | None = No
         raise OptionError("--ray-workers must be at least 1")
     if threads is not None and threads < 1:
         raise OptionError("--threads must be at least 1")
-    kind = (device or "auto").lower().split(":")[0]
+    kind = parse_device(device).name  # the one --device parser: a mistyped device is refused in its words
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
     if kind == "auto":

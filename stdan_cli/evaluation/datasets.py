@@ -29,9 +29,56 @@ from importlib import resources
 from pathlib import Path
 
 from stdan_cli.errors import DatasetError
+from stdan_cli.evaluation.references import VID4_CLIPS
 from stdan_cli.safe_files import NotRegular, read_limited
 
-DATASETS = ("vimeo-fast", "vimeo-medium", "vimeo-slow", "vid4")
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a clip is run through the model and scored (:func:`stdan_cli.evaluation.protocol.windows_for`
+    turns it into windows)."""
+
+    name: str
+    # False: one window per clip, a septuplet's frames 1, 3, 5, 7 in and all 7 scored (Vimeo-90K);
+    # True: windows slide over the whole clip, every frame scored once (Vid4, the official test.py)
+    whole_clip: bool
+
+
+SEPTUPLET = Protocol("septuplet", whole_clip=False)
+WHOLE_CLIP = Protocol("whole clip", whole_clip=True)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """An evaluation dataset: where its clips come from and how they are scored."""
+
+    name: str
+    protocol: Protocol
+    # The official test list shipped with stdan-cli (clips as DIR/sequences/<id>); None: the
+    # clips are the folders of DIR/hr, in name order
+    test_list: str | None
+    # The clips the published figures are for, when not every clip of the list (None: all)
+    published_clips: tuple[str, ...] | None = None
+
+
+DATASET_SPECS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset("vimeo-fast", SEPTUPLET, "fast_testset.txt"),
+        Dataset("vimeo-medium", SEPTUPLET, "medium_testset.txt"),
+        Dataset("vimeo-slow", SEPTUPLET, "slow_testset.txt"),
+        Dataset("vid4", WHOLE_CLIP, None, tuple(VID4_CLIPS)),
+    )
+}
+DATASETS = tuple(DATASET_SPECS)
+
+
+def dataset_spec(name: str) -> Dataset:
+    if name not in DATASET_SPECS:
+        raise DatasetError(f"unknown dataset '{name}'; use one of {', '.join(DATASETS)}")
+    return DATASET_SPECS[name]
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 VIMEO_FRAMES = 7
 VIMEO_INPUTS = (0, 2, 4, 6)  # im1, im3, im5, im7
@@ -153,7 +200,9 @@ def read_clip_list(path: str | Path) -> ClipList:
 
 def vimeo_ids(dataset: str) -> list[str]:
     """The official test list of ``vimeo-fast|medium|slow`` (ids like ``00001/0625``)."""
-    name = {"vimeo-fast": "fast_testset.txt", "vimeo-medium": "medium_testset.txt", "vimeo-slow": "slow_testset.txt"}[dataset]
+    name = DATASET_SPECS[dataset].test_list
+    if name is None:
+        raise DatasetError(f"{dataset} has no shipped test list: its clips are the folders of its hr/")
     text = resources.files("stdan_cli.evaluation").joinpath("lists").joinpath(name).read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -250,8 +299,7 @@ def select_clips(dataset: str, root: str | Path, limit: int | None = None,
     """The clips of ``dataset`` under ``root`` a run scores (all, the first ``limit``, or those
     ``clip_list`` names, cut to its first ``limit``), their files checked to exist."""
     root = Path(root)
-    if dataset not in DATASETS:
-        raise DatasetError(f"unknown dataset '{dataset}'; use one of {', '.join(DATASETS)}")
+    spec = dataset_spec(dataset)
     if limit is not None and limit < 1:
         raise DatasetError("--limit must be at least 1")
     if clip_list is not None and not isinstance(clip_list, ClipList):
@@ -259,7 +307,7 @@ def select_clips(dataset: str, root: str | Path, limit: int | None = None,
     if not root.is_dir():
         raise DatasetError(f"data root {root} does not exist or is not a folder")
     names = clip_list.names if clip_list is not None else None
-    if dataset == "vid4":
+    if spec.test_list is None:
         clips, whole = _vid4_clips(root, limit, names), tuple(f.name for f in _vid4_folders(root))
     else:
         clips, whole = _vimeo_clips(dataset, root, limit, names), tuple(vimeo_ids(dataset))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stdan_cli.errors import DatasetError
-from stdan_cli.evaluation.datasets import VIMEO_FRAMES, VIMEO_INPUTS
+from stdan_cli.evaluation.datasets import DATASET_SPECS, VIMEO_FRAMES, VIMEO_INPUTS, Protocol
 from stdan_cli.evaluation.resize import bicubic_down, blur_down
 
 SCALE = 4
@@ -60,8 +60,11 @@ def vimeo_windows() -> list[ScoredWindow]:
     return [ScoredWindow(0, VIMEO_INPUTS, tuple(range(VIMEO_FRAMES)))]
 
 
-def windows_for(dataset: str, n_frames: int) -> list[ScoredWindow]:
-    return vid4_windows(n_frames) if dataset == "vid4" else vimeo_windows()
+def windows_for(protocol: Protocol | str, n_frames: int) -> list[ScoredWindow]:
+    """The windows of a clip of ``n_frames`` under ``protocol`` (or a dataset name's protocol)."""
+    if isinstance(protocol, str):
+        protocol = DATASET_SPECS[protocol].protocol
+    return vid4_windows(n_frames) if protocol.whole_clip else vimeo_windows()
 
 
 def lr_size(h: int, w: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from stdan_cli.errors import DatasetError
-from stdan_cli.evaluation.datasets import Clip, ClipList, Selection, select_clips
+from stdan_cli.evaluation.datasets import DATASET_SPECS, Clip, ClipList, Protocol, Selection, select_clips
 from stdan_cli.evaluation.images import read_image
 from stdan_cli.evaluation.metrics import frame_scores, to_uint8
 from stdan_cli.evaluation.notices import ClipNotes, run_notices
@@ -32,7 +32,7 @@ from stdan_cli.evaluation.provenance import (
     identify_weights,
     utc_now,
 )
-from stdan_cli.evaluation.references import VID4_CLIPS, references_for
+from stdan_cli.evaluation.references import references_for
 from stdan_cli.evaluation.saved_images import ImageFolder, open_image_folder
 from stdan_cli.safe_files import write_output
 from stdan_cli.upscalers import Upscaler
@@ -99,7 +99,9 @@ class DatasetResult:
         its four clips), not a --limit or --list subset."""
         if self.selection is None or self.selection.partial:
             return False
-        return self.dataset != "vid4" or {c.name for c in self.clips} == set(VID4_CLIPS)
+        spec = DATASET_SPECS.get(self.dataset)
+        published = spec.published_clips if spec is not None else None
+        return published is None or {c.name for c in self.clips} == set(published)
 
     @property
     def notices(self) -> list[str]:
@@ -209,18 +211,20 @@ def _read_ground_truth(clip: Clip) -> tuple[list[np.ndarray], ClipNotes]:
 
 
 def evaluate_clip(
-    clip: Clip, dataset: str, upscaler: Upscaler, degradation: str = "bi", save: ImageFolder | None = None,
+    clip: Clip, protocol: Protocol | str, upscaler: Upscaler, degradation: str = "bi", save: ImageFolder | None = None,
     frame_progress: Callable[[int], None] | None = None,
 ) -> ClipResult:
     """Score one clip: per frame PSNR/SSIM on RGB and Y of the saved (uint8) output, and
     whether the frame is at an input's time (with ``save``, each output frame is written there
-    as ``<clip>/<frame name>.png``). ``frame_progress(n)`` is told of each window's ``n`` scored frames."""
+    as ``<clip>/<frame name>.png``). ``protocol``: how the clip is cut into windows (a
+    :class:`Protocol`, or the name of the dataset whose protocol it is). ``frame_progress(n)``
+    is told of each window's ``n`` scored frames."""
     started = time.perf_counter()
     gt, notes = _read_ground_truth(clip)
     lr = _LowRes(clip, gt, degradation, notes)
     h, w = gt[0].shape[:2]
     frames, model_seconds = [], 0.0
-    for win in windows_for(dataset, len(gt)):
+    for win in windows_for(protocol, len(gt)):
         x = torch.stack([torch.from_numpy(lr[i]).permute(2, 0, 1) for i in win.inputs]).unsqueeze(0).float() / 255
         t = time.perf_counter()
         out = upscaler(x, skip_outputs=win.skip)[0].cpu()  # outputs win.skip.. of the window, cropped to 4x the LR size

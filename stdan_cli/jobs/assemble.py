@@ -163,53 +163,12 @@ def assemble(
     notices: list[str] = []
     try:
         with open_input(source) as src, av.open(str(temp), "w", format=container.format) as out:
-            video_identity = StreamIdentity.of(src.streams.video[0], f"video stream #{src.streams.video[0].index}")
-            with av.open(str(chunk_files[0])) as first:
-                # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV
-                # looks for an encoder named after the decoder, and AV1's (libdav1d) has none.
-                video = out.add_stream_from_template(first.streams.video[0], opaque=True)
-            if rate is not None:
-                # The nominal rate: Matroska then records a default frame duration, and a frame
-                # lasting otherwise (the last one) gets its own BlockDuration instead of none.
-                video.codec_context.framerate = rate
-            video_identity.apply(video)
+            video, video_identity = _video_stream(src, out, chunk_files[0], rate)
             copier = _Copier(src, out, keep_audio, span, container, time_scale)
             notices = copier.notices
-            last_dts: list = [None]
-
-            def mux(packet) -> None:
-                # Matroska keeps presentation times only: its demuxer leaves the decode time
-                # of a chunk's first packets unset, and the muxer needs it increasing.
-                if packet.dts is None or (last_dts[0] is not None and packet.dts <= last_dts[0]):
-                    packet.dts = packet.pts if last_dts[0] is None else last_dts[0] + 1
-                last_dts[0] = packet.dts
-                copier.copy_until(float(packet.dts * packet.time_base))
-                packet.stream = video
-                out.mux(packet)
-
+            muxer = _VideoMuxer(out, video, copier)
             for path, (start, end) in zip(chunk_files, chunk_times):
-                with av.open(str(path)) as chunk:
-                    held: deque = deque()
-                    shift = None
-                    for packet in chunk.demux(chunk.streams.video[0]):
-                        if packet.size == 0:
-                            continue  # the demuxer's end marker
-                        if shift is None and packet.pts is not None:  # the chunk's first frame (a keyframe)
-                            shift = round(start / packet.time_base) - packet.pts
-                        if packet.pts is not None:
-                            packet.pts += shift or 0
-                        if packet.dts is not None:
-                            packet.dts += shift or 0
-                        held.append(packet)
-                        if len(held) > REORDER_DEPTH:
-                            mux(held.popleft())
-                    if held and all(p.pts is not None for p in held):  # the last frame shown lasts until the chunk's end
-                        last = max(held, key=lambda p: p.pts)
-                        duration = round(end / last.time_base) - last.pts
-                        if duration > (last.duration or 0):
-                            last.duration = duration
-                    while held:
-                        mux(held.popleft())
+                _mux_chunk(path, start, end, muxer)
             copier.copy_until(None)
         sync_file(temp)
         notices += audit(temp, container.format, copier.file, {video.index: video_identity, **copier.identities})
@@ -222,3 +181,64 @@ def assemble(
         remove_file(temp)
         raise
     return notices
+
+
+def _video_stream(src, out, first_chunk: Path, rate: Fraction | None):
+    """The output's video stream, made from the first chunk's, with the input's stream
+    identity (language, title...) applied; returns it and that identity."""
+    identity = StreamIdentity.of(src.streams.video[0], f"video stream #{src.streams.video[0].index}")
+    with av.open(str(first_chunk)) as first:
+        # opaque: the new stream keeps the chunk's decoder as its codec; otherwise PyAV
+        # looks for an encoder named after the decoder, and AV1's (libdav1d) has none.
+        video = out.add_stream_from_template(first.streams.video[0], opaque=True)
+    if rate is not None:
+        # The nominal rate: Matroska then records a default frame duration, and a frame
+        # lasting otherwise (the last one) gets its own BlockDuration instead of none.
+        video.codec_context.framerate = rate
+    identity.apply(video)
+    return video, identity
+
+
+class _VideoMuxer:
+    """Writes the chunks' video packets in order, the input's other streams copied up to each."""
+
+    def __init__(self, out, video, copier: "_Copier"):
+        self.out, self.video, self.copier = out, video, copier
+        self.last_dts = None
+
+    def mux(self, packet) -> None:
+        # Matroska keeps presentation times only: its demuxer leaves the decode time
+        # of a chunk's first packets unset, and the muxer needs it increasing.
+        if packet.dts is None or (self.last_dts is not None and packet.dts <= self.last_dts):
+            packet.dts = packet.pts if self.last_dts is None else self.last_dts + 1
+        self.last_dts = packet.dts
+        self.copier.copy_until(float(packet.dts * packet.time_base))
+        packet.stream = self.video
+        self.out.mux(packet)
+
+
+def _mux_chunk(path: Path, start: Fraction, end: Fraction, muxer: _VideoMuxer) -> None:
+    """One chunk's packets, moved to start at ``start`` (seconds); its last frame shown lasts
+    until ``end``. Packets are held back :data:`REORDER_DEPTH` deep to find that last frame."""
+    with av.open(str(path)) as chunk:
+        held: deque = deque()
+        shift = None
+        for packet in chunk.demux(chunk.streams.video[0]):
+            if packet.size == 0:
+                continue  # the demuxer's end marker
+            if shift is None and packet.pts is not None:  # the chunk's first frame (a keyframe)
+                shift = round(start / packet.time_base) - packet.pts
+            if packet.pts is not None:
+                packet.pts += shift or 0
+            if packet.dts is not None:
+                packet.dts += shift or 0
+            held.append(packet)
+            if len(held) > REORDER_DEPTH:
+                muxer.mux(held.popleft())
+        if held and all(p.pts is not None for p in held):  # the last frame shown lasts until the chunk's end
+            last = max(held, key=lambda p: p.pts)
+            duration = round(end / last.time_base) - last.pts
+            if duration > (last.duration or 0):
+                last.duration = duration
+        while held:
+            muxer.mux(held.popleft())

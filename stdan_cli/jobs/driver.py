@@ -155,13 +155,13 @@ def assemble_chunks(job: Job, space: Workspace) -> list[str]:
     if missing:
         raise OutputError(f"the job is not complete: chunk(s) {', '.join(map(str, missing))} are missing")
     facts = job.manifest.video
-    start = facts.get("start_seconds")
-    span = CopyRange(float("-inf") if start is None else start, facts.get("end_seconds"), bool(facts.get("shift")))
+    start = facts.start_seconds
+    span = CopyRange(float("-inf") if start is None else start, facts.end_seconds, facts.shift)
     tb = job.chunk_format.time_base
     files = [space.chunk_path(c.index) for c in job.manifest.chunks]
     times = [(c.start * tb, c.end * tb) for c in job.manifest.chunks]
     return assemble(files, times, job.output, job.input, job.chunk_format.container,
-                    facts.get("keep_audio", True), span, job.plan.mode.duration_scale, job.options.overwrite,
+                    facts.keep_audio, span, job.plan.mode.duration_scale, job.options.overwrite,
                     job.chunk_format.rate)
 
 

@@ -17,7 +17,7 @@ from stdan_cli import __version__
 from stdan_cli.jobs.chunk import ChunkFormat
 from stdan_cli.jobs.manifest import Manifest, file_sha256, input_identity
 from stdan_cli.jobs.workspace import default_work_dir
-from stdan_cli.pipeline.options import CHUNK_SECONDS
+from stdan_cli.pipeline.options import CHUNK_SECONDS, option_names
 from stdan_cli.pipeline.plan import UpscalePlan
 from stdan_cli.pipeline.scenes import SceneList, cut_source, read_scene_list
 from stdan_cli.pipeline.windows import window_count
@@ -92,18 +92,19 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
     tiled = len(plan.tiles) > 1
     manifest = Manifest(
         input=_input_identity(plan.input),
-        options={
-            "--mode": options.mode, "--window": options.window, "--stride": options.stride,
-            "tiles (--tile/--memory-budget)": [list(t.__dict__.values()) for t in plan.tiles] if tiled else None,
-            "--codec": plan.encoding.codec, "--pix-fmt": plan.encoding.pix_fmt, "--crf": plan.encoding.options.get("crf"),
-            "--preset": plan.encoding.options.get("preset"), "encoder options": plan.encoding.options,
-            "output container": plan.container.format, "--outscale": options.outscale,
-            "--compare": options.compare, "--deinterlace": options.deinterlace, "--vf": options.video_filter,
-            "--scene-threshold": None if scenes is not None else options.scene_threshold,
-            "--scenes": file_sha256(Path(options.scenes_file)) if scenes is not None else None,
-            "--chunk-frames": chunk_frames, "--start": options.start, "--end": options.end,
-        },
-        model={"--model": upscaler.name, "--precision": upscaler.precision, "weights sha256": weights_identity(upscaler)},
+        options=option_names(dict(
+            mode=options.mode, window=options.window, stride=options.stride,
+            tiles=[list(t.__dict__.values()) for t in plan.tiles] if tiled else None,
+            codec=plan.encoding.codec, pix_fmt=plan.encoding.pix_fmt, crf=plan.encoding.options.get("crf"),
+            preset=plan.encoding.options.get("preset"), encoder_options=plan.encoding.options,
+            container=plan.container.format, outscale=options.outscale, compare=options.compare,
+            deinterlace=options.deinterlace, video_filter=options.video_filter,
+            scene_threshold=None if scenes is not None else options.scene_threshold,
+            scenes_file=file_sha256(Path(options.scenes_file)) if scenes is not None else None,
+            chunk_frames=chunk_frames, start=options.start, end=options.end,
+        )),
+        model=option_names(dict(model=upscaler.name, precision=upscaler.precision,
+                                weights_sha256=weights_identity(upscaler))),
         version=__version__, left_out=_left_out(options), extension=chunk_format.extension,
     )
     inputs = _expected_inputs(plan)
@@ -116,9 +117,9 @@ def prepare_job(plan: UpscalePlan, upscaler: Upscaler) -> Job:
 
 def _left_out(options) -> list[str]:
     """The recorded options whose value is a default because the user did not give them."""
-    given = {"--chunk-frames": options.chunk_frames, "--codec": options.encoding.codec,
-             "--pix-fmt": options.encoding.pix_fmt, "--crf": options.encoding.crf,
-             "--preset": options.encoding.preset}
+    given = option_names(dict(chunk_frames=options.chunk_frames, codec=options.encoding.codec,
+                              pix_fmt=options.encoding.pix_fmt, crf=options.encoding.crf,
+                              preset=options.encoding.preset))
     return sorted(key for key, value in given.items() if value is None)
 
 

@@ -51,12 +51,37 @@ def input_identity(path: Path) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "head_sha256": head, "tail_sha256": tail}
 
 
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the assembly needs to copy the input's other streams, found while planning."""
+
+    keep_audio: bool = True  # the mode keeps the input's duration, so its audio fits
+    shift: bool = False  # a range: the other streams are cut to it and start at 0
+    start_seconds: float | None = None  # the range's origin in the input's seconds (None: no range)
+    end_seconds: float | None = None  # where the range ends in the input's seconds (None: the end)
+
+    def to_dict(self) -> dict:
+        return {"keep_audio": self.keep_audio, "shift": self.shift, "start_seconds": self.start_seconds,
+                "end_seconds": self.end_seconds}
+
+    @classmethod
+    def from_data(cls, data: object) -> "VideoFacts":
+        """The facts ``data`` (a manifest's ``video`` object) records; a missing fact has its
+        default (a manifest written before planning records none); :class:`Damaged` when a
+        value is of the wrong kind."""
+        video = obj(data, "video")
+        keep_audio, shift = (get(video, key, "bool", "video", optional=True) for key in ("keep_audio", "shift"))
+        start, end = (get(video, key, "number", "video", optional=True) for key in ("start_seconds", "end_seconds"))
+        return cls(True if keep_audio is None else keep_audio, bool(shift), start, end)
+
+
 @dataclass
 class Manifest:
     input: dict  # input_identity(), plus "path" (informative)
-    options: dict  # option (as spelled on the command line) -> value, every one that changes the output
-    model: dict  # "--model", "--precision", "weights sha256"
-    video: dict = field(default_factory=dict)  # facts the assembly needs: range origin, audio kept
+    # Every choice that changes the output, by the name users know it by (pipeline.options.OPTION_NAMES)
+    options: dict
+    model: dict  # the model's choices, named the same way: model, precision, weights sha256
+    video: VideoFacts = field(default_factory=VideoFacts)  # facts the assembly needs: range origin, audio kept
     chunks: list[ChunkSpec] = field(default_factory=list)  # planned so far, in order
     planned: bool = False  # the chunk table is complete
     version: str = __version__
@@ -67,7 +92,7 @@ class Manifest:
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT, "stdan_cli": self.version, "input": self.input, "options": self.options,
-            "model": self.model, "video": self.video, "planned": self.planned, "extension": self.extension,
+            "model": self.model, "video": self.video.to_dict(), "planned": self.planned, "extension": self.extension,
             "chunks": [c.to_dict() for c in self.chunks], "left_out": self.left_out,
             "seek": self.seek.to_dict() if self.seek is not None else None,
         }
@@ -83,11 +108,7 @@ class Manifest:
         specs = [ChunkSpec.from_dict(c, f"chunks[{i}]") for i, c in enumerate(chunks)]
         if any(s.index != i for i, s in enumerate(specs)):
             raise Damaged("chunks are not numbered in order")
-        video = get(data, "video", "object")
-        for key in ("keep_audio", "shift"):
-            get(video, key, "bool", "video", optional=True)
-        for key in ("start_seconds", "end_seconds"):
-            get(video, key, "number", "video", optional=True)
+        video = VideoFacts.from_data(get(data, "video", "object"))
         left_out = get(data, "left_out", "list")
         if not all(type(k) is str for k in left_out):
             raise Damaged("left_out is not a list of option names")

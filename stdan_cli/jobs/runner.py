@@ -15,6 +15,7 @@ from typing import Callable, Collection, Iterator
 
 from stdan_cli.jobs.chunk import ChunkEncoder
 from stdan_cli.jobs.job import Job
+from stdan_cli.jobs.manifest import VideoFacts
 from stdan_cli.jobs.plan import ChunkEnd, JobPlanner, RepeatTask, Task, WindowTask, frame_digest
 from stdan_cli.jobs.workspace import NotifyFn, Workspace
 from stdan_cli.pipeline.background import prefetch
@@ -166,15 +167,15 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _copy_facts(job: Job, planner: JobPlanner) -> dict:
+def _copy_facts(job: Job, planner: JobPlanner) -> VideoFacts:
     """What the assembly needs to copy the input's other streams: the range in the input's seconds."""
     tb = job.plan.info.time_base
     options = job.options
-    facts = {"keep_audio": job.plan.mode.keeps_audio, "shift": options.has_range}
+    start = end = None
     if planner.first_in_range is not None:
-        facts["start_seconds"] = float(planner.origin_pts * tb) if options.has_range else None
-        facts["end_seconds"] = (float(planner.pts0 * tb) + options.end) if options.end is not None else None
-    return facts
+        start = float(planner.origin_pts * tb) if options.has_range else None
+        end = (float(planner.pts0 * tb) + options.end) if options.end is not None else None
+    return VideoFacts(job.plan.mode.keeps_audio, options.has_range, start, end)
 
 
 def make_one_chunk(job: Job, space: Workspace, index: int, upscaler: Upscaler,

@@ -70,18 +70,18 @@ class FeatureCache:
 
 
 def check_frames(model: STDAN, frames: torch.Tensor) -> None:
-    """Frames the model can take: floating point in [0, 1], of the dtype and on the device of the
-    layer that reads them (``conv_first``). Raises TypeError/ValueError naming what to pass."""
-    param = model.conv_first.weight
+    """Frames the model can take: floating point in [0, 1], of the model's ``frames_dtype`` and
+    on its ``frames_device``. Raises TypeError/ValueError naming what to pass."""
+    dtype, device = model.frames_dtype, model.frames_device
     if not frames.is_floating_point():
         raise TypeError(f"frames are {frames.dtype}; the model takes floating-point RGB in [0, 1]: pass "
-                        f"frames.to({param.dtype}) / 255 for 8-bit frames")
-    if frames.dtype != param.dtype:
-        raise TypeError(f"frames are {frames.dtype} but the model's weights are {param.dtype}: pass "
-                        f"frames.to({param.dtype}), or load the model with load_model(..., dtype={frames.dtype})")
-    if frames.device != param.device:
-        raise ValueError(f"frames are on {frames.device} but the model is on {param.device}: pass "
-                         f"frames.to('{param.device}')")
+                        f"frames.to({dtype}) / 255 for 8-bit frames")
+    if frames.dtype != dtype:
+        raise TypeError(f"frames are {frames.dtype} but the model's weights are {dtype}: pass "
+                        f"frames.to({dtype}), or load the model with load_model(..., dtype={frames.dtype})")
+    if frames.device != device:
+        raise ValueError(f"frames are on {frames.device} but the model is on {device}: pass "
+                         f"frames.to('{device}')")
 
 
 @torch.inference_mode()

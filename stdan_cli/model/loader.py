@@ -48,7 +48,8 @@ class ModelDescriptor:
     bytes_per_pixel: int = 28_000
     # Capabilities the pipeline and the upscaler builders read (instead of checking the name):
     precisions: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16")  # what --precision may ask of it
-    is_bicubic_baseline: bool = False  # --compare puts the model beside this baseline: not beside itself
+    # --compare shows a plain bicubic resize beside the model: False where that is the model itself
+    can_compare: bool = True
 
 
 @dataclass(frozen=True)

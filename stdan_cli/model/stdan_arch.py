@@ -94,6 +94,16 @@ class STDAN(PyramidMixin, nn.Module):
     def slice_policy(self) -> SlicePolicy:
         return self.stdfa.slices
 
+    @property
+    def frames_dtype(self) -> torch.dtype:
+        """The dtype frames must have: that of the layer that reads them (``conv_first``)."""
+        return self.conv_first.weight.dtype
+
+    @property
+    def frames_device(self) -> torch.device:
+        """The device frames must be on: that of the layer that reads them."""
+        return self.conv_first.weight.device
+
     def interpolate_features(self, pyramids: list) -> torch.Tensor:
         """LSTFI: features (B, N-1, nf, H, W) of the frames between consecutive inputs, from
         each input's pyramid (L1, L2, L3).

@@ -70,6 +70,24 @@ MODES: dict[str, Mode] = {
 }
 
 
+# What each choice a job records is called where users read it (a refusal to resume, the
+# manifest): the option that sets it. The job layer names choices by these keys only.
+OPTION_NAMES = {
+    "mode": "--mode", "window": "--window", "stride": "--stride", "tiles": "tiles (--tile/--memory-budget)",
+    "codec": "--codec", "pix_fmt": "--pix-fmt", "crf": "--crf", "preset": "--preset",
+    "encoder_options": "encoder options", "container": "output container", "outscale": "--outscale",
+    "compare": "--compare", "deinterlace": "--deinterlace", "video_filter": "--vf",
+    "scene_threshold": "--scene-threshold", "scenes_file": "--scenes", "chunk_frames": "--chunk-frames",
+    "start": "--start", "end": "--end", "model": "--model", "precision": "--precision",
+    "weights_sha256": "weights sha256",
+}
+
+
+def option_names(values: dict) -> dict:
+    """``values`` (choice key -> value) keyed by the names users know the choices by."""
+    return {OPTION_NAMES[key]: value for key, value in values.items()}
+
+
 @dataclass(frozen=True)
 class UpscaleOptions:
     mode: str = "spacetime"  # a key of MODES

@@ -95,7 +95,7 @@ def plan_upscale(
     on ``device``). ``budget_bytes``: the memory one window may use when the device is not this
     machine's (Ray workers report theirs); by default ``--memory-budget`` or the device's free
     memory, asked here."""
-    if options.compare and descriptor.is_bicubic_baseline:
+    if options.compare and not descriptor.can_compare:
         raise OptionError("--compare puts the model beside bicubic; with --model bicubic both halves are the same")
     src, dst = os.fspath(input_path), Path(output_path)
     info, container, encoding = _probe(src, dst, options, descriptor.scale)

@@ -31,9 +31,9 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError
+from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError, TrainingDiverged
 from stdan_cli.model import STDAN, check_state_dict, describe_config
-from stdan_cli.safe_files import NotRegular, atomic_write, open_append, read_limited
+from stdan_cli.safe_files import NotRegular, atomic_write, make_folders, open_append, read_limited
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint, write_state
 from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, step_summary
 from stdan_cli.training.objective import charbonnier
@@ -391,15 +391,16 @@ class _Run:
     def validate(self, iteration: int, dev: torch.device, validate: Validator) -> dict:
         """The scores of the weights (and of their EMA, as ``ema_val_*``); best.pth when the
         PSNR-Y is the best so far."""
-        images = None
+        images = ema_images = None
         if self.val_images:
             self.folder.check_own(VAL_IMAGES)
             self.folder.record_file(VAL_IMAGES)
-            images = self.out / VAL_IMAGES / f"iter_{iteration:06d}"
+            images = make_folders(self.out, Path(VAL_IMAGES) / f"iter_{iteration:06d}")
+            if self.averaged is not None:
+                ema_images = make_folders(self.out, Path(VAL_IMAGES) / f"iter_{iteration:06d}_ema")
         scores = _validate(self.model, self.recipe, dev, validate, images)
         if self.averaged is not None:
-            ema_scores = _validate(self.averaged, self.recipe, dev, validate,
-                                   images.with_name(images.name + "_ema") if images else None)
+            ema_scores = _validate(self.averaged, self.recipe, dev, validate, ema_images)
             scores.update({f"ema_{k}": v for k, v in ema_scores.items()})
         psnr = scores.get("val_psnr_y")
         best = self.history["best"]
@@ -467,7 +468,7 @@ def _loop(run: _Run, source, net, amp, dev, start, workers, validate, on_step, c
                 run.update_average()
                 loss_value, stop = step_summary(loss, stop_requested(), world)
                 if not math.isfinite(loss_value):
-                    raise OptionError(f"the loss is {loss_value} at iteration {iteration}; lower the learning rate "
+                    raise TrainingDiverged(f"the loss is {loss_value} at iteration {iteration}; lower the learning rate "
                                       f"or use --precision fp32 (the last good checkpoint is {out / LAST})")
                 since_log.append(loss_value)
                 entry = None

@@ -14,6 +14,7 @@ import torch
 
 from stdan_cli.errors import OptionError, StdanError
 from stdan_cli.model.slicing import CPU_SLICES, SlicePolicy
+from stdan_cli.upscalers.device_names import parse_device
 from stdan_cli.upscalers.precisions import PRECISIONS, Precision
 
 GiB = 2**30
@@ -26,19 +27,20 @@ def _mps_available() -> bool:
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-    ``cuda`` means the current CUDA device, named by its index."""
-    spec = (spec or "auto").lower()
+    """``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (the PyTorch
+    kinds of :data:`~stdan_cli.upscalers.device_names.DEVICE_KINDS`). ``cuda`` means the
+    current CUDA device, named by its index."""
+    parsed = parse_device(spec)
+    if not parsed.kind.torch:
+        raise OptionError(f"--device {parsed.name} is not a PyTorch device: {parsed.kind.help}")
+    spec = str(parsed)
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise OptionError(f"unknown device '{spec}'; use auto, cpu, cuda, cuda:N or mps") from None
+    device = torch.device(spec)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise StdanError(f"device '{spec}' requested but CUDA is not available on this machine")
@@ -49,8 +51,6 @@ def resolve_device(spec: str = "auto") -> torch.device:
     elif device.type == "mps":
         if not _mps_available():
             raise StdanError("device 'mps' requested but MPS is not available on this machine")
-    elif device.type != "cpu":
-        raise OptionError(f"unsupported device '{spec}'; use auto, cpu, cuda, cuda:N or mps")
     return device
 
 

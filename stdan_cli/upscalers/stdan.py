@@ -101,7 +101,7 @@ def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: in
     sha256 = state_dict_sha256(net)  # the engines' key and the job's record: the weights as loaded
     engine = build_engine(placement, net, threads, weights_sha256=sha256)
     fallback = net if placement.precision != "fp32" else None
-    name = f"stdan ({placement.backend.name} {placement.target})"
+    name = f"stdan ({placement.backend.name} {placement.label})"
     descriptor = loaded.descriptor
     if placement.backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
         descriptor = replace(descriptor, bytes_per_pixel=placement.backend.bytes_per_pixel)

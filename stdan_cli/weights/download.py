@@ -245,8 +245,10 @@ def download_weights(
 ) -> DownloadResult:
     """Make the named (default) checkpoint present and verified in the cache; return where it is.
 
-    ``from_file`` > ``url`` > ``repo_id`` override the registry's sources. Already present and
-    valid (and not ``force``): nothing is downloaded.
+    ``from_file`` > ``url`` > ``repo_id`` (with ``filename``, ``revision``) override the
+    registry's sources. Already present and valid (and not ``force``): nothing is downloaded.
+    ``attempts``, ``retry_wait``, ``gdrive_url``, ``hf_endpoint``, ``hf_cache_dir``: how the
+    sources are reached (:class:`Transport`).
     """
     cache = weights_dir(directory)
     if name and name not in load_registry().entries and from_file is not None and force:
@@ -255,13 +257,31 @@ def download_weights(
     recorded = recorded_sha256(cache, entry.name) if not entry.sha256 else None
     entry = replace(entry, sha256=entry.sha256 or recorded)  # what every file under this name must match
     target = cache / entry.filename
-    part = part_path(target)
-
     if not force:
         digest = check_present(entry, target)
         if digest is not None:
             return DownloadResult(entry, target, digest, target.stat().st_size, entry.num_params, True, str(target))
+    sources = chosen_sources(entry, from_file, url, repo_id, filename, revision)
+    transport = Transport(attempts, retry_wait, gdrive_url, hf_endpoint, hf_cache_dir)
+    with DownloadProgress(quiet) as progress:
+        return _first_that_verifies(entry, sources, target, cache, progress, transport, from_file)
 
+
+@dataclass(frozen=True)
+class Transport:
+    """How sources are reached: tries per HTTP source and the wait between them, and the
+    Google Drive and Hugging Face Hub endpoints and Hub cache (None: their defaults)."""
+
+    attempts: int = 3
+    retry_wait: float = 1.0
+    gdrive_url: str | None = None
+    hf_endpoint: str | None = None
+    hf_cache_dir: str | os.PathLike | None = None
+
+
+def chosen_sources(entry: WeightsEntry, from_file, url, repo_id, filename, revision) -> list[Source]:
+    """Where the file comes from: the user's file, URL or Hub repo, else the registry's sources;
+    an error when there is none, or when only the network could give it while offline."""
     if from_file is not None:
         sources = [Source("file", str(from_file))]
     elif url:
@@ -272,44 +292,54 @@ def download_weights(
         sources = entry_sources(entry)
     if not sources:
         raise DownloadError(f"'{entry.name}' has no download source in the registry; {manual_advice(entry)}")
-
     if hub_offline() and all(s.kind in ("gdrive", "url") for s in sources):
         raise WeightsNotFound(
             f"offline (HF_HUB_OFFLINE is set): cannot download '{entry.name}' from {sources[0].describe()}; "
             f"unset HF_HUB_OFFLINE, or {manual_advice(entry)}"
         )
+    return sources
 
+
+def _fetch(source: Source, target: Path, part: Path, progress: DownloadProgress, transport: Transport) -> Path:
+    """The fetched file: a download's resumable ``part``, or a copy's own new file beside ``target``."""
+    if source.kind == "file":
+        return _fetch_file(source, target)
+    if source.kind == "hf":
+        return _fetch_hf(source, target, progress, endpoint=transport.hf_endpoint, cache_dir=transport.hf_cache_dir)
+    _fetch_http(source, part, progress, attempts=transport.attempts, gdrive_url=transport.gdrive_url,
+                retry_wait=transport.retry_wait)
+    return part
+
+
+def _first_that_verifies(entry: WeightsEntry, sources: list[Source], target: Path, cache: Path,
+                         progress: DownloadProgress, transport: Transport, from_file) -> DownloadResult:
+    """Try ``sources`` in order until one gives a file that verifies, and install it at
+    ``target``; an error naming every source's failure otherwise."""
+    part = part_path(target)
     errors = []
     resumable = False  # whether the last source tried stopped part-way (its .part is kept)
-    with DownloadProgress(quiet) as progress:
-        for source in sources:
-            fetched = part  # a download's resumable .part, or a copy's own new file
-            try:
-                if source.kind == "file":
-                    fetched = _fetch_file(source, target)
-                elif source.kind == "hf":
-                    fetched = _fetch_hf(source, target, progress, endpoint=hf_endpoint, cache_dir=hf_cache_dir)
-                else:
-                    _fetch_http(source, part, progress, attempts=attempts, gdrive_url=gdrive_url, retry_wait=retry_wait)
-                verified = verify_checkpoint(fetched, entry, what=f"the file from {source.describe()}")
-            except DownloadInterrupted as exc:  # keep the .part: the next run resumes it
-                errors.append(str(exc))
-                resumable = True
-                continue
-            except (DownloadError, CheckpointError) as exc:
-                remove_file(fetched)
-                errors.append(str(exc))
-                resumable = False
-                continue
-            except BaseException:
-                if fetched != part:
-                    remove_file(fetched)  # a copy can be redone; a download .part stays resumable
-                raise
-            install_file(fetched, target, verified.sha256)
-            recorded_in = record_sha256(cache, entry.name, verified.sha256) if not entry.sha256 else None
-            return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False,
-                                  source.describe(), recorded_in)
-
+    for source in sources:
+        fetched = part  # a download's resumable .part, or a copy's own new file
+        try:
+            fetched = _fetch(source, target, part, progress, transport)
+            verified = verify_checkpoint(fetched, entry, what=f"the file from {source.describe()}")
+        except DownloadInterrupted as exc:  # keep the .part: the next run resumes it
+            errors.append(str(exc))
+            resumable = True
+            continue
+        except (DownloadError, CheckpointError) as exc:
+            remove_file(fetched)
+            errors.append(str(exc))
+            resumable = False
+            continue
+        except BaseException:
+            if fetched != part:
+                remove_file(fetched)  # a copy can be redone; a download .part stays resumable
+            raise
+        install_file(fetched, target, verified.sha256)
+        recorded_in = record_sha256(cache, entry.name, verified.sha256) if not entry.sha256 else None
+        return DownloadResult(entry, target, verified.sha256, verified.size, verified.num_params, False,
+                              source.describe(), recorded_in)
     message = " | ".join(errors)
     if resumable:  # the last source stopped part-way: its message says to run again
         raise DownloadError(message)

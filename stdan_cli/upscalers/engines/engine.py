@@ -46,10 +46,19 @@ class Engine:
         return self.placement.backend.name
 
     @property
-    def conv_first(self):
-        """The eager layer that reads the frames: its dtype and device are what upscale_window
-        checks the frames against (the parts take the same float32 frames)."""
-        return self.model.conv_first
+    def prepares_ahead(self) -> bool:
+        """Whether :meth:`prepare` does the work before the run (exports and loads the files);
+        otherwise the first window compiles."""
+        return self.placement.backend.exports
+
+    @property
+    def frames_dtype(self) -> torch.dtype:
+        """What the parts take: the float32 frames of the eager network they are exported from."""
+        return self.model.frames_dtype
+
+    @property
+    def frames_device(self) -> torch.device:
+        return self.model.frames_device
 
     # --- the model's interface (see upscale_window) -------------------------------------
     def extract_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +96,7 @@ class Engine:
             self.notify(line)
 
     def _load(self, spec: PartSpec, window: int) -> Callable:
-        if self.backend == "compile":
+        if not self.placement.backend.exports:
             return self._compiled(spec)
         path = self._onnx(spec, window)
         try:
@@ -99,8 +108,7 @@ class Engine:
             return self._open(self._onnx(spec, window), spec)
 
     def _onnx_precision(self) -> str:
-        # OpenVINO reads the float32 file and lowers precision itself (INFERENCE_PRECISION_HINT)
-        return self.placement.precision if self.backend == "onnxruntime" else "fp32"
+        return self.placement.backend.onnx_precision(self.placement.precision)
 
     def _onnx(self, spec: PartSpec, window: int) -> Path:
         """The part's ONNX file from the cache, exported into it when missing or damaged."""
@@ -127,20 +135,8 @@ class Engine:
         return path
 
     def _open(self, path: Path, spec: PartSpec) -> Callable:
-        from stdan_cli.upscalers.engines import runtimes
-
         p = self.placement
-        folder = self.root / self.weights_sha256[:16]
-        if self.backend == "onnxruntime":
-            import onnxruntime
-
-            trt = folder / f"tensorrt-ort{onnxruntime.__version__}" / p.target.replace(":", "") / p.precision
-            session = runtimes.ort_session(path, p, self.threads, trt)
-            return runtimes.ort_runner(session, p.device, self._output_shape(spec))
-        import openvino
-
-        blobs = folder / f"openvino-{openvino.__version__}" / p.target / p.precision
-        return runtimes.openvino_runner(runtimes.openvino_compiled(path, p, self.threads, blobs))
+        return p.backend.open(path, p, self.threads, self.root / self.weights_sha256[:16], self._output_shape(spec))
 
     def _output_shape(self, spec: PartSpec) -> Callable[..., tuple[int, ...]]:
         cfg = self.config

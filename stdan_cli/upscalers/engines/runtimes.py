@@ -15,27 +15,19 @@ import torch
 
 from stdan_cli.upscalers.engines.backends import Placement
 
-# ONNX Runtime's providers for each target, fastest first; only those the installed build has are used.
-_ORT_PROVIDERS = {
-    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider"),  # CUDA takes what TensorRT cannot
-    "cuda": ("CUDAExecutionProvider",),
-    "dml": ("DmlExecutionProvider",),
-    "coreml": ("CoreMLExecutionProvider",),
-    "cpu": (),
-}
-
 
 def ort_session(path: Path, placement: Placement, threads: int | None, trt_cache: Path | None):
-    """An ONNX Runtime session of ``path`` for ``placement`` (the CPU provider last, always)."""
+    """An ONNX Runtime session of ``path`` for ``placement`` (its target's providers, the CPU
+    provider last, always)."""
     import onnxruntime as ort
 
-    kind, _, index = placement.target.partition(":")
+    target = placement.target
     available = set(ort.get_available_providers())
     providers: list = []
-    for name in _ORT_PROVIDERS[kind]:
+    for name in target.providers:
         if name not in available:
             raise RuntimeError(f"this ONNX Runtime has no {name}")
-        options = {"device_id": int(index or 0)} if name != "CoreMLExecutionProvider" else {}
+        options = {"device_id": target.device_id} if name != "CoreMLExecutionProvider" else {}
         if name == "TensorrtExecutionProvider":
             options |= {"trt_fp16_enable": placement.precision == "fp16", "trt_engine_cache_enable": True,
                         "trt_engine_cache_path": str(trt_cache), "trt_timing_cache_enable": True}
@@ -86,9 +78,9 @@ def openvino_compiled(path: Path, placement: Placement, threads: int | None, cac
     config = {"CACHE_DIR": str(cache_dir),
               "INFERENCE_PRECISION_HINT": "f32" if placement.precision == "fp32" else "f16",
               "PERFORMANCE_HINT": "LATENCY"}
-    if threads and placement.target.startswith("CPU"):
+    if threads and placement.target.on_cpu:
         config["INFERENCE_NUM_THREADS"] = threads
-    return core.compile_model(core.read_model(str(path)), placement.target, config)
+    return core.compile_model(core.read_model(str(path)), placement.target.device, config)
 
 
 def openvino_runner(compiled) -> Callable:
