@@ -13,7 +13,8 @@ from stdan_cli.cli import main
 from stdan_cli.jobs.manifest import Manifest, VideoFacts
 from stdan_cli.jobs.strict_json import Damaged
 
-# The names a format-2 manifest records the options and the model by (those users type).
+# The names a manifest records the options and the model by (those users type), as format 2 named
+# them too (format 3 added the chunks' extension).
 OPTION_NAMES = {"--chunk-frames", "--codec", "--compare", "--crf", "--deinterlace", "--end", "--mode", "--outscale",
                 "--pix-fmt", "--preset", "--scene-threshold", "--scenes", "--start", "--stride", "--vf", "--window",
                 "encoder options", "output container", "tiles (--tile/--memory-budget)"}
@@ -21,8 +22,9 @@ MODEL_NAMES = {"--model", "--precision", "weights sha256"}
 
 
 def _manifest(video: dict) -> dict:
-    return {"format": 2, "stdan_cli": "0.1.0", "input": {"size": 1}, "options": {"--mode": "spacetime"},
-            "model": {"--model": "bicubic"}, "video": video, "planned": True, "chunks": [], "left_out": ["--crf"]}
+    return {"format": 3, "stdan_cli": "0.1.0", "input": {"size": 1}, "options": {"--mode": "spacetime"},
+            "model": {"--model": "bicubic"}, "video": video, "planned": True, "chunks": [], "left_out": ["--crf"],
+            "extension": ".mkv"}
 
 
 @pytest.mark.parametrize("video, facts", [
@@ -42,8 +44,8 @@ def test_a_video_fact_of_the_wrong_kind_is_damage():
 
 
 def test_a_job_records_its_choices_by_the_names_of_earlier_manifests(tmp_path):
-    """A --part task plans the whole job and writes its manifest; its names are a format-2
-    manifest's, so work folders written before resume."""
+    """A --part task plans the whole job and writes its manifest; its names are the ones
+    manifests have always used, so what a resume compares keeps its meaning."""
     src = make_video(tmp_path / "in.mkv", n_frames=12, codec="ffv1", pix_fmt="yuv444p")
     work = tmp_path / "work"
     result = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out.mkv"), "--model", "bicubic",

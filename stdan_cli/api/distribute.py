@@ -14,7 +14,7 @@ from stdan_cli.errors import OptionError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from stdan_cli.cluster.parts import Part
+    from stdan_cli.cluster.part import Part
     from stdan_cli.cluster.session import WorkerLayout
     from stdan_cli.cluster.workers import WorkerSpec
 
@@ -34,7 +34,7 @@ class Distribution:
         makes no sense."""
         if ray_address is None and (ray_workers is not None or shared_input):
             raise OptionError(f"{'--ray-workers' if ray_workers is not None else '--shared-input'} needs --ray")
-        from stdan_cli.cluster.parts import parse_part  # the job layer: not for --help
+        from stdan_cli.cluster.part import parse_part
 
         parsed = parse_part(part) if part is not None else None
         if parsed is not None and ray_address is not None:

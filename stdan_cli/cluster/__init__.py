@@ -18,9 +18,9 @@ __all__ = [
 ]
 
 __getattr__ = lazy_exports(__name__, {
-    "Part": "parts",
+    "Part": "part",
     "PartExecutor": "parts",
-    "parse_part": "parts",
+    "parse_part": "part",
     "evaluate_on_ray": "ray_eval",
     "RayExecutor": "ray_job",
     "RemoteModel": "ray_job",

@@ -23,11 +23,11 @@ missing, e.g. of a task that failed). It is an executor of the one job driver
 
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from stdan_cli.errors import JobMismatch, OptionError
+from stdan_cli.cluster.part import Part, parse_part  # noqa: F401 (parse_part: the executor's option)
+from stdan_cli.errors import JobMismatch
 from stdan_cli.jobs import Job, Made, Workspace
 from stdan_cli.jobs.driver import NotifyFn, check_planned, check_same_job, resume
 from stdan_cli.jobs.runner import ChunkRunner, ProgressFn, decode_and_plan, make_chunks
@@ -35,26 +35,6 @@ from stdan_cli.jobs.workspace import MARKER
 from stdan_cli.progress import progress_events
 from stdan_cli.safe_files import open_lock_file
 from stdan_cli.upscalers import Upscaler
-
-
-@dataclass(frozen=True)
-class Part:
-    index: int  # 1-based
-    count: int
-
-    def wants(self, chunk: int) -> bool:
-        return chunk % self.count == self.index - 1
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-def parse_part(text: str) -> Part:
-    """``I/N`` with 1 <= I <= N (e.g. ``$((SLURM_ARRAY_TASK_ID))/$SLURM_ARRAY_TASK_COUNT``)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise OptionError(f"--part {text}: use I/N with 1 <= I <= N, e.g. --part 1/4")
-    return Part(int(match[1]), int(match[2]))
 
 
 @dataclass
