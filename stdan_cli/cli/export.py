@@ -77,13 +77,10 @@ def backend_option(fn):
 
 def prepare_backend(upscaler, window: int, console) -> None:
     """Prepare an engine upscaler's parts for ``window``-frame windows before the run, with a
-    phase line per preparation and its time (nothing is shown when the cache has them)."""
+    phase line per preparation and its time (nothing is shown when the cache has them;
+    ``compile`` always compiles, and says how long that took here)."""
     engine = getattr(upscaler, "engine", None)
     if engine is None:
-        return
-    if engine.backend == "compile":  # nothing to prepare ahead: the first window compiles
-        console.print("torch.compile compiles the network during the first window, which can take long (the "
-                      "official network had not finished after 30 minutes on a 2-core CPU)", soft_wrap=True)
         return
     engine.notify = lambda line: console.print(line, soft_wrap=True)
     try:

@@ -14,7 +14,8 @@ after that export and 40 s of compiling, but with about 12 times eager's memory 
 (unsliced graphs), so the same memory gives it smaller tiles: with 10 GB, tiles of 169 px
 against eager's 597 px, whose 24 px overlaps make it compute 1.98 times a large frame's pixels
 against eager's 1.20 (arithmetic from the measured memory, not a run): 1.65 times the work,
-more than its 1.3x gains. ``torch.compile`` did not finish compiling in 30 minutes. No GPU has been measured yet
+more than its 1.3x gains. ``torch.compile`` of the whole network did not finish compiling in 30 minutes;
+``compile`` compiles the repeated blocks only (:mod:`stdan_cli.upscalers.engines.regional`). No GPU has been measured yet
 (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
@@ -59,9 +60,8 @@ class Backend:
 
 
 TORCH_PRECISIONS = tuple(PRECISIONS)  # eager PyTorch's, compile's too
-# torch.compile of the official network did not finish compiling in 30 minutes on the project's
-# 2-core CPU, so its graphs' memory is taken from eager PyTorch run unsliced: 50 KB per pixel
-# measured, rounded up.
+# compile runs its compiled blocks unsliced (all Swin windows at once), so its memory is taken
+# from eager PyTorch run unsliced: 50 KB per pixel measured, rounded up.
 COMPILE_BYTES_PER_PIXEL = 60_000
 
 BACKENDS: dict[str, Backend] = {
@@ -70,7 +70,8 @@ BACKENDS: dict[str, Backend] = {
         Backend("auto", "eager PyTorch (no engine has been measured faster once its preparation and memory count)",
                 (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
         Backend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS, False),
-        Backend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
+        Backend("compile", "torch.compile of the network's repeated blocks (Swin blocks, alignment), "
+                "compiled before the run; any tile size",
                 (), "", ("cpu", "cuda"), TORCH_PRECISIONS, True, COMPILE_BYTES_PER_PIXEL),
         Backend("onnxruntime", "ONNX Runtime (--device cpu; cuda with onnxruntime-gpu, TensorRT first when "
                 "installed; dml: DirectML; mps: CoreML)", ("onnxruntime", "onnx"), 'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for '

@@ -6,6 +6,9 @@ Parts are prepared on first use, or up front with :meth:`Engine.prepare` (the CL
 show the phase and its time before the run starts): the exported ONNX file is taken from the
 cache (:mod:`stdan_cli.upscalers.engines.cache`) or exported into it; the runtime then loads it. A
 cached file that is damaged, or that the runtime cannot load, is removed and exported again.
+``compile`` exports nothing: the network's repeated blocks are compiled in place
+(:mod:`stdan_cli.upscalers.engines.regional`), and preparing runs one small window through
+them, which compiles every graph the run needs (shapes are dynamic), timed.
 """
 
 from __future__ import annotations
@@ -23,18 +26,26 @@ from stdan_cli.upscalers.engines import cache
 from stdan_cli.upscalers.engines.backends import Placement
 from stdan_cli.upscalers.engines.export import export_part, exporter_version, precision_model
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
+from stdan_cli.upscalers.precisions import PRECISIONS
+
+# Compiling the official network's regions (SwinBlock and LSTFIStep graphs) on the project's
+# 2-core CPU (benchmarks/bench_backends.py): said before preparing, so the wait is expected.
+COMPILE_MEASURED = "minutes on a 2-core CPU"
 
 
 @dataclass
 class Engine:
     placement: Placement
-    model: STDAN  # the eager float32 network the parts are exported from
+    # The network the parts are exported from (float32), or for compile the one it runs (in the
+    # run's precision, its repeated blocks compiled in place).
+    model: STDAN
     weights_sha256: str
     root: Path  # the engine cache
     threads: int | None = None
     notify: Callable[[str], None] | None = None  # phase lines (preparation and its time)
     prepared: list[str] = field(default_factory=list)  # what this engine exported or built
     notices: list[str] = field(default_factory=list)  # damaged cache entries replaced
+    regions: dict[str, int] = field(default_factory=dict)  # compile: the compiled modules by type
     _runners: dict = field(default_factory=dict)
 
     @property
@@ -71,7 +82,29 @@ class Engine:
         before = len(self.prepared)
         for spec in (FEATURES, RECONSTRUCT):
             self._runner(spec, window)
+        if self.backend == "compile" and not self.prepared:
+            self._compile_now(window)
         return self.prepared[before:]
+
+    def _compile_now(self, window: int) -> None:
+        """Compile every graph a run needs by running one small window (2x3 size multiples:
+        no size of 1, which PyTorch would specialise) and the features of a single frame (the
+        pipeline's later windows encode one or a few new frames), timed."""
+        from stdan_cli.model import upscale_window
+        from stdan_cli.upscalers.device import intra_op_threads, tf32_allowed
+        from stdan_cli.upscalers.engines.regional import describe
+
+        m = self.config.size_multiple
+        frames = torch.rand(1, window, 3, 2 * m, 3 * m, generator=torch.Generator().manual_seed(0))
+        what = f"compile engine: compiling {describe(self.regions)} (torch.compile, dynamic shapes)"
+        self._say(f"preparing {what}; {COMPILE_MEASURED}...")
+        start = time.perf_counter()
+        with intra_op_threads(self.threads), tf32_allowed(PRECISIONS[self.placement.precision].tf32):
+            upscale_window(self, frames.to(self.placement.device))
+            self.extract_features(frames[:, :1].to(self.placement.device))
+        seconds = time.perf_counter() - start
+        self.prepared.append(f"compiled {describe(self.regions)} in {seconds:.1f} s")
+        self._say(f"prepared {what} in {seconds:.1f} s here")
 
     def _part_name(self, spec: PartSpec, window: int) -> str:
         return f"reconstruct-n{window}" if spec is RECONSTRUCT else spec.name
@@ -140,7 +173,16 @@ class Engine:
         import openvino
 
         blobs = folder / f"openvino-{openvino.__version__}" / p.target / p.precision
-        return runtimes.openvino_runner(runtimes.openvino_compiled(path, p, self.threads, blobs))
+        start = time.perf_counter()
+        compiled, reused = runtimes.openvino_compiled(path, p, self.threads, blobs)
+        seconds = time.perf_counter() - start
+        if reused:
+            self._say(f"openvino engine: {path.stem} reused from OpenVINO's cache in {seconds:.1f} s ({blobs})")
+        else:
+            self.prepared.append(f"{path.stem} compiled by OpenVINO for {p.target} in {seconds:.1f} s")
+            self._say(f"prepared openvino engine: compiled {path.stem} for {p.target} in {seconds:.1f} s "
+                      f"(cached in {blobs})")
+        return runtimes.openvino_runner(compiled)
 
     def _output_shape(self, spec: PartSpec) -> Callable[..., tuple[int, ...]]:
         cfg = self.config
@@ -150,23 +192,26 @@ class Engine:
         return lambda feats, positions: (feats.shape[0], positions.shape[0], 3, s * feats.shape[3], s * feats.shape[4])
 
     def _compiled(self, spec: PartSpec) -> Callable:
-        """``torch.compile`` of the part: fixed shapes (a job uses one tile shape), CUDA graphs
-        on CUDA GPUs. Compilation happens on the first call; PyTorch caches compiled graphs itself."""
+        """The part run by :attr:`model` with its repeated blocks compiled (once for both parts;
+        see :mod:`stdan_cli.upscalers.engines.regional`). Graphs compile on their first call
+        (:meth:`prepare` makes that call up front); PyTorch caches compiled code on disk, so a
+        later process compiles faster."""
+        from stdan_cli.upscalers.engines.regional import compile_regions
+
+        if not self.regions:
+            self.regions = compile_regions(self.model)
         module = part_module(spec, self.model)
-        mode = "reduce-overhead" if self.placement.device.type == "cuda" else None
-        compiled = torch.compile(module, mode=mode, dynamic=False)
-        self.prepared.append(f"{spec.name}: torch.compile ({mode or 'default'}), compiled on first use")
 
         def run(*inputs: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
-                out = compiled(*(t.to(self.placement.device) for t in inputs))
-            return out.clone() if mode else out  # CUDA graphs reuse their output buffers
+                return module(*(t.to(self.placement.device) for t in inputs))
         return run
 
 
 def build_engine(placement: Placement, model: STDAN, weights_path: str | Path | None, threads: int | None = None,
                  cache_dir: str | Path | None = None) -> Engine:
-    """An :class:`Engine` for ``model`` (float32, eval) at ``placement``; engines are cached
+    """An :class:`Engine` for ``model`` (eval; float32, or for compile in the run's precision) at
+    ``placement``; engines are cached
     beside ``weights_path`` (see :func:`stdan_cli.upscalers.engines.cache.cache_root`) unless ``cache_dir``."""
     sha = cache.weights_sha256(weights_path) if weights_path is not None else state_dict_sha256(model)
     root = Path(cache_dir) if cache_dir is not None else cache.cache_root(weights_path)
