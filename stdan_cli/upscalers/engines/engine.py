@@ -30,7 +30,7 @@ from stdan_cli.upscalers.precisions import PRECISIONS
 
 # Compiling the official network's regions (SwinBlock and LSTFIStep graphs) on the project's
 # 2-core CPU (benchmarks/bench_backends.py): said before preparing, so the wait is expected.
-COMPILE_MEASURED = "minutes on a 2-core CPU"
+COMPILE_MEASURED = "measured: minutes on a 2-core CPU"
 
 
 @dataclass
