@@ -60,10 +60,10 @@ def test_compiled_blocks_equal_eager_and_another_tile_size_compiles_nothing(weig
     # configuration's 4 blocks share their graphs (with and without shift, batch of one or more).
     assert engine.regions == {"SwinBlock": 4, "LSTFIStep": 1}
     assert 0 < compiled <= 5
-    assert len(engine.prepared) == 1 and engine.prepared[0].startswith("compiled 4 SwinBlock, 1 LSTFIStep in ")
+    assert len(engine.prepared) == 1 and engine.prepared[0].startswith("compiled 1 LSTFIStep, 4 SwinBlock in ")
     # said before compiling (with the time measured on the project's machine) and after (the time here)
-    assert lines[0].startswith("preparing compile engine: compiling 4 SwinBlock, 1 LSTFIStep") and "measured" in lines[0]
-    assert lines[-1].startswith("prepared compile engine: compiling 4 SwinBlock, 1 LSTFIStep") and lines[-1].endswith(" s here")
+    assert lines[0].startswith("preparing compile engine: compiling 1 LSTFIStep, 4 SwinBlock") and "measured" in lines[0]
+    assert lines[-1].startswith("prepared compile engine: compiling 1 LSTFIStep, 4 SwinBlock") and lines[-1].endswith(" s here")
     after_prepare = graphs()
     for size, skip, inputs_only in (((24, 40), 0, False), ((40, 32), 1, True)):  # neither is the warm-up's 16x24
         x = frames(*size)

@@ -74,5 +74,5 @@ def _with_contiguous_inputs(compiled: Callable, module: nn.Module) -> Callable:
 
 
 def describe(regions: dict[str, int]) -> str:
-    """``48 SwinBlock, 1 LSTFIStep``."""
+    """``1 LSTFIStep, 48 SwinBlock`` (in the order the model holds them)."""
     return ", ".join(f"{count} {name}" for name, count in regions.items()) or "nothing"
