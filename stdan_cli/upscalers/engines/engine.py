@@ -28,8 +28,8 @@ from stdan_cli.upscalers.engines.export import export_part, exporter_version, pr
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.upscalers.precisions import PRECISIONS
 
-# Compiling the official network's regions (SwinBlock and LSTFIStep graphs) on the project's
-# 2-core CPU (benchmarks/bench_backends.py): said before preparing, so the wait is expected.
+# Said before compiling, so the wait is expected (the small configuration's blocks took minutes
+# on the project's loaded 2-core CPU); the phase line after it gives the time taken here.
 COMPILE_MEASURED = "measured: minutes on a 2-core CPU"
 
 
