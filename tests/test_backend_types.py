@@ -91,7 +91,6 @@ def test_an_engine_says_what_frames_it_takes_without_posing_as_the_network(tmp_p
     engine = build_engine(place("compile", "cpu", "fp32"), net, None, cache_dir=tmp_path)
     assert not hasattr(engine, "conv_first")
     assert (engine.frames_dtype, engine.frames_device) == (torch.float32, torch.device("cpu"))
-    assert not engine.prepares_ahead
 
 
 def test_ray_workers_read_the_device_with_the_same_parser():

@@ -20,7 +20,7 @@ from stdan_cli.pipeline import UpscaleOptions, plan_upscale
 from stdan_cli.upscalers import StdanUpscaler, build_upscaler, memory_budget, resolve_precision
 from stdan_cli.upscalers import device as device_module
 from stdan_cli.upscalers import stdan as stdan_upscaler_module
-from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET, GiB, apply_tf32
+from stdan_cli.upscalers.device import CPU_MEMORY_BUDGET, GiB, tf32_allowed
 from stdan_cli.video.encoders import EncodeSettings
 
 CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
@@ -65,13 +65,40 @@ def test_precisions_a_device_cannot_run_are_refused(name, device, message):
         resolve_precision(name, torch.device(device))
 
 
-def test_tf32_is_off_unless_asked_for():
+def test_tf32_is_set_for_the_block_and_the_callers_setting_restored():
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
-        apply_tf32(resolve_precision("tf32", CUDA0))
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        with tf32_allowed(resolve_precision("fp32", CUDA0).tf32):
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
         assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
-        apply_tf32(resolve_precision("fp32", CUDA0))
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        with tf32_allowed(resolve_precision("tf32", CUDA0).tf32):
+            assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_an_upscaler_allows_tf32_during_its_calls_only(weights, monkeypatch):
+    # The process's TF32 flags are the caller's: building and running an fp32 upscaler turns
+    # TF32 off for its own calls and leaves the flags as they were, before and after.
+    seen = []
+    real = stdan_upscaler_module.upscale_window
+
+    def spy(*args, **kwargs):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stdan_upscaler_module, "upscale_window", spy)
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:  # (the flags are properties monkeypatch cannot restore)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        upscaler = build_upscaler("stdan", weights=weights, device="cpu", precision="fp32", threads=1)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        upscaler(torch.rand(1, 2, 3, 16, 24, generator=torch.Generator().manual_seed(0)))
+        assert seen == [(False, False)]
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 

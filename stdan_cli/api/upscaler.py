@@ -69,13 +69,10 @@ class ModelChoice:
 
 def prepare_backend(upscaler, window: int, notify: NotifyFn) -> None:
     """Prepare an engine upscaler's parts for ``window``-frame windows before the run, with a
-    line per preparation and its time (nothing is said when the cache has them)."""
+    line per preparation and its time (nothing is said when the cache has them; ``compile``
+    always compiles its blocks, and says how long that took here)."""
     engine = getattr(upscaler, "engine", None)
     if engine is None:
-        return
-    if not engine.prepares_ahead:  # the first window compiles
-        notify("torch.compile compiles the network during the first window, which can take long (the "
-               "official network had not finished after 30 minutes on a 2-core CPU)")
         return
     engine.notify = notify
     try:

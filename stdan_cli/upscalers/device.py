@@ -89,11 +89,20 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
     return PRECISIONS[name]
 
 
-def apply_tf32(precision: Precision) -> None:
-    """TF32 stays off unless asked for: PyTorch lets cuDNN use it by default, which makes
-    "fp32" convolutions on Ampere and later differ from the reference by about 1e-3."""
-    torch.backends.cuda.matmul.allow_tf32 = precision.tf32
-    torch.backends.cudnn.allow_tf32 = precision.tf32
+@contextlib.contextmanager
+def tf32_allowed(allowed: bool) -> Iterator[None]:
+    """CUDA matmuls and cuDNN convolutions may round float32 to TF32 during the block only if
+    ``allowed`` (:attr:`Precision.tf32`); the process's previous settings are restored after it.
+
+    TF32 stays off unless asked for: PyTorch lets cuDNN use it by default, which makes "fp32"
+    convolutions on Ampere and later differ from the reference by about 1e-3. The flags are
+    process-wide, so an upscaler sets them around its own calls and leaves the caller's as they were."""
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
 
 
 def memory_budget(device: torch.device, gib: float | None = None) -> int:

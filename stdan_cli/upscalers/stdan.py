@@ -12,7 +12,8 @@ import torch
 from stdan_cli.model import FeatureCache, ModelDescriptor, load_model, upscale_window
 from stdan_cli.model.loader import state_dict_sha256
 from stdan_cli.model.precision import use_low_precision_matmuls
-from stdan_cli.upscalers.device import apply_tf32, intra_op_threads, memory_budget, resolve_precision, slice_policy
+from stdan_cli.upscalers.device import intra_op_threads, memory_budget, slice_policy, tf32_allowed
+from stdan_cli.upscalers.precisions import PRECISIONS
 from stdan_cli.upscalers.transfer import to_device
 
 
@@ -28,6 +29,7 @@ class StdanUpscaler:
     redone: int = 0  # windows redone in float32
     threads: int | None = None  # PyTorch's intra-op threads during a call (None: PyTorch's choice)
     weights_sha256: str | None = None  # of the weights as loaded; computed from ``model`` when not given
+    tf32: bool = False  # CUDA may round float32 to TF32 during a call (restored after it; --precision tf32)
 
     def __post_init__(self) -> None:
         if self.weights_sha256 is None:
@@ -53,7 +55,7 @@ class StdanUpscaler:
         inputs_only: bool = False,
         frame_indices: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        with intra_op_threads(self.threads):
+        with intra_op_threads(self.threads), tf32_allowed(self.tf32):
             return self._upscale(frames, skip_outputs, cache_key, inputs_only, frame_indices)
 
     def _upscale(self, frames, skip_outputs, cache_key, inputs_only, frame_indices) -> torch.Tensor:
@@ -70,40 +72,50 @@ class StdanUpscaler:
 
 
 def build_stdan(weights: str | os.PathLike | None, device: torch.device, precision: str) -> StdanUpscaler:
-    """Load the checkpoint ``weights`` (a path, a registry name, or None for the default)."""
-    from stdan_cli.weights import resolve_weights
+    """Eager PyTorch: :func:`build_stdan_placed` at ``place("torch", device, precision)``."""
+    from stdan_cli.upscalers.engines import place
 
-    chosen = resolve_precision(precision, device)
-    apply_tf32(chosen)
-    loaded = load_model(resolve_weights(weights), device=device)
-    net = loaded.model
-    net.set_slice_policy(slice_policy(device, memory_budget(device)))
-    sha256 = state_dict_sha256(net)  # before any precision change
-    fallback = None
-    if chosen.matmul_dtype is not None:
-        fallback = copy.deepcopy(net)
-        use_low_precision_matmuls(net, chosen.matmul_dtype)
-    return StdanUpscaler(net, loaded.descriptor, device, chosen.name, fallback=fallback, weights_sha256=sha256)
+    return build_stdan_placed(weights, place("torch", str(device), precision))
 
 
 def build_stdan_engine(weights: str | os.PathLike | None, placement, threads: int | None = None) -> StdanUpscaler:
-    """STDAN whose two parts run in the engine of ``placement`` (a
-    :class:`stdan_cli.upscalers.engines.Placement`); the float32 eager model stays as the fallback for
-    windows whose fp16 output is not finite, and as what the engines are exported from."""
+    """STDAN whose two parts run in the engine of ``placement``: :func:`build_stdan_placed`."""
+    return build_stdan_placed(weights, placement, threads)
+
+
+def build_stdan_placed(weights: str | os.PathLike | None, placement, threads: int | None = None) -> StdanUpscaler:
+    """STDAN from the checkpoint ``weights`` (a path, a registry name, or None for the default)
+    at ``placement`` (a :class:`stdan_cli.upscalers.engines.Placement`: backend, device and
+    resolved precision), the one builder for every backend.
+
+    The precision is applied one way for all of them, by
+    :func:`~stdan_cli.model.precision.use_low_precision_matmuls` with the precision's dtype:
+    eager PyTorch and ``compile`` run the network converted in place (``compile`` then compiles
+    that network's repeated blocks); ONNX engines export a converted copy (export.precision_model),
+    OpenVINO lowers the float32 file itself. Where the precision is not fp32 the float32 network
+    stays as the fallback for windows whose output is not finite. TF32 is allowed during the
+    upscaler's calls only where the precision asks for it."""
     from stdan_cli.upscalers.engines import build_engine
     from stdan_cli.weights import resolve_weights
 
     path = resolve_weights(weights)
     device = placement.device
+    chosen = PRECISIONS[placement.precision]
     loaded = load_model(path, device=device)
     net = loaded.model
     net.set_slice_policy(slice_policy(device, memory_budget(device)))
     sha256 = state_dict_sha256(net)  # the engines' key and the job's record: the weights as loaded
-    engine = build_engine(placement, net, threads, weights_sha256=sha256)
-    fallback = net if placement.precision != "fp32" else None
-    name = f"stdan ({placement.backend.name} {placement.label})"
-    descriptor = loaded.descriptor
-    if placement.backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
-        descriptor = replace(descriptor, bytes_per_pixel=placement.backend.bytes_per_pixel)
-    return StdanUpscaler(net, descriptor, device, placement.precision, name=name, fallback=fallback,
-                         engine=engine, weights_sha256=sha256)
+    descriptor, name, engine, fallback = loaded.descriptor, "stdan", None, None
+    backend = placement.backend
+    runs_in_torch = not backend.exports  # eager and compile run this network; exporters export a copy
+    if chosen.matmul_dtype is not None:
+        fallback = copy.deepcopy(net) if runs_in_torch else net
+        if runs_in_torch:
+            use_low_precision_matmuls(net, chosen.matmul_dtype)
+    if backend.engine:
+        engine = build_engine(placement, net, threads, weights_sha256=sha256)
+        name = f"stdan ({backend.name} {placement.label})"
+        if backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
+            descriptor = replace(descriptor, bytes_per_pixel=backend.bytes_per_pixel)
+    return StdanUpscaler(net, descriptor, device, chosen.name, name=name, fallback=fallback, engine=engine,
+                         weights_sha256=sha256, tf32=chosen.tf32)

@@ -17,7 +17,8 @@ after that export and 40 s of compiling, but with about 12 times eager's memory 
 (unsliced graphs), so the same memory gives it smaller tiles: with 10 GB, tiles of 169 px
 against eager's 597 px, whose 24 px overlaps make it compute 1.98 times a large frame's pixels
 against eager's 1.20 (arithmetic from the measured memory, not a run): 1.65 times the work,
-more than its 1.3x gains. ``torch.compile`` did not finish compiling in 30 minutes. No GPU has been measured yet
+more than its 1.3x gains. ``torch.compile`` of the whole network did not finish compiling in 30 minutes;
+``compile`` compiles the repeated blocks only (:mod:`stdan_cli.upscalers.engines.regional`). No GPU has been measured yet
 (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
@@ -86,9 +87,10 @@ class Backend:
         return "fp32"
 
     def open(self, path: Path, placement: "Placement", threads: int | None, cache: Path,
-             output_shape: Callable) -> Callable:
+             output_shape: Callable, report: Callable[[str, bool], None]) -> Callable:
         """A part's ONNX file at ``path`` loaded in this backend's runtime: ``run(*inputs) -> output``
-        (``cache``: the folder for the runtime's own compiled files)."""
+        (``cache``: the folder for the runtime's own compiled files; ``report(line, prepared)``:
+        what loading did, and whether it prepared something new)."""
         raise TypeError(f"--backend {self.name} runs no exported files")
 
     def engine_precision(self, precision: str, gpu: bool) -> str:
@@ -109,7 +111,8 @@ class EagerBackend(Backend):
 
 @dataclass(frozen=True)
 class CompileBackend(Backend):
-    """``torch.compile`` of the two parts, compiled during the first window."""
+    """``torch.compile`` of the network's repeated blocks, compiled before the run
+    (:mod:`stdan_cli.upscalers.engines.regional`)."""
 
     engine: ClassVar[bool] = True
 
@@ -172,7 +175,7 @@ class OnnxRuntimeBackend(Backend):
     def onnx_precision(self, precision: str) -> str:
         return precision
 
-    def open(self, path, placement, threads, cache, output_shape):
+    def open(self, path, placement, threads, cache, output_shape, report):
         import onnxruntime
 
         from stdan_cli.upscalers.engines import runtimes
@@ -215,19 +218,28 @@ class OpenVinoBackend(Backend):
             raise BackendUnavailable(f"OpenVINO sees no device {target} here (it has {', '.join(available) or 'none'})")
         return Placement(self, torch.device("cpu"), OpenVinoTarget(target), self.engine_precision(precision, kind != "cpu"))
 
-    def open(self, path, placement, threads, cache, output_shape):
+    def open(self, path, placement, threads, cache, output_shape, report):
+        import time
+
         import openvino
 
         from stdan_cli.upscalers.engines import runtimes
 
         blobs = cache / f"openvino-{openvino.__version__}" / str(placement.target) / placement.precision
-        return runtimes.openvino_runner(runtimes.openvino_compiled(path, placement, threads, blobs))
+        start = time.perf_counter()
+        compiled, reused = runtimes.openvino_compiled(path, placement, threads, blobs)
+        seconds = time.perf_counter() - start
+        if reused:
+            report(f"openvino engine: {path.stem} reused from OpenVINO's cache in {seconds:.1f} s ({blobs})", False)
+        else:
+            report(f"{path.stem} compiled by OpenVINO for {placement.target} in {seconds:.1f} s (cached in {blobs})",
+                   True)
+        return runtimes.openvino_runner(compiled)
 
 
 TORCH_PRECISIONS = tuple(PRECISIONS)  # eager PyTorch's, compile's too
-# torch.compile of the official network did not finish compiling in 30 minutes on the project's
-# 2-core CPU, so its graphs' memory is taken from eager PyTorch run unsliced: 50 KB per pixel
-# measured, rounded up.
+# compile runs its compiled blocks unsliced (all Swin windows at once), so its memory is taken
+# from eager PyTorch run unsliced: 50 KB per pixel measured, rounded up.
 COMPILE_BYTES_PER_PIXEL = 60_000
 
 BACKENDS: dict[str, Backend] = {
@@ -236,7 +248,8 @@ BACKENDS: dict[str, Backend] = {
         EagerBackend("auto", "eager PyTorch (no engine has been measured faster once its preparation and memory count)",
                      (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS),
         EagerBackend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS),
-        CompileBackend("compile", "torch.compile of the two parts (CUDA graphs on CUDA GPUs: tile shapes are fixed)",
+        CompileBackend("compile", "torch.compile of the network's repeated blocks (Swin blocks, alignment), "
+                       "compiled before the run; any tile size",
                        (), "", ("cpu", "cuda"), TORCH_PRECISIONS, COMPILE_BYTES_PER_PIXEL),
         OnnxRuntimeBackend("onnxruntime", "ONNX Runtime (--device cpu; cuda with onnxruntime-gpu, TensorRT first when "
                            "installed; dml: DirectML; mps: CoreML)", ("onnxruntime", "onnx"),

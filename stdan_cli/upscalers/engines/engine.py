@@ -6,6 +6,9 @@ Parts are prepared on first use, or up front with :meth:`Engine.prepare` (the CL
 show the phase and its time before the run starts): the exported ONNX file is taken from the
 cache (:mod:`stdan_cli.upscalers.engines.cache`) or exported into it; the runtime then loads it. A
 cached file that is damaged, or that the runtime cannot load, is removed and exported again.
+``compile`` exports nothing: the network's repeated blocks are compiled in place
+(:mod:`stdan_cli.upscalers.engines.regional`), and preparing runs one small window through
+them, which compiles every graph the run needs (shapes are dynamic), timed.
 """
 
 from __future__ import annotations
@@ -23,18 +26,26 @@ from stdan_cli.upscalers.engines import cache
 from stdan_cli.upscalers.engines.backends import Placement
 from stdan_cli.upscalers.engines.export import export_part, exporter_version, precision_model
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
+from stdan_cli.upscalers.precisions import PRECISIONS
+
+# Said before compiling, so the wait is expected (the small configuration's blocks took minutes
+# on the project's loaded 2-core CPU); the phase line after it gives the time taken here.
+COMPILE_MEASURED = "measured: minutes on a 2-core CPU"
 
 
 @dataclass
 class Engine:
     placement: Placement
-    model: STDAN  # the eager float32 network the parts are exported from
+    # The network the parts are exported from (float32), or for compile the one it runs (in the
+    # run's precision, its repeated blocks compiled in place).
+    model: STDAN
     weights_sha256: str
     root: Path  # the engine cache
     threads: int | None = None
     notify: Callable[[str], None] | None = None  # phase lines (preparation and its time)
     prepared: list[str] = field(default_factory=list)  # what this engine exported or built
     notices: list[str] = field(default_factory=list)  # damaged cache entries replaced
+    regions: dict[str, int] = field(default_factory=dict)  # compile: the compiled modules by type
     _runners: dict = field(default_factory=dict)
 
     @property
@@ -44,12 +55,6 @@ class Engine:
     @property
     def backend(self) -> str:
         return self.placement.backend.name
-
-    @property
-    def prepares_ahead(self) -> bool:
-        """Whether :meth:`prepare` does the work before the run (exports and loads the files);
-        otherwise the first window compiles."""
-        return self.placement.backend.exports
 
     @property
     def frames_dtype(self) -> torch.dtype:
@@ -80,7 +85,29 @@ class Engine:
         before = len(self.prepared)
         for spec in (FEATURES, RECONSTRUCT):
             self._runner(spec, window)
+        if not self.placement.backend.exports and not self.prepared:  # compile: its blocks now
+            self._compile_now(window)
         return self.prepared[before:]
+
+    def _compile_now(self, window: int) -> None:
+        """Compile every graph a run needs by running one small window (2x3 size multiples:
+        no size of 1, which PyTorch would specialise) and the features of a single frame (the
+        pipeline's later windows encode one or a few new frames), timed."""
+        from stdan_cli.model import upscale_window
+        from stdan_cli.upscalers.device import intra_op_threads, tf32_allowed
+        from stdan_cli.upscalers.engines.regional import describe
+
+        m = self.config.size_multiple
+        frames = torch.rand(1, window, 3, 2 * m, 3 * m, generator=torch.Generator().manual_seed(0))
+        what = f"compile engine: compiling {describe(self.regions)} (torch.compile, dynamic shapes)"
+        self._say(f"preparing {what}; {COMPILE_MEASURED}...")
+        start = time.perf_counter()
+        with intra_op_threads(self.threads), tf32_allowed(PRECISIONS[self.placement.precision].tf32):
+            upscale_window(self, frames.to(self.placement.device))
+            self.extract_features(frames[:, :1].to(self.placement.device))
+        seconds = time.perf_counter() - start
+        self.prepared.append(f"compiled {describe(self.regions)} in {seconds:.1f} s")
+        self._say(f"prepared {what} in {seconds:.1f} s here")
 
     def _part_name(self, spec: PartSpec, window: int) -> str:
         return f"reconstruct-n{window}" if spec is RECONSTRUCT else spec.name
@@ -136,7 +163,17 @@ class Engine:
 
     def _open(self, path: Path, spec: PartSpec) -> Callable:
         p = self.placement
-        return p.backend.open(path, p, self.threads, self.root / self.weights_sha256[:16], self._output_shape(spec))
+        return p.backend.open(path, p, self.threads, self.root / self.weights_sha256[:16], self._output_shape(spec),
+                              self._report)
+
+    def _report(self, line: str, prepared: bool) -> None:
+        """What a runtime did while loading a part: said, and kept in :attr:`prepared` when it
+        prepared something new (else it reused what an earlier run prepared)."""
+        if prepared:
+            self.prepared.append(line)
+            self._say(f"prepared {self.backend} engine: {line}")
+        else:
+            self._say(line)
 
     def _output_shape(self, spec: PartSpec) -> Callable[..., tuple[int, ...]]:
         cfg = self.config
@@ -146,23 +183,26 @@ class Engine:
         return lambda feats, positions: (feats.shape[0], positions.shape[0], 3, s * feats.shape[3], s * feats.shape[4])
 
     def _compiled(self, spec: PartSpec) -> Callable:
-        """``torch.compile`` of the part: fixed shapes (a job uses one tile shape), CUDA graphs
-        on CUDA GPUs. Compilation happens on the first call; PyTorch caches compiled graphs itself."""
+        """The part run by :attr:`model` with its repeated blocks compiled (once for both parts;
+        see :mod:`stdan_cli.upscalers.engines.regional`). Graphs compile on their first call
+        (:meth:`prepare` makes that call up front); PyTorch caches compiled code on disk, so a
+        later process compiles faster."""
+        from stdan_cli.upscalers.engines.regional import compile_regions
+
+        if not self.regions:
+            self.regions = compile_regions(self.model)
         module = part_module(spec, self.model)
-        mode = "reduce-overhead" if self.placement.device.type == "cuda" else None
-        compiled = torch.compile(module, mode=mode, dynamic=False)
-        self.prepared.append(f"{spec.name}: torch.compile ({mode or 'default'}), compiled on first use")
 
         def run(*inputs: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
-                out = compiled(*(t.to(self.placement.device) for t in inputs))
-            return out.clone() if mode else out  # CUDA graphs reuse their output buffers
+                return module(*(t.to(self.placement.device) for t in inputs))
         return run
 
 
 def build_engine(placement: Placement, model: STDAN, threads: int | None = None, cache_dir: str | Path | None = None,
                  weights_sha256: str | None = None) -> Engine:
-    """An :class:`Engine` for ``model`` (float32, eval) at ``placement``, cached in ``cache_dir``
+    """An :class:`Engine` for ``model`` (eval; float32, or for compile in the run's precision) at
+    ``placement``, cached in ``cache_dir``
     (default: :func:`stdan_cli.upscalers.engines.cache.cache_root`) under the sha256 of
     ``model``'s weights (``weights_sha256``: that digest, when the caller computed it already)."""
     sha = weights_sha256 or state_dict_sha256(model)

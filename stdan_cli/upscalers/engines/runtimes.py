@@ -69,8 +69,12 @@ def _np_dtype(dtype: torch.dtype):
 
 
 def openvino_compiled(path: Path, placement: Placement, threads: int | None, cache_dir: Path):
-    """An OpenVINO compiled model of the ONNX file ``path`` (read directly: no conversion from
-    PyTorch). Compiled blobs are cached in ``cache_dir`` by OpenVINO (GPU, NPU, and CPU)."""
+    """An OpenVINO compiled model of the ONNX file ``path``, and whether it came from the cache.
+
+    OpenVINO keeps what it compiled in ``cache_dir`` (its ``CACHE_DIR``, for CPUs as for GPUs
+    and NPUs) and imports it in a later run instead of compiling again. The model is given to
+    ``compile_model`` as its file, not as a model read first: then a cached blob is found by the
+    file's path and contents and imported without reading or converting the ONNX graph at all."""
     import openvino as ov
 
     core = ov.Core()
@@ -80,7 +84,8 @@ def openvino_compiled(path: Path, placement: Placement, threads: int | None, cac
               "PERFORMANCE_HINT": "LATENCY"}
     if threads and placement.target.on_cpu:
         config["INFERENCE_NUM_THREADS"] = threads
-    return core.compile_model(core.read_model(str(path)), placement.target.device, config)
+    compiled = core.compile_model(str(path), placement.target.device, config)
+    return compiled, bool(compiled.get_property("LOADED_FROM_CACHE"))
 
 
 def openvino_runner(compiled) -> Callable:
