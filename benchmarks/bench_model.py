@@ -1,12 +1,21 @@
 """Benchmark one STDAN window on this machine (official configuration).
 
-    python benchmarks/bench_model.py [--sizes 64x112,128x224] [--precisions fp32,bf16] [--runs 3]
+    python benchmarks/bench_model.py [--sizes 64x112,128x224] [--precisions fp32,bf16] [--runs 3] [--profile 15]
 
 For each input size and precision, in a fresh subprocess (so peak RSS is that case's own):
 warm-up, then the median of --runs forward passes of a (1, 4, 3, H, W) window. Also measures
 the machine's fp32 and bf16 matmul GFLOP/s in the same run and prints
 ``ratio = time / (official GFLOP / matmul GFLOP/s)``: below 1 means faster than the official
-network's arithmetic could run at the machine's matmul rate.
+network's arithmetic could run at the machine's matmul rate. On a machine shared with other
+work the rate changes from second to second, so each timed window is paired with the matmul
+rate of its precision measured just before and just after it (their mean; the "matmul" column
+is the median of those), and the ratio printed is the median of the windows' own ratios.
+
+With ``--profile N``, each case also runs one more window under ``torch.profiler`` and prints
+its N top operators by self CPU time (total seconds, calls, milliseconds a call): where the
+time goes besides the matmuls. The profiled window is not among the timed ones.
+
+``--precisions`` takes fp32, bf16, fp16 and auto (what ``--precision auto`` picks on this CPU).
 
 Weights: the parity fixture (official shapes) when ../shared/reference is present, else a
 random initialisation (speed does not depend on the values).
@@ -31,7 +40,8 @@ FIXTURE = REPO.parent / "shared" / "reference" / "parity_weights_fp16.pt"
 OFFICIAL_GFLOP = {(64, 112): 821.0, (128, 224): 3283.0}
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5, pick=min) -> float:
+    """GFLOP/s of an n x n matmul: ``pick`` (min: the best; statistics.median) of ``runs`` timings."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     times = []
@@ -39,28 +49,50 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
         t = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - t)
-    return 2 * n**3 / min(times) / 1e9
+    return 2 * n**3 / pick(times) / 1e9
 
 
-def run_case(h: int, w: int, precision: str, runs: int) -> dict:
+def profile_window(model, x: torch.Tensor, top: int) -> list[dict]:
+    """The ``top`` operators of one window by self CPU time: name, seconds, calls."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(x)
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [{"op": e.key, "seconds": e.self_cpu_time_total / 1e6, "calls": e.count} for e in rows]
+
+
+def run_case(h: int, w: int, precision: str, runs: int, top: int = 0) -> dict:
     from stdan_cli.model import STDAN, load_model
     from stdan_cli.model.precision import use_low_precision_matmuls
 
     model = load_model(FIXTURE).model if FIXTURE.is_file() else STDAN().eval()
+    if precision == "auto":
+        from stdan_cli.upscalers.device import resolve_precision
+
+        precision = resolve_precision("auto", torch.device("cpu")).name
     if precision != "fp32":
         use_low_precision_matmuls(model, {"bf16": torch.bfloat16, "fp16": torch.float16}[precision])
     x = torch.rand(1, 4, 3, h, w, generator=torch.Generator().manual_seed(0))
-    times = []
+    dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+    rate = lambda: matmul_gflops(dtype, runs=3, pick=statistics.median)  # noqa: E731
+    times, rates = [], [rate()]
     with torch.inference_mode():
         model(x)  # warm-up
         for _ in range(runs):
             t = time.perf_counter()
             out = model(x)
             times.append(time.perf_counter() - t)
+            rates.append(rate())
     seconds = statistics.median(times)
+    around = [(before + after) / 2 for before, after in zip(rates, rates[1:])]  # each window's rate
+    official = OFFICIAL_GFLOP.get((h, w))
     return {
         "size": f"{h}x{w}",
         "precision": precision,
+        "matmul_gflops": statistics.median(around),
+        "ratio": statistics.median(t / (official / r) for t, r in zip(times, around)) if official else None,
+        "profile": profile_window(model, x, top) if top else [],
         "seconds": seconds,
         "all_seconds": times,
         "output_fps": out.shape[1] / seconds,
@@ -74,32 +106,44 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16", help="(default: %(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile one window per case and print its N top operators by self CPU "
+                             "time (default: %(default)s, no profile)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.case:
         h, w, precision = args.case.split(":")
-        print(json.dumps(run_case(int(h), int(w), precision, args.runs)))
+        print(json.dumps(run_case(int(h), int(w), precision, args.runs, args.profile)))
         return
 
     gflops = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; weights: "
           f"{'parity fixture' if FIXTURE.is_file() else 'random init'}")
     print(f"matmul: fp32 {gflops['fp32']:.0f} GFLOP/s, bf16 {gflops['bf16']:.0f} GFLOP/s")
-    print(f"{'input':>9} {'prec':>5} {'s/window':>9} {'out fps':>8} {'peak RSS':>9} {'ratio':>6}")
+    profiles = []
+    print(f"{'input':>9} {'prec':>9} {'s/window':>9} {'out fps':>8} {'peak RSS':>9} {'matmul':>7} {'ratio':>6}")
     for size in args.sizes.split(","):
         h, w = (int(v) for v in size.lower().split("x"))
         for precision in args.precisions.split(","):
             cmd = [sys.executable, __file__, "--case", f"{h}:{w}:{precision}", "--runs", str(args.runs)]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
+            if args.profile:
+                cmd += ["--profile", str(args.profile)]
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-            official = OFFICIAL_GFLOP.get((h, w))
-            rate = gflops["bf16" if precision != "fp32" else "fp32"]
-            ratio = f"{res['seconds'] / (official / rate):6.2f}" if official else "   n/a"
-            print(f"{size:>9} {precision:>5} {res['seconds']:9.2f} {res['output_fps']:8.2f} "
-                  f"{res['peak_rss_mb']:7.0f}MB {ratio}")
+            ratio = f"{res['ratio']:6.2f}" if res["ratio"] is not None else "   n/a"
+            shown = precision if precision == res["precision"] else f"{precision}={res['precision']}"
+            print(f"{size:>9} {shown:>9} {res['seconds']:9.2f} {res['output_fps']:8.2f} "
+                  f"{res['peak_rss_mb']:7.0f}MB {res['matmul_gflops']:7.0f} {ratio}")
+            profiles.append((f"{size} {shown}", res["profile"]))
+    for case, rows in profiles:
+        if rows:
+            print(f"\nprofile of one {case} window, top {len(rows)} operators by self CPU time:")
+            print(f"{'operator':>36} {'self s':>7} {'calls':>7} {'ms/call':>8}")
+            for r in rows:
+                print(f"{r['op'][:36]:>36} {r['seconds']:7.3f} {r['calls']:7d} {1e3 * r['seconds'] / r['calls']:8.3f}")
 
 
 if __name__ == "__main__":
