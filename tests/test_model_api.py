@@ -65,7 +65,7 @@ def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch):
     make_video(tmp_path / "in.mp4", n_frames=30, size=(24, 16), rate=10)
     names: dict = {}
     exec(compile(_python_block(README), "README.md (Python)", "exec"), names)
-    assert (tmp_path / "out.mp4").is_file() and names["summary"].frames_out == 39  # 2 s at 10 fps: 20 frames
+    assert (tmp_path / "out.mp4").is_file() and names["result"].summary.frames_out == 39  # 2 s at 10 fps: 20 in
 
 
 def test_load_model_resolves_registry_names_and_file_names_from_the_cache(cache_env, reference_dir):
