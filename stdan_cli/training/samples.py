@@ -25,7 +25,7 @@ from typing import Iterator, Protocol
 import numpy as np
 import torch
 
-from stdan_cli.errors import DatasetError
+from stdan_cli.errors import DatasetError, StdanError
 from stdan_cli.evaluation.images import read_rgb
 from stdan_cli.evaluation.protocol import DEGRADATIONS
 from stdan_cli.safe_files import NotRegular, read_limited
@@ -158,8 +158,22 @@ def check_sample(source: Septuplets, recipe: Recipe) -> None:
 Slot = tuple[int, int, int]  # (septuplet index, iteration, slot in the global batch)
 
 
+@dataclass(frozen=True)
+class SampleFailure:
+    """A sample that could not be made (a frame that cannot be read, a crop too large), carried
+    to the training loop as data: an exception raised in a data worker would reach it as text
+    (PyTorch re-raises it with the worker's traceback as its message)."""
+
+    error: type  # a StdanError class
+    message: str
+
+    def raise_error(self):
+        raise self.error(self.message)
+
+
 class TrainingPairs(torch.utils.data.Dataset):
-    """Map-style dataset over :data:`Slot` keys (made by :class:`GlobalBatches`)."""
+    """Map-style dataset over :data:`Slot` keys (made by :class:`GlobalBatches`); a sample that
+    cannot be made is a :class:`SampleFailure`."""
 
     def __init__(self, source: Septuplets, recipe: Recipe):
         self.source, self.recipe = source, recipe
@@ -167,10 +181,19 @@ class TrainingPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, key: Slot) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: Slot) -> "tuple[torch.Tensor, torch.Tensor] | SampleFailure":
         index, iteration, slot = key
         rng = np.random.default_rng([self.recipe.seed, iteration, slot])
-        return make_pair(self.source.frames(index), self.recipe, rng)
+        try:
+            return make_pair(self.source.frames(index), self.recipe, rng)
+        except StdanError as exc:
+            return SampleFailure(type(exc), str(exc))
+
+
+def collate(items: list) -> "tuple[torch.Tensor, torch.Tensor] | SampleFailure":
+    """A batch of pairs, or the first :class:`SampleFailure` among them."""
+    failure = next((item for item in items if isinstance(item, SampleFailure)), None)
+    return failure if failure is not None else torch.utils.data.default_collate(items)
 
 
 class GlobalBatches(torch.utils.data.Sampler):
@@ -208,5 +231,5 @@ def loader(source: Septuplets, recipe: Recipe, start: int, rank: int = 0, world:
     """Batches for iterations ``start + 1 .. recipe.iterations``, read in ``workers`` processes."""
     sampler = GlobalBatches(len(source), recipe.batch_size, recipe.seed, start, recipe.iterations, rank, world)
     return torch.utils.data.DataLoader(TrainingPairs(source, recipe), batch_sampler=sampler, num_workers=workers,
-                                       pin_memory=pin_memory, persistent_workers=False,
+                                       collate_fn=collate, pin_memory=pin_memory, persistent_workers=False,
                                        prefetch_factor=2 if workers else None)

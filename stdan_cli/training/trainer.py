@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, StdanError, TrainingDiverged
+from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputError, TrainingDiverged
 from stdan_cli.model import STDAN, check_state_dict, describe_config
 from stdan_cli.safe_files import NotRegular, atomic_write, make_folders, open_append, read_limited
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint, write_state
@@ -39,7 +39,7 @@ from stdan_cli.training.distributed import World, join, launched_world, leave, p
 from stdan_cli.training.objective import charbonnier
 from stdan_cli.training.recipe import Recipe, lr_at
 from stdan_cli.training.run_folder import RunFolder, open_run_folder
-from stdan_cli.training.samples import Septuplets, check_sample, loader
+from stdan_cli.training.samples import SampleFailure, Septuplets, check_sample, loader
 from stdan_cli.upscalers import Upscaler, resolve_device
 from stdan_cli.upscalers.stdan import StdanUpscaler
 
@@ -439,15 +439,14 @@ def _loop(run: _Run, source, net, amp, dev, start, workers, validate, on_step, c
             stream = iter(batches)
             while iteration < total:
                 try:
-                    lq, gt = next(stream)
-                except StdanError as exc:  # from a data worker: its message carries the worker's traceback
-                    last = str(exc).strip().splitlines()[-1]
-                    raise type(exc)(last.split(": ", 1)[-1] if last.startswith(type(exc).__module__) else last) \
-                        from None
+                    batch = next(stream)
                 except RuntimeError:
                     if stop_requested():  # data workers were interrupted too
                         raise KeyboardInterrupt from None
                     raise
+                if isinstance(batch, SampleFailure):  # a sample a data worker could not make
+                    batch.raise_error()
+                lq, gt = batch
                 iteration += 1
                 lr = lr_at(recipe, iteration)
                 for group in optimizer.param_groups:
