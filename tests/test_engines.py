@@ -299,6 +299,32 @@ def test_an_engine_plans_tiles_for_its_unsliced_graphs(backend, weights, tmp_pat
     assert len(whole.tiles) == 1 and len(tiled.tiles) > 1
 
 
+# --- torch.compile: the network it compiles -----------------------------------------------------
+
+
+def test_compile_builds_the_network_in_the_resolved_precision(weights):
+    # Nothing compiles until the first call: the network it will compile is already in bf16.
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no bfloat16 support")
+    from stdan_cli.model.swin import WindowAttention
+    from stdan_cli.upscalers import build_upscaler
+
+    upscaler = build_upscaler("stdan", weights, "cpu", "bf16", 1, "compile")
+    assert upscaler.precision == "bf16"
+    model = upscaler.engine.model
+    dtypes = {m.qkv.weight.dtype for m in model.modules() if isinstance(m, WindowAttention)}
+    assert dtypes == {torch.bfloat16}
+    assert upscaler.fallback is not model and next(upscaler.fallback.parameters()).dtype == torch.float32
+
+
+def test_eager_upscalers_have_nothing_to_prepare():
+    from stdan_cli.api import prepare_backend
+    from stdan_cli.upscalers import build_upscaler
+
+    said: list[str] = []
+    prepare_backend(build_upscaler("bicubic"), 4, said.append)
+    assert said == []
+
 # --- where engines go, what keys them, and their permissions (issue 29) ---------------------------
 
 
