@@ -79,20 +79,19 @@ class WindowAttention(nn.Module):
         return bias.view(n, n, -1).permute(2, 0, 1).contiguous()
 
     def forward(self, x: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-        """x: (nW, N, C) windows; add: (nW, heads, N, N) or (1, heads, N, N) additive term
-        (the relative-position bias, plus the shift mask in shifted blocks).
+        """x: (nW, N, C) windows; add: (nW*heads, N, N) relative-position bias (plus shift mask).
 
-        softmax(scale * q k^T + add) v per head, through ``scaled_dot_product_attention``
-        (a fused kernel: the (N, N) logits of a window never go to memory as a whole);
-        :func:`stdan_cli.model.reference.window_attention` spells out the same product.
+        softmax(scale * q k^T + add) v per head; one fused ``baddbmm`` makes the logits.
         Computes in the dtype of its weights (see :mod:`stdan_cli.model.precision`); the
         result is in that dtype too.
         """
         nw, n, c = x.shape
         heads, dtype = self.num_heads, self.qkv.weight.dtype
-        q, k, v = self.qkv(x.to(dtype)).view(nw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=add.to(dtype), scale=self.scale)
-        return self.proj(x.transpose(1, 2).reshape(nw, n, c))
+        qkv = self.qkv(x.to(dtype)).view(nw, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = (t.reshape(nw * heads, n, c // heads) for t in qkv)
+        logits = torch.baddbmm(add.to(dtype), q, k.transpose(1, 2), alpha=self.scale)
+        x = torch.bmm(logits.softmax(dim=-1), v)
+        return self.proj(x.view(nw, heads, n, c // heads).transpose(1, 2).reshape(nw, n, c))
 
 
 class Mlp(nn.Module):
@@ -158,15 +157,18 @@ class SwinBlock(nn.Module):
     def forward(self, windows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """windows: (B, H*W, C) tokens in this block's window order -> the same, transformed."""
         b, length, c = windows.shape
-        n = self.window_size**2
+        n, heads = self.window_size**2, self.attn.num_heads
         nw = length // n  # windows per image
         mask = self.layout(*size, windows.device)[1]
         step = active(self.slices).swin_windows
         step = nw if step is None else min(step, nw)
         # The attention's additive term for every window: the relative-position bias plus, in
         # shifted blocks, that window's shift mask; built once per block, not per slice.
-        bias = self.attn.position_bias().float().unsqueeze(0)  # (1, heads, N, N)
-        add = bias if mask is None else mask.unsqueeze(1) + bias  # (1 or nW, heads, N, N)
+        bias = self.attn.position_bias().float()  # (heads, N, N)
+        if mask is not None:  # (nW*heads, N, N)
+            add = (mask.unsqueeze(1) + bias).view(nw * heads, n, n)
+        else:  # the same bias for every window: (step*heads, N, N)
+            add = bias.expand(step, heads, n, n).reshape(step * heads, n, n)
         add = add.to(self.attn.qkv.weight.dtype)
 
         windows = windows.view(b * nw, n, c)
@@ -174,14 +176,14 @@ class SwinBlock(nn.Module):
             # A traced or exported graph takes the batch as a symbolic size (one graph for any
             # number of images), so every image's windows go through in one step, the
             # additive term repeated per image. Per window this is the loop below.
-            y = windows + self.attn(self.norm1(windows), add.repeat(b, 1, 1, 1) if mask is not None else add)
+            y = windows + self.attn(self.norm1(windows), add.repeat(b, 1, 1))
             return (y + self.mlp(self.norm2(y))).view(b, length, c)
         keep = self.branch_scales(b, windows.device) if self.training and self.drop_path > 0 else None
         parts = []
         for image in range(b):  # the mask repeats per image
             for w0, cnt in _spans(nw, step):
                 y = windows[image * nw + w0 : image * nw + w0 + cnt]
-                a = add[w0 : w0 + cnt] if mask is not None else add
+                a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
                 # reference: t + reverse/roll(A(partition/roll(norm1(t)))); per window here
                 attn = self.attn(self.norm1(y), a)
                 y = y + (attn if keep is None else attn * keep[image, 0])
