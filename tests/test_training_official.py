@@ -170,7 +170,7 @@ def test_drop_path_drops_whole_branches_per_image_in_training_only(monkeypatch):
     out = block(x, (8, 8))
     for i, (ka, km) in enumerate(fixed.tolist()):  # x + ka attn(norm1 x), then + km mlp(norm2 .)
         xi = x[i].view(4, 16, 8)  # 4 windows of 4x4 tokens (no shift: the tokens are in window order)
-        bias = block.attn.position_bias().float().unsqueeze(0)  # (1, heads, N, N): the same for every window
+        bias = block.attn.position_bias().float().expand(4, 2, 16, 16).reshape(8, 16, 16)
         y = xi + ka * block.attn(block.norm1(xi), bias)
         y = y + km * block.mlp(block.norm2(y))
         assert torch.allclose(out[i], y.reshape(64, 8), atol=1e-6)
