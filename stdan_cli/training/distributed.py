@@ -5,6 +5,7 @@ batch and DistributedDataParallel averages the gradients (NCCL on CUDA, gloo on 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -49,6 +50,17 @@ def join(world: World, device: torch.device) -> None:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def settle(world: World) -> None:
+    """Give gloo's worker threads the GIL for a moment at the end of a run, before the DDP
+    wrapper and its process group are freed. A thread releases a collective's tensors some time
+    after the collective returns, and that release takes the GIL; freeing the process group
+    joins the threads while holding the GIL, so a thread still waiting for it hangs the process
+    for ever (seen with torch 2.13: a torchrun worker that never exits after its last
+    iteration). A barrier does not help: gloo's barrier work holds the earlier works itself."""
+    if world.distributed and dist.is_initialized():
+        time.sleep(0.5)  # the GIL is released while sleeping
 
 
 def leave(world: World) -> None:

@@ -35,7 +35,7 @@ from stdan_cli.errors import JobInterrupted, JobMismatch, OptionError, OutputErr
 from stdan_cli.model import STDAN, check_state_dict, describe_config
 from stdan_cli.safe_files import NotRegular, atomic_write, make_folders, open_append, read_limited
 from stdan_cli.training.checkpoint import LAST, load_checkpoint, restore_rng_states, save_checkpoint, write_state
-from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, step_summary
+from stdan_cli.training.distributed import World, join, launched_world, leave, process_device, settle, step_summary
 from stdan_cli.training.objective import charbonnier
 from stdan_cli.training.recipe import Recipe, lr_at
 from stdan_cli.training.run_folder import RunFolder, open_run_folder
@@ -308,6 +308,7 @@ def train(
                    val_images)
         result = _loop(run, source, net, amp, dev, start, workers, validate, on_step, changes)
         result.changes = changes
+        settle(world)
         return result
     finally:
         leave(world)
