@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from folder_snapshot import snapshot
 from media import InterruptAt, make_video, read_frames
 
 import stdan_cli.jobs.assemble as assemble_module
@@ -43,20 +44,6 @@ def bicubic():
 @pytest.fixture
 def src(tmp_path) -> Path:
     return make_video(tmp_path / "in.mkv", n_frames=12, codec="ffv1", pix_fmt="yuv444p")
-
-
-def snapshot(folder: Path) -> dict[str, bytes | str]:
-    """Every entry below ``folder``: a file's bytes, a link's target, a folder's marker."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        key = str(path.relative_to(folder))
-        if path.is_symlink():
-            found[key] = "-> " + os.readlink(path)
-        elif path.is_file():
-            found[key] = path.read_bytes()
-        elif path.is_dir():
-            found[key] = "dir"
-    return found
 
 
 def interrupted_job(src: Path, out: Path, bicubic, options=LOSSLESS) -> Path:

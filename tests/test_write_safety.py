@@ -24,6 +24,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from eval_data import make_vimeo
+from folder_snapshot import snapshot
 from media import make_video
 from weights_server import small_checkpoint_bytes, small_state_dict
 
@@ -36,22 +37,6 @@ from stdan_cli.weights import download_weights
 
 FAST = dict(quiet=True, retry_wait=0)
 BICUBIC = ["--model", "bicubic", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
-
-
-def snapshot(folder: Path) -> dict[str, bytes | str]:
-    """Every entry below ``folder``: a file's bytes, a link's target, a folder's marker."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        key = str(path.relative_to(folder))
-        if path.is_symlink():
-            found[key] = "-> " + os.readlink(path)
-        elif path.is_fifo():
-            found[key] = "fifo"
-        elif path.is_file():
-            found[key] = path.read_bytes()
-        elif path.is_dir():
-            found[key] = "dir"
-    return found
 
 
 @contextmanager
