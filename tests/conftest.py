@@ -74,10 +74,12 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def small(weights):
-    """The small checkpoint as an upscaler on the CPU, one thread during its calls (restored after)."""
+    """The small checkpoint as an upscaler on the CPU, one thread during its calls (restored after),
+    in float32 on every CPU (``--precision auto`` is bf16 on CPUs with native bfloat16): the tests
+    that use it compare frames exactly."""
     from stdan_cli.upscalers import build_upscaler
 
-    return build_upscaler("stdan", weights=weights, device="cpu", threads=1)
+    return build_upscaler("stdan", weights=weights, device="cpu", precision="fp32", threads=1)
 
 
 @pytest.fixture

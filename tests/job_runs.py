@@ -29,7 +29,7 @@ def same_frames(a: Path, b: Path) -> bool:
 
 def stdan_command(src, out, weights, *extra):
     return [sys.executable, "-m", "stdan_cli", "upscale", str(src), str(out), "--weights", str(weights),
-            "--device", "cpu", "--threads", "1", *LOSSLESS_ARGS, *extra]
+            "--device", "cpu", "--precision", "fp32", "--threads", "1", *LOSSLESS_ARGS, *extra]
 
 
 def run_until(command, work_dir: Path, done_records: int, sig: int, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -83,7 +83,8 @@ def test_ray_two_workers_parts_and_one_process_give_identical_frames(tmp_path, r
     # a local Ray cluster, 2 workers of 1 thread, through the CLI
     ray_out = tmp_path / "ray.mkv"
     result = CliRunner().invoke(main, ["upscale", str(clip), str(ray_out), "--weights", str(weights), "--device",
-                                       "cpu", "--threads", "1", *LOSSLESS_ARGS, "--chunk-frames", "3", "--ray",
+                                       "cpu", "--precision", "fp32", "--threads", "1", *LOSSLESS_ARGS,
+                                       "--chunk-frames", "3", "--ray",
                                        "--ray-workers", "2"])
     assert result.exit_code == 0, result.output
     assert "6 chunks; 2 Ray workers" in result.output

@@ -232,7 +232,7 @@ def test_upscale_with_onnxruntime_matches_eager_within_one_code_value(ort_cache,
     src = make_video(tmp_path / "in.mkv", n_frames=3, codec="ffv1", pix_fmt="yuv444p", frames=pictures)
     monkeypatch.setenv("STDAN_ENGINE_CACHE", str(ort_cache))
     before = {f: f.stat().st_mtime_ns for f in ort_cache.rglob("*")}
-    common = ["--weights", str(weights), "--device", "cpu", "--threads", "1", "--window", str(WINDOW), "--stride", "1",
+    common = ["--weights", str(weights), "--device", "cpu", "--precision", "fp32", "--threads", "1", "--window", str(WINDOW), "--stride", "1",
               "--codec", "ffv1", "--pix-fmt", "yuv444p", "--tile", "16", "--tile-overlap", "8", "--chunk-frames", "2"]
     runner = CliRunner()
     outputs = {}
@@ -337,7 +337,7 @@ def _clip(tmp_path: Path) -> Path:
     return make_video(tmp_path / "in.mkv", n_frames=3, codec="ffv1", pix_fmt="yuv444p", frames=pictures)
 
 
-ENGINE_RUN = ["--device", "cpu", "--threads", "1", "--window", str(WINDOW), "--stride", "1", "--codec", "ffv1",
+ENGINE_RUN = ["--device", "cpu", "--precision", "fp32", "--threads", "1", "--window", str(WINDOW), "--stride", "1", "--codec", "ffv1",
               "--pix-fmt", "yuv444p", "--chunk-frames", "2"]
 
 

@@ -63,7 +63,7 @@ def test_json_and_table_name_the_weights_versions_date_and_command(tmp_path, mon
     make_vimeo(tmp_path / "data", 1, "zip", h=16, w=24)
     out = tmp_path / "r.json"
     args = ["--dataset", "vimeo-fast", "--data-root", tmp_path / "data", "--weights", weights, "--device", "cpu",
-            "--limit", "1", "--json", out, "-q"]
+            "--precision", "fp32", "--limit", "1", "--json", out, "-q"]
     before = datetime.now().astimezone()
     code, text = _eval(*args, monkeypatch=monkeypatch)
     assert code == 0, text

@@ -284,7 +284,7 @@ def test_cli_with_small_model_and_overwrite(tmp_path):
 def test_tiled_equals_untiled_with_fixture_weights(reference_dir):
     from stdan_cli.pipeline.tiles import plan_tiles, upscale_tiles
 
-    upscaler = build_upscaler("stdan", weights=reference_dir / "parity_weights_fp16.pt", device="cpu")
+    upscaler = build_upscaler("stdan", weights=reference_dir / "parity_weights_fp16.pt", device="cpu", precision="fp32")
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(4, 3, 12, 16, generator=g), size=(48, 64), mode="bilinear")
     whole = upscale_tiles(upscaler, x[None], plan_tiles(48, 64, None, 0), 0)

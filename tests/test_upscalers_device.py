@@ -42,12 +42,68 @@ def two_gpus(monkeypatch):
     return asked
 
 
-def test_auto_precision_follows_the_device(two_gpus, monkeypatch):
+@pytest.fixture
+def cpu_with(monkeypatch):
+    """Makes this CPU report the given /proc/cpuinfo flags, and oneDNN bfloat16 support or not."""
+
+    def make(flags: set[str], onednn_bf16: bool = True) -> None:
+        monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset(flags))
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn_bf16)
+
+    return make
+
+
+def test_auto_precision_follows_the_device(two_gpus, monkeypatch, cpu_with):
+    cpu_with({"avx2", "fma"})
     assert resolve_precision("auto", torch.device("cpu")).name == "fp32"
     assert resolve_precision("auto", CUDA0).name == "bf16"
     assert resolve_precision("auto", CUDA1).name == "fp16"
     monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", lambda major, minor: major <= 13)
     assert resolve_precision("auto", torch.device("mps")).name == "fp16"
+
+
+NO_NATIVE = "auto: no native bfloat16 on this CPU"
+
+
+@pytest.mark.parametrize("flags, onednn, name, why", [
+    ({"avx512f", "avx512_bf16"}, True, "bf16", "auto: native bfloat16 on this CPU, AVX512-BF16"),
+    ({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, True, "bf16", "auto: native bfloat16 on this CPU, AMX"),
+    ({"avx512f", "avx512bw"}, True, "fp32", NO_NATIVE),  # oneDNN converts bf16 to float32 there: slower
+    ({"avx2", "fma"}, False, "fp32", NO_NATIVE),
+    ({"avx512_bf16"}, False, "fp32", NO_NATIVE),  # a PyTorch build without oneDNN bfloat16
+    (set(), False, "fp32", NO_NATIVE),  # no /proc/cpuinfo (macOS, Windows)
+])
+def test_auto_on_a_cpu_is_bf16_where_it_is_native(cpu_with, flags, onednn, name, why):
+    cpu_with(flags, onednn)
+    chosen = resolve_precision("auto", torch.device("cpu"))
+    assert (chosen.name, chosen.why) == (name, why)
+    assert resolve_precision(name, torch.device("cpu")).why == ""  # named by the user: nothing to explain
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo(tmp_path, monkeypatch):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    monkeypatch.setattr(device_module, "CPUINFO", info)
+    device_module.cpu_flags.cache_clear()
+    try:
+        assert device_module.cpu_flags() == {"fpu", "sse2", "avx512f", "avx512_bf16"}
+        device_module.cpu_flags.cache_clear()
+        monkeypatch.setattr(device_module, "CPUINFO", tmp_path / "absent")
+        assert device_module.cpu_flags() == frozenset()
+    finally:
+        device_module.cpu_flags.cache_clear()  # the next caller reads the real file again
+
+
+@pytest.mark.parametrize("flags, said", [({"avx512_bf16"}, ", stdan, bf16 (auto: native bfloat16 on this CPU, AVX512-BF16)"),
+                                         ({"avx2"}, ", stdan, fp32 (auto: no native bfloat16 on this CPU)")])
+def test_the_summary_says_what_auto_chose_and_why(tmp_path, weights, cpu_with, flags, said):
+    cpu_with(flags)
+    src = make_video(tmp_path / "in.mkv", n_frames=3, size=(16, 16))
+    result = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "o.mkv"), "--weights", str(weights),
+                                       "--device", "cpu", "--codec", "ffv1", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert said in result.output, result.output
 
 
 def test_bf16_check_asks_the_chosen_device(two_gpus):

@@ -84,6 +84,7 @@ class UpscaleResult:
     work_dir: Path  # the job's work folder
     part_chunks: int | None = None  # --part: the chunks of the job that are this task's
     weights: str | None = None  # which weights ran: 'weights NAME, sha256 PREFIX[, not the official checkpoint]'
+    precision_why: str = ""  # why --precision auto chose ``precision`` ("" when it was named)
 
 
 @dataclass
@@ -160,7 +161,8 @@ def run_upscale(request: UpscaleRequest, progress: RunProgress | None = None, no
     upscaler = executor.upscaler
     mine = None if dist.part is None else sum(1 for k in range(summary.chunks) if dist.part.wants(k))
     return UpscaleResult(plan, summary, upscaler.name, upscaler.precision, times,
-                         Path(plan.options.work_dir or default_work_dir(plan.output)), mine, _weights_text(checkpoint))
+                         Path(plan.options.work_dir or default_work_dir(plan.output)), mine, _weights_text(checkpoint),
+                         upscaler.precision_why)
 
 
 def _weights_text(checkpoint: str | None) -> str | None:

@@ -259,6 +259,7 @@ def _print_summary(console: Console, result: "UpscaleResult", progress: RunProgr
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
         f"({_work_note(summary, progress)}, {result.model}, {result.precision}"
+        f"{f' ({result.precision_why})' if result.precision_why else ''}"
         f"{f', {result.weights}' if result.weights else ''}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, result.cut_times)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"

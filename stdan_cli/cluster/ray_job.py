@@ -55,6 +55,7 @@ class RemoteModel:
     precision: str
     weights_sha256: str | None
     memory_budget: int  # bytes one window may use on the workers' devices (the smallest)
+    precision_why: str = ""  # why the workers' --precision auto chose ``precision``
 
 
 def agreed_description(descriptions: list[WorkerDescription]) -> WorkerDescription:
@@ -100,7 +101,7 @@ class RayExecutor:
             self.pool.shutdown(graceful=False)
             raise
         self.upscaler = RemoteModel(d.name, d.descriptor, torch.device(d.device_type), d.precision, d.weights_sha256,
-                                       d.memory_budget)
+                                    d.memory_budget, d.precision_why)
 
     def wants(self, index: int) -> bool:
         return True

@@ -59,6 +59,8 @@ class WorkerDescription:
     # Bytes one window may use on this worker's device (its free memory now): the driver plans
     # tiles with the smallest of these, since it may have no such device itself.
     memory_budget: int = field(default=0, compare=False)
+    # Why --precision auto chose ``precision`` (workers may name different native features).
+    precision_why: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class _Worker:
 
         u = self.upscaler
         return WorkerDescription(__version__, u.name, u.precision, u.device.type, u.descriptor, weights_identity(u),
-                                 memory_budget(u.device))
+                                 memory_budget(u.device), u.precision_why)
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -63,6 +63,12 @@ class ChunkRunner:
 
     def _start(self, chunk: int) -> None:
         self.current = chunk
+        if self.window_upscaler is not None:
+            # A chunk's frames are a function of the chunk alone, whichever executor makes it (this
+            # process, a --part task, a Ray worker): no features are carried in from the chunk
+            # before. Low precision rounds a frame's features differently in a batch of 4 frames
+            # than alone, so carried features would change its output by a code value or more.
+            self.window_upscaler.start_chunk()
         if chunk not in self.space.done and self.wanted(chunk):
             self.encoder = ChunkEncoder(self.space, chunk, self.job.chunk_format)
 

@@ -49,6 +49,10 @@ class WindowUpscaler:
             out = side_by_side(resize_frames(self._tiled(self.baseline, x, skip, indices), self.plan.picture_size), out)
         return to_host(quantize(out, self.plan.encoding.bit_depth))
 
+    def start_chunk(self) -> None:
+        """Forget cached features: a chunk is made from its own frames only."""
+        self.upscaler.reset()
+
     def _tiled(self, upscaler: Upscaler, x: torch.Tensor, skip: int, indices: Sequence[int] | None) -> torch.Tensor:
         while True:
             try:

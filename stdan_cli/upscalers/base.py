@@ -26,6 +26,7 @@ class Upscaler(Protocol):
     descriptor: ModelDescriptor
     device: torch.device
     precision: str  # as resolved for the device: fp32, tf32, bf16 or fp16
+    precision_why: str  # why --precision auto chose it here, for the run's summary; "" when named
     notices: list[str]  # what the run should tell the user (e.g. windows redone in fp32)
     weights_sha256: str | None  # of the weights as loaded (see upscalers.stdan.state_dict_sha256); None: none
     threads: int | None  # PyTorch's intra-op threads during a call (None: PyTorch's choice), restored after it

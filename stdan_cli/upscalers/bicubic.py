@@ -35,6 +35,7 @@ class BicubicUpscaler:
     descriptor: ModelDescriptor
     device: torch.device
     precision: str = "fp32"
+    precision_why: str = ""  # one precision only
     name: str = "bicubic"
     notices: tuple[str, ...] = ()
     weights_sha256: str | None = None  # no weights

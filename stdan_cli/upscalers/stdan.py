@@ -30,6 +30,7 @@ class StdanUpscaler:
     threads: int | None = None  # PyTorch's intra-op threads during a call (None: PyTorch's choice)
     weights_sha256: str | None = None  # of the weights as loaded; computed from ``model`` when not given
     tf32: bool = False  # CUDA may round float32 to TF32 during a call (restored after it; --precision tf32)
+    precision_why: str = ""  # why --precision auto chose ``precision`` here, for the run's summary
 
     def __post_init__(self) -> None:
         if self.weights_sha256 is None:
@@ -118,4 +119,4 @@ def build_stdan_placed(weights: str | os.PathLike | None, placement, threads: in
         if backend.bytes_per_pixel is not None:  # the engine's unsliced graphs: smaller tiles
             descriptor = replace(descriptor, bytes_per_pixel=backend.bytes_per_pixel)
     return StdanUpscaler(net, descriptor, device, chosen.name, name=name, fallback=fallback, engine=engine,
-                         weights_sha256=sha256, tf32=chosen.tf32)
+                         weights_sha256=sha256, tf32=chosen.tf32, precision_why=placement.precision_why)

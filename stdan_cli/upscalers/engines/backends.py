@@ -80,7 +80,8 @@ class Backend:
         torch_device = resolve_device(str(device))
         if torch_device.type not in self.devices:
             raise self.refuse(torch_device.type)
-        return Placement(self, torch_device, None, resolve_precision(precision, torch_device).name)
+        chosen = resolve_precision(precision, torch_device)
+        return Placement(self, torch_device, None, chosen.name, chosen.why)
 
     def onnx_precision(self, precision: str) -> str:
         """The precision of the ONNX file exported for a run in ``precision``."""
@@ -272,6 +273,7 @@ class Placement:
     device: "torch.device"
     target: "OrtTarget | OpenVinoTarget | None"
     precision: str
+    precision_why: str = ""  # why --precision auto chose ``precision`` here ("" when named)
 
     @property
     def label(self) -> str:
