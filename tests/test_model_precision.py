@@ -37,3 +37,15 @@ def test_bf16_keeps_offsets_sampling_and_norms_in_fp32(models):
     assert bf16.feature_recon.layers[0].residual_group.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
     assert bf16.pcd_align_modified.L1_dcnpack_1.conv_offset.weight.dtype == torch.bfloat16
 
+
+
+def test_a_swin_step_holds_the_same_bytes_of_logits_in_either_precision():
+    from stdan_cli.model.slicing import CPU_SLICES
+    from stdan_cli.model.swin import SwinBlock
+
+    block = SwinBlock(dim=72, num_heads=6, window_size=8, shift=0, mlp_ratio=2.0, nominal_size=32)  # official
+    assert block.slices == CPU_SLICES
+    assert block.windows_per_step(112) == 32  # float32: 32 windows x 6 heads x 64 x 64 x 4 bytes = 3 MiB
+    assert block.windows_per_step(20) == 20  # never more than an image has
+    use_low_precision_matmuls(block)
+    assert block.windows_per_step(112) == 64  # bfloat16 logits: twice the windows in the same bytes

@@ -44,7 +44,9 @@ def test_swin_blocks_equal_roll_partition_attend_reverse_roll(small, hw, windows
     h, w = hw
     layer = small.feature_recon.layers[0]
     x = torch.randn(2, h * w, small.config.embed_dim, generator=torch.Generator().manual_seed(1))
-    small.set_slice_policy(SlicePolicy(swin_windows=windows_per_step))
+    block = layer.residual_group.blocks[0]
+    one_window = block.attn.num_heads * block.window_size**4 * 4  # float32 logits of one window
+    small.set_slice_policy(SlicePolicy(swin_logit_bytes=windows_per_step * one_window))
     try:
         with torch.no_grad():
             fast = layer.residual_group(x, hw)

@@ -307,7 +307,7 @@ def test_slice_sizes_follow_the_device_and_its_free_memory(tmp_path, monkeypatch
 
     assert slice_policy(torch.device("cpu"), 64 * GiB) == CPU_SLICES
     roomy = slice_policy(CUDA0, 16 * GiB)
-    assert roomy.swin_windows is None and roomy.stdfa_bytes == roomy.deform_column_bytes == 2 * GiB
+    assert roomy.swin_logit_bytes is None and roomy.stdfa_bytes == roomy.deform_column_bytes == 2 * GiB
     assert slice_policy(CUDA0, 0).stdfa_bytes == CPU_SLICES.stdfa_bytes  # never below the CPU's steps
     from stdan_cli.model import STDAN, STDANConfig
 

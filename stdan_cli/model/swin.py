@@ -121,8 +121,8 @@ class SwinBlock(nn.Module):
     ``t + A(norm1(t))`` with A = roll -> partition -> attend -> reverse -> roll, then
     ``+ mlp(norm2(.))``. Every step of it is per token or per window, so this block receives
     its tokens already in its own (shifted) window order (:class:`BlockGroup` puts them there),
-    which replaces roll + partition and reverse + roll, and runs ``slices.swin_windows``
-    windows at a time so that the temporaries of a step stay in cache.
+    which replaces roll + partition and reverse + roll, and runs as many windows at a time as
+    ``slices.swin_logit_bytes`` of attention logits hold so that the temporaries of a step stay in cache.
     """
 
     slices: SlicePolicy = CPU_SLICES
@@ -160,8 +160,7 @@ class SwinBlock(nn.Module):
         n, heads = self.window_size**2, self.attn.num_heads
         nw = length // n  # windows per image
         mask = self.layout(*size, windows.device)[1]
-        step = active(self.slices).swin_windows
-        step = nw if step is None else min(step, nw)
+        step = self.windows_per_step(nw)
         # The attention's additive term for every window: the relative-position bias plus, in
         # shifted blocks, that window's shift mask; built once per block, not per slice.
         bias = self.attn.position_bias().float()  # (heads, N, N)
@@ -202,6 +201,17 @@ class SwinBlock(nn.Module):
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out.view(b, length, c)
 
+
+    def windows_per_step(self, windows: int) -> int:
+        """How many of an image's ``windows`` one step attends: as many as
+        ``slices.swin_logit_bytes`` of attention logits hold in the attention's dtype (at least
+        one), or all of them."""
+        budget = active(self.slices).swin_logit_bytes
+        if budget is None:
+            return windows
+        n = self.window_size**2
+        one = self.attn.num_heads * n * n * self.attn.qkv.weight.element_size()
+        return max(1, min(budget // one, windows))
 
     def branch_scales(self, batch: int, device: torch.device) -> torch.Tensor:
         """Stochastic depth (timm's ``DropPath``, as the official Swin blocks use it): per image,

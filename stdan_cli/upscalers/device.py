@@ -179,7 +179,7 @@ def slice_policy(device: torch.device, budget_bytes: int) -> SlicePolicy:
     if device.type == "cpu":
         return CPU_SLICES
     share = max(CPU_SLICES.stdfa_bytes, budget_bytes // 8)
-    return SlicePolicy(swin_windows=None, stdfa_bytes=share, deform_column_bytes=share)
+    return SlicePolicy(swin_logit_bytes=None, stdfa_bytes=share, deform_column_bytes=share)
 
 
 def check_threads(threads: int | None) -> None:
