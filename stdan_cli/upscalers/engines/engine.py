@@ -28,9 +28,10 @@ from stdan_cli.upscalers.engines.export import export_part, exporter_version, pr
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.upscalers.precisions import PRECISIONS
 
-# Said before compiling, so the wait is expected (the small configuration's blocks took minutes
-# on the project's loaded 2-core CPU); the phase line after it gives the time taken here.
-COMPILE_MEASURED = "measured: minutes on a 2-core CPU"
+# Said before compiling, so the wait is expected (the official network's blocks: 109 s on the
+# project's quiet 2-core CPU, 178 s with other work beside it; benchmarks/bench_model.py
+# --backends compile); the phase line after it gives the time taken here.
+COMPILE_MEASURED = "measured: 2-3 minutes for the official network on a 2-core CPU"
 
 
 @dataclass
