@@ -28,9 +28,10 @@ from stdan_cli.upscalers.engines.export import export_part, exporter_version, pr
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.upscalers.precisions import PRECISIONS
 
-# Said before compiling, so the wait is expected (the small configuration's blocks took minutes
-# on the project's loaded 2-core CPU); the phase line after it gives the time taken here.
-COMPILE_MEASURED = "measured: minutes on a 2-core CPU"
+# Said before compiling, so the wait is expected (the official network's blocks: 109 s on the
+# project's quiet 2-core CPU, 178 s with other work beside it; benchmarks/bench_model.py
+# --backends compile); the phase line after it gives the time taken here.
+COMPILE_MEASURED = "measured: 2-3 minutes for the official network on a 2-core CPU"
 
 
 @dataclass
@@ -92,22 +93,25 @@ class Engine:
     def _compile_now(self, window: int) -> None:
         """Compile every graph a run needs by running one small window (2x3 size multiples:
         no size of 1, which PyTorch would specialise) and the features of a single frame (the
-        pipeline's later windows encode one or a few new frames), timed."""
+        pipeline's later windows encode one or a few new frames), timed. Other tile sizes,
+        batches and numbers of frames reuse these graphs (see
+        :mod:`~stdan_cli.upscalers.engines.regional`)."""
         from stdan_cli.model import upscale_window
         from stdan_cli.upscalers.device import intra_op_threads, tf32_allowed
-        from stdan_cli.upscalers.engines.regional import describe
+        from stdan_cli.upscalers.engines.regional import compiled_graphs, describe
 
         m = self.config.size_multiple
         frames = torch.rand(1, window, 3, 2 * m, 3 * m, generator=torch.Generator().manual_seed(0))
         what = f"compile engine: compiling {describe(self.regions)} (torch.compile, dynamic shapes)"
         self._say(f"preparing {what}; {COMPILE_MEASURED}...")
-        start = time.perf_counter()
+        start, graphs = time.perf_counter(), compiled_graphs()
         with intra_op_threads(self.threads), tf32_allowed(PRECISIONS[self.placement.precision].tf32):
             upscale_window(self, frames.to(self.placement.device))
             self.extract_features(frames[:, :1].to(self.placement.device))
-        seconds = time.perf_counter() - start
-        self.prepared.append(f"compiled {describe(self.regions)} in {seconds:.1f} s")
-        self._say(f"prepared {what} in {seconds:.1f} s here")
+        seconds, graphs = time.perf_counter() - start, compiled_graphs() - graphs
+        done = f"compiled {describe(self.regions)} into {graphs} graphs in {seconds:.1f} s here"
+        self.prepared.append(done)
+        self._say(f"prepared compile engine: {done}; other tile sizes and numbers of frames reuse them")
 
     def _part_name(self, spec: PartSpec, window: int) -> str:
         return f"reconstruct-n{window}" if spec is RECONSTRUCT else spec.name
