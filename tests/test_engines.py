@@ -343,15 +343,14 @@ def compiled_graphs() -> int:
 def test_compile_prepares_a_graph_per_block_variant_and_says_how_long_it_took(compiled):
     upscaler, lines, graphs = compiled
     engine = upscaler.engine
-    # Regional: every Swin block and the alignment step, not the whole network. The 4 Swin
-    # blocks share 4 graphs (with and without the shift; a batch of several images or of one),
-    # the alignment step one.
-    assert engine.regions == {"LSTFIStep": 1, "SwinBlock": 4}
-    assert graphs == 5
+    # Regional: the step of every Swin block, not the whole network. The 4 blocks share one
+    # graph: a step sees neither the shift nor the batch nor the tile's size.
+    assert engine.regions == {"SwinBlock": 4}
+    assert graphs == 1
     assert len(engine.prepared) == 1
-    assert re.fullmatch(r"compiled 1 LSTFIStep, 4 SwinBlock into 5 graphs in \d+\.\d s here", engine.prepared[0])
+    assert re.fullmatch(r"compiled 4 SwinBlock into 1 graph in \d+\.\d s here", engine.prepared[0])
     # said before compiling (what the wait rests on) and after (the time it took here)
-    assert lines[0].startswith("preparing compile engine: compiling 1 LSTFIStep, 4 SwinBlock") and "measured" in lines[0]
+    assert lines[0].startswith("preparing compile engine: compiling 4 SwinBlock") and "measured" in lines[0]
     assert lines[-1] == (f"prepared compile engine: {engine.prepared[0]}; other tile sizes and numbers of "
                          "frames reuse them")
     assert engine.prepare(WINDOW) == []  # prepared once
@@ -363,9 +362,9 @@ def test_compiled_blocks_equal_eager_and_other_tile_sizes_and_frame_counts_compi
     # (graphs are kept per number of threads), a feature cache per tile.
     upscaler, _, _ = compiled
     before = compiled_graphs()
-    # None is the warm-up's 16x24: 24x40 puts LSTFI's convolutions past PyTorch's size threshold
-    # for its oneDNN kernel, 16x16 has as many rows as the network has channels, 3 frames make
-    # another batch for the encoder and the decoder, skipped outputs and inputs_only fewer outputs.
+    # None is the warm-up's 16x24 (6 windows a step): 24x40 and 40x32 make other numbers of
+    # windows a step, 16x16 as many rows as the network has channels, 3 frames another batch for
+    # the encoder and the decoder, skipped outputs and inputs_only fewer outputs.
     for size, n, skip, inputs_only in (((24, 40), 2, 0, False), ((16, 16), 2, 1, True), ((40, 32), 3, 1, False)):
         x = frames(*size, n=n)
         out = upscaler(x, skip, size, inputs_only)
@@ -381,17 +380,6 @@ def test_compiled_blocks_equal_eager_and_other_tile_sizes_and_frame_counts_compi
     ref = torch.cat([upscale_window(eager, video[:, :2]), upscale_window(eager, video[:, 1:], 1)], 1)
     assert relative_l2(torch.cat([first, second], 1), ref) < 1e-4
     assert compiled_graphs() == before  # every size, batch and output count reused the prepared graphs
-
-
-def test_region_convolution_is_conv2d_with_a_shape_the_compiler_can_trace():
-    from stdan_cli.upscalers.engines.regional import region_conv2d
-
-    gen = torch.Generator().manual_seed(0)
-    x, weight, bias = torch.rand(1, 4, 9, 14, generator=gen), torch.rand(6, 4, 3, 3, generator=gen), torch.rand(6)
-    for stride in (1, 2):
-        args = (x, weight, bias, [stride, stride], [1, 1], [1, 1], 1)
-        assert torch.equal(region_conv2d(*args), torch.nn.functional.conv2d(x, weight, bias, stride, 1))
-        torch.library.opcheck(region_conv2d, args)  # its traced shape matches what it computes
 
 
 def test_eager_upscalers_have_nothing_to_prepare():

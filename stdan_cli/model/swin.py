@@ -188,11 +188,11 @@ class SwinBlock(nn.Module):
                 first = image * nw + w0
                 y = windows[first : first + cnt]
                 a = add[w0 * heads : (w0 + cnt) * heads] if mask is not None else add[: cnt * heads]
-                # reference: t + reverse/roll(A(partition/roll(norm1(t)))); per window here
-                attn = self.attn(self.norm1(y), a)
-                y = y + (attn if keep is None else attn * keep[image, 0])
-                mlp = self.mlp(self.norm2(y))
-                mlp = mlp if keep is None else mlp * keep[image, 1]
+                if keep is None:
+                    y, mlp = self.step(y, a)
+                else:  # reference: t + reverse/roll(A(partition/roll(norm1(t)))); per window here
+                    y = y + self.attn(self.norm1(y), a) * keep[image, 0]
+                    mlp = self.mlp(self.norm2(y)) * keep[image, 1]
                 if out is None:
                     parts.append(y + mlp)  # reference: t + mlp(norm2(t))
                 else:
@@ -201,6 +201,14 @@ class SwinBlock(nn.Module):
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out.view(b, length, c)
 
+
+    def step(self, y: torch.Tensor, add: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A slice of windows (cnt, N, C) through the attention branch, ``y + A(norm1(y))``
+        (the reference's roll/partition/attend/reverse/roll, per window), and that result's
+        MLP branch ``mlp(norm2(.))``, returned apart: the caller adds them where the block's
+        output goes."""
+        y = y + self.attn(self.norm1(y), add)
+        return y, self.mlp(self.norm2(y))
 
     def windows_per_step(self, windows: int) -> int:
         """How many of an image's ``windows`` one step attends: as many as

