@@ -278,11 +278,12 @@ def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, t
     assert runner.invoke(main, [*args, "-y", "--no-check"]).exit_code == 0
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "compile"])  # not OpenVINO in this process (see above)
+@pytest.mark.parametrize("backend", ["onnxruntime"])  # not OpenVINO in this process (see above)
 def test_an_engine_plans_tiles_for_its_unsliced_graphs(backend, weights, tmp_path):
-    # Exported and compiled graphs hold every step's temporaries at once: with the same memory an
-    # engine must be given smaller tiles than eager PyTorch, or a frame eager runs whole exhausts it.
-    # OpenVINO's upscaler takes the same path (its Backend's bytes_per_pixel).
+    # Exported graphs hold every step's temporaries at once: with the same memory an engine must
+    # be given smaller tiles than eager PyTorch, or a frame eager runs whole exhausts it.
+    # OpenVINO's upscaler takes the same path (its Backend's bytes_per_pixel). compile runs its
+    # steps in eager's slices, so it plans as eager does.
     from media import make_video
 
     from stdan_cli.pipeline import UpscaleOptions
@@ -298,6 +299,7 @@ def test_an_engine_plans_tiles_for_its_unsliced_graphs(backend, weights, tmp_pat
     whole = plan_upscale(src, tmp_path / "a.mkv", eager.descriptor, UpscaleOptions(), budget_bytes=budget)
     tiled = plan_upscale(src, tmp_path / "b.mkv", engine.descriptor, UpscaleOptions(), budget_bytes=budget)
     assert len(whole.tiles) == 1 and len(tiled.tiles) > 1
+    assert build_upscaler("stdan", weights, "cpu", "fp32", 1, "compile").descriptor == eager.descriptor
 
 
 # --- torch.compile: the network it compiles -----------------------------------------------------

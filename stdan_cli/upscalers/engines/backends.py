@@ -18,7 +18,7 @@ after that export and 40 s of compiling, but with about 12 times eager's memory 
 against eager's 597 px, whose 24 px overlaps make it compute 1.98 times a large frame's pixels
 against eager's 1.20 (arithmetic from the measured memory, not a run): 1.65 times the work,
 more than its 1.3x gains. ``torch.compile`` of the whole network did not finish compiling in 30 minutes;
-``compile`` compiles the repeated blocks only (:mod:`stdan_cli.upscalers.engines.regional`). No GPU has been measured yet
+``compile`` compiles the Swin blocks' steps only (:mod:`stdan_cli.upscalers.engines.regional`). No GPU has been measured yet
 (``benchmarks/gpu_check.py`` prints the engine rows that would decide).
 """
 
@@ -112,7 +112,7 @@ class EagerBackend(Backend):
 
 @dataclass(frozen=True)
 class CompileBackend(Backend):
-    """``torch.compile`` of the network's repeated blocks, compiled before the run
+    """``torch.compile`` of the Swin blocks' steps, compiled before the run
     (:mod:`stdan_cli.upscalers.engines.regional`)."""
 
     engine: ClassVar[bool] = True
@@ -239,9 +239,6 @@ class OpenVinoBackend(Backend):
 
 
 TORCH_PRECISIONS = tuple(PRECISIONS)  # eager PyTorch's, compile's too
-# compile runs its compiled blocks unsliced (all Swin windows at once), so its memory is taken
-# from eager PyTorch run unsliced: 50 KB per pixel measured, rounded up.
-COMPILE_BYTES_PER_PIXEL = 60_000
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
@@ -249,9 +246,9 @@ BACKENDS: dict[str, Backend] = {
         EagerBackend("auto", "eager PyTorch (no engine has been measured faster once its preparation and memory count)",
                      (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS),
         EagerBackend("torch", "eager PyTorch", (), "", ("cpu", "cuda", "mps"), TORCH_PRECISIONS),
-        CompileBackend("compile", "torch.compile of the network's repeated blocks (Swin blocks, alignment), "
+        CompileBackend("compile", "torch.compile of the Swin blocks' steps, the network's repeated work, "
                        "compiled before the run; any tile size",
-                       (), "", ("cpu", "cuda"), TORCH_PRECISIONS, COMPILE_BYTES_PER_PIXEL),
+                       (), "", ("cpu", "cuda"), TORCH_PRECISIONS),  # sliced as eager: eager's memory per pixel
         OnnxRuntimeBackend("onnxruntime", "ONNX Runtime (--device cpu; cuda with onnxruntime-gpu, TensorRT first when "
                            "installed; dml: DirectML; mps: CoreML)", ("onnxruntime", "onnx"),
                            'pip install "onnx>=1.15" "onnxruntime>=1.17" (or onnxruntime-gpu for CUDA and TensorRT, '

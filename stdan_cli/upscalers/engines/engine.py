@@ -6,7 +6,7 @@ Parts are prepared on first use, or up front with :meth:`Engine.prepare` (the CL
 show the phase and its time before the run starts): the exported ONNX file is taken from the
 cache (:mod:`stdan_cli.upscalers.engines.cache`) or exported into it; the runtime then loads it. A
 cached file that is damaged, or that the runtime cannot load, is removed and exported again.
-``compile`` exports nothing: the network's repeated blocks are compiled in place
+``compile`` exports nothing: the Swin blocks' steps are compiled in place
 (:mod:`stdan_cli.upscalers.engines.regional`), and preparing runs one small window through
 them, which compiles every graph the run needs (shapes are dynamic), timed.
 """
