@@ -1,8 +1,9 @@
 """How much of a window the network processes at once, and when per-size tensors are cached.
 
 Three steps of STDAN split their work into slices so that temporaries stay small: the Swin
-blocks attend a few windows at a time (as many as a number of bytes of attention logits holds), STDFA samples the key candidates of a few frame pairs
-at a time, and the deformable convolution forms the columns of a few batch items at a time.
+blocks attend a few windows at a time (as many as a number of bytes of attention logits
+holds), STDFA samples the key candidates of a few frame pairs at a time, and the deformable
+convolution forms the columns of a few batch items at a time.
 The slicing never changes the result (tests hold each sliced form equal to the unsliced
 one); it only decides memory traffic and peak memory, so the best sizes depend on the device.
 :class:`SlicePolicy` gathers the three sizes; :data:`CPU_SLICES` is the default, tuned on CPU

@@ -121,8 +121,9 @@ class SwinBlock(nn.Module):
     ``t + A(norm1(t))`` with A = roll -> partition -> attend -> reverse -> roll, then
     ``+ mlp(norm2(.))``. Every step of it is per token or per window, so this block receives
     its tokens already in its own (shifted) window order (:class:`BlockGroup` puts them there),
-    which replaces roll + partition and reverse + roll, and runs as many windows at a time as
-    ``slices.swin_logit_bytes`` of attention logits hold so that the temporaries of a step stay in cache.
+    which replaces roll + partition and reverse + roll, and runs as many windows at a time
+    (:meth:`step`) as ``slices.swin_logit_bytes`` of attention logits hold, so that the
+    temporaries of a step stay in cache.
     """
 
     slices: SlicePolicy = CPU_SLICES
@@ -200,7 +201,6 @@ class SwinBlock(nn.Module):
         if out is None:
             out = parts[0] if len(parts) == 1 else torch.cat(parts)
         return out.view(b, length, c)
-
 
     def step(self, y: torch.Tensor, add: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A slice of windows (cnt, N, C) through the attention branch, ``y + A(norm1(y))``
