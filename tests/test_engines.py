@@ -249,14 +249,11 @@ def test_upscale_with_onnxruntime_matches_eager_within_one_code_value(ort_cache,
     assert {f: f.stat().st_mtime_ns for f in ort_cache.rglob("*")} == before  # nothing prepared or rewritten
 
 
-def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, tmp_path, monkeypatch):
-    """The command around the export (tested above through the engine): files named by part,
-    window and precision, the comparison with eager at another size, no replacement without -y.
-    Exporting itself is replaced by a copy of the session's files (an export takes minutes here)."""
-    from click.testing import CliRunner
-
+@pytest.fixture
+def exports_copied(ort_cache, monkeypatch):
+    """``stdan export`` with exporting replaced by a copy of the session's files (an export takes
+    minutes here): the command around the export is what these tests check."""
     import stdan_cli.upscalers.engines.export as export_module
-    from stdan_cli.cli.main import main
 
     def copy_cached(model, spec, path, window, size=None):
         (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
@@ -264,6 +261,16 @@ def test_stdan_export_writes_checks_and_refuses_to_replace(ort_cache, weights, t
         return 0.0
 
     monkeypatch.setattr(export_module, "export_part", copy_cached)
+
+
+def test_stdan_export_writes_checks_and_refuses_to_replace(exports_copied, weights, tmp_path):
+    """The command around the export (tested above through the engine): files named by part,
+    window and precision, the comparison with eager at another size, no replacement without -y.
+    Exporting itself is replaced by a copy of the session's files (an export takes minutes here)."""
+    from click.testing import CliRunner
+
+    from stdan_cli.cli.main import main
+
     out = tmp_path / "onnx"
     runner = CliRunner()
     args = ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW)]
@@ -490,18 +497,11 @@ def test_engine_cache_files_get_the_umasks_permissions(tmp_path, group_umask):
     assert stat.S_IMODE(sidecar_path(path).stat().st_mode) == group_umask
 
 
-def test_stdan_export_files_get_the_umasks_permissions(ort_cache, weights, tmp_path, monkeypatch, group_umask):
+def test_stdan_export_files_get_the_umasks_permissions(exports_copied, weights, tmp_path, group_umask):
     from click.testing import CliRunner
 
-    import stdan_cli.upscalers.engines.export as export_module
     from stdan_cli.cli.main import main
 
-    def copy_cached(model, spec, path, window, size=None):
-        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
-        shutil.copyfile(cached, path)
-        return 0.0
-
-    monkeypatch.setattr(export_module, "export_part", copy_cached)
     out = tmp_path / "onnx"
     result = CliRunner().invoke(main, ["export", "-o", str(out), "--weights", str(weights), "--window", str(WINDOW),
                                        "--no-check"])
@@ -510,19 +510,12 @@ def test_stdan_export_files_get_the_umasks_permissions(ort_cache, weights, tmp_p
         ("features-fp32.onnx", group_umask), (f"reconstruct-n{WINDOW}-fp32.onnx", group_umask)]
 
 
-def test_stdan_export_does_not_write_through_a_link(ort_cache, weights, tmp_path, monkeypatch):
+def test_stdan_export_does_not_write_through_a_link(exports_copied, weights, tmp_path):
     """A link at an output name is refused without -y and replaced (its target kept) with it."""
     from click.testing import CliRunner
 
-    import stdan_cli.upscalers.engines.export as export_module
     from stdan_cli.cli.main import main
 
-    def copy_cached(model, spec, path, window, size=None):
-        (cached,) = ort_cache.rglob(f"{spec.name}*-fp32.onnx")
-        shutil.copyfile(cached, path)
-        return 0.0
-
-    monkeypatch.setattr(export_module, "export_part", copy_cached)
     out = tmp_path / "onnx"
     out.mkdir()
     target = tmp_path / "precious.txt"
