@@ -41,7 +41,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Callable, Iterable
 
 from stdan_cli.errors import OutputError
 
@@ -93,11 +93,16 @@ def write_new(folder: Path, final_name: str, data: bytes, sync: bool = True) -> 
     """A new file of ours in ``folder`` holding ``data``, flushed to disk (unless not ``sync``:
     many small files, such as frames, where a lost file after a power cut is made again); its
     (temporary) path."""
+    return _new_file(folder, final_name, lambda f: f.write(data), sync)
+
+
+def _new_file(folder: Path, final_name: str, fill: Callable[[BinaryIO], object], sync: bool) -> Path:
+    """A new file of ours in ``folder`` (see :func:`create_exclusive`), filled by ``fill(f)`` and
+    flushed to disk if ``sync``; removed again if filling fails. Its path."""
     path = create_exclusive(folder, final_name)
     try:
-        fd = os.open(path, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(os.open(path, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC), "wb") as f:
+            fill(f)
             if sync:
                 f.flush()
                 os.fsync(f.fileno())
@@ -200,18 +205,12 @@ def copy_new(source: Path, folder: Path, final_name: str) -> Path:
     """A new file of ours in ``folder`` (a random exclusive name, see :func:`temp_name`) holding
     a copy of the regular file ``source`` (read through a link: a user's file), flushed to disk;
     its path. Nothing at a fixed name is opened or followed."""
-    path = create_exclusive(folder, final_name)
-    try:
-        with os.fdopen(_open_regular(source, os.O_RDONLY, follow_links=True), "rb") as src, \
-                os.fdopen(os.open(path, os.O_WRONLY | O_NOFOLLOW | O_CLOEXEC), "wb") as dst:
+    def fill(dst: BinaryIO) -> None:
+        with os.fdopen(_open_regular(source, os.O_RDONLY, follow_links=True), "rb") as src:
             while block := src.read(1 << 20):
                 dst.write(block)
-            dst.flush()
-            os.fsync(dst.fileno())
-    except BaseException:
-        remove_file(path)
-        raise
-    return path
+
+    return _new_file(folder, final_name, fill, sync=True)
 
 
 def open_lock_file(path: Path):
