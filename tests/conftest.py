@@ -82,6 +82,14 @@ def small(weights):
     return build_upscaler("stdan", weights=weights, device="cpu", precision="fp32", threads=1)
 
 
+@pytest.fixture(scope="module")
+def bicubic():
+    """The bicubic upscaler (no weights): where the pipeline, not the network, is under test."""
+    from stdan_cli.upscalers import build_upscaler
+
+    return build_upscaler("bicubic")
+
+
 @pytest.fixture
 def http_server():
     """A fresh 127.0.0.1 server per test; add routes with ``server.add(path, body, ...)``."""

@@ -20,17 +20,11 @@ from stdan_cli.jobs import run_job
 from stdan_cli.jobs.manifest import MANIFEST, read_manifest
 from stdan_cli.pipeline import plan_upscale
 from stdan_cli.pipeline.windows import WindowScheduler
-from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.decode import SeekMissed, VideoReader
 
 GOP = 6  # frames from one keyframe to the next in the test clip
 LOOKAHEAD = 8 + 2  # frames the decoding thread may run ahead (pipeline.background.prefetch), in hand on each side
 H264_GOP = {"qp": "0", "g": str(GOP), "keyint_min": str(GOP), "bf": "2", "sc_threshold": "0"}
-
-
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
 
 
 @pytest.fixture(scope="module")

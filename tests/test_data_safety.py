@@ -29,16 +29,10 @@ from stdan_cli.jobs.workspace import MARKER
 from stdan_cli.pipeline import UpscaleOptions
 from stdan_cli.pipeline.scene_list import read_scene_list
 from stdan_cli.safe_files import create_exclusive, put_in_place
-from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"), chunk_frames=3)
 BICUBIC = ["--model", "bicubic", "--codec", "ffv1", "--pix-fmt", "yuv444p"]
-
-
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
 
 
 @pytest.fixture

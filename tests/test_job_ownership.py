@@ -23,17 +23,11 @@ from stdan_cli.errors import JobInterrupted, WorkFolderError
 from stdan_cli.jobs.manifest import MANIFEST
 from stdan_cli.jobs.workspace import LOCK, MARKER
 from stdan_cli.pipeline import UpscaleOptions
-from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 LOSSLESS = UpscaleOptions(encoding=EncodeSettings(codec="ffv1", pix_fmt="yuv444p"), chunk_frames=3)
 USERS = {MANIFEST: "my notes", LOCK: "my lock", "chunk-000003.wav": "my audio", "chunk-123456.png": "my picture",
          ".manifest.json.0123456789abcdef.tmp": "my draft"}
-
-
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
 
 
 @pytest.fixture

@@ -30,11 +30,6 @@ from stdan_cli.video.encoders import EncodeSettings
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
-
-
 @pytest.mark.slow
 def test_small_chunks_sigterm_sigkill_resume_and_one_chunk_give_identical_frames(tmp_path, weights, small):
     frames, _ = shots([9, 8], size=(24, 16))

@@ -34,11 +34,6 @@ def probe(path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
-
-
-@pytest.fixture(scope="module")
 def small_stdan(tmp_path_factory):
     from stdan_cli.model import STDAN, STDANConfig
 

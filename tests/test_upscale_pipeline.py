@@ -23,11 +23,6 @@ FFPROBE = shutil.which("ffprobe")
 needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe not installed (apt-get install ffmpeg)")
 
 
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
-
-
 def ffprobe(path):
     out = subprocess.run(
         [FFPROBE, "-v", "error", "-show_streams", "-show_format", "-count_frames", "-of", "json", str(path)],

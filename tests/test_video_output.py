@@ -16,15 +16,9 @@ from lavfi import ffmpeg, ffprobe, first_frame_side_data, lavfi_video, needs_ffm
 from stdan_cli.api import upscale_video
 from stdan_cli.cli import main
 from stdan_cli.pipeline import UpscaleOptions
-from stdan_cli.upscalers import build_upscaler
 from stdan_cli.video.encoders import EncodeSettings
 
 pytestmark = needs_ffmpeg
-
-
-@pytest.fixture(scope="module")
-def bicubic():
-    return build_upscaler("bicubic")
 
 
 def cli(*args):
