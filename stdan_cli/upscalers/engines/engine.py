@@ -91,11 +91,10 @@ class Engine:
         return self.prepared[before:]
 
     def _compile_now(self, window: int) -> None:
-        """Compile every graph a run needs by running one small window (2x3 size multiples:
-        no size of 1, which PyTorch would specialise) and the features of a single frame (the
-        pipeline's later windows encode one or a few new frames), timed. Other tile sizes,
-        batches and numbers of frames reuse these graphs (see
-        :mod:`~stdan_cli.upscalers.engines.regional`)."""
+        """Compile the graph a run needs by running one small window, timed: 2x3 size multiples,
+        so that no Swin step takes a single window (PyTorch would specialise a size of 1). A
+        step sees neither the batch nor the tile's size, so other tile sizes, batches and
+        numbers of frames reuse it (see :mod:`~stdan_cli.upscalers.engines.regional`)."""
         from stdan_cli.model import upscale_window
         from stdan_cli.upscalers.device import intra_op_threads, tf32_allowed
         from stdan_cli.upscalers.engines.regional import compiled_graphs, describe
@@ -107,7 +106,6 @@ class Engine:
         start, graphs = time.perf_counter(), compiled_graphs()
         with intra_op_threads(self.threads), tf32_allowed(PRECISIONS[self.placement.precision].tf32):
             upscale_window(self, frames.to(self.placement.device))
-            self.extract_features(frames[:, :1].to(self.placement.device))
         seconds, graphs = time.perf_counter() - start, compiled_graphs() - graphs
         done = f"compiled {describe(self.regions)} into {graphs} graph{'' if graphs == 1 else 's'} in {seconds:.1f} s here"
         self.prepared.append(done)
