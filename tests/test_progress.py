@@ -134,7 +134,20 @@ def test_rate_and_eta_come_from_the_work():
     assert seen.elapsed() == 22.0  # the clock stopped: the summary reads what the display last showed
 
 
-def test_not_a_terminal_gets_plain_lines_and_the_summary_time_is_the_clock(tmp_path, clip):
+def test_not_a_terminal_gets_plain_lines_and_the_summary_time_is_the_clock(tmp_path, clip, monkeypatch):
+    # Each window takes at least 50 ms, so the run outlasts several 50 ms intervals whatever the
+    # machine's speed (bicubic alone can finish all 13 frames inside one interval).
+    import time
+
+    from stdan_cli.upscalers.bicubic import BicubicUpscaler
+
+    upscale = BicubicUpscaler.__call__
+
+    def slow(self, *args, **kwargs):
+        time.sleep(0.05)
+        return upscale(self, *args, **kwargs)
+
+    monkeypatch.setattr(BicubicUpscaler, "__call__", slow)
     result = CliRunner().invoke(main, ["upscale", str(clip), str(tmp_path / "o.mkv"), "--model", "bicubic",
                                        "--codec", "ffv1", "--end", "0.28", "--scenes-out", str(tmp_path / "s.txt"),
                                        "--log-interval", "0.05"])  # a line every 50 ms instead of every 10 s
