@@ -28,12 +28,14 @@ The one rule for a file the user names as an output (upscale's OUTPUT, ``eval --
    :func:`put_in_place` itself.
 
 A folder the tool fills (``eval --save-images``, a work folder) is new, empty, or carries a
-marker file the tool wrote there (:func:`claim_folder`); subfolders are made with
-:func:`make_folders`, which never goes through a link.
+marker file the tool wrote there (:func:`claim_folder`); a new one appears with its marker
+already inside, so processes that claim it at the same time (``--part`` tasks) never see it
+unmarked; subfolders are made with :func:`make_folders`, which never goes through a link.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
@@ -366,9 +368,104 @@ def folder_id(folder: Path) -> int:
     return os.stat(folder, follow_symlinks=False).st_ino
 
 
-def _mark(folder: Path, marker: str, fields: dict, created: bool) -> dict:
-    data = {**fields, "created": created, "folder": folder_id(folder)}
-    atomic_write(folder / marker, (json.dumps(data, indent=1) + "\n").encode())
+def _marker_file(folder: Path, marker: str, fields: dict, created: bool, folder_of: Path) -> tuple[Path, dict]:
+    """A new file of ours in ``folder`` holding the marker (``fields``, ``created`` and the id of
+    ``folder_of``): its temporary path, and what it says."""
+    data = {**fields, "created": created, "folder": folder_id(folder_of)}
+    return write_new(folder, marker, (json.dumps(data, indent=1) + "\n").encode()), data
+
+
+def _only_marker_temps(folder: Path, marker: str) -> bool:
+    """True when ``folder`` holds nothing but temporary files of ``marker`` (and the marker
+    itself, put there since it was looked for): empty, or being marked at this moment by
+    another process that claims it too."""
+    prefix = f".{marker}."
+    return all(e.name == marker or (e.name.startswith(prefix) and e.name.endswith(TEMP_SUFFIX)
+                                    and e.is_file(follow_symlinks=False))
+               for e in os.scandir(folder))
+
+
+def _libc_renameat2():
+    """The C library's ``renameat2`` (Linux), or None."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _libc_renameat2()
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1  # from <fcntl.h> and <linux/fs.h>
+
+
+def rename_folder_new(source: Path, target: Path) -> None:
+    """Rename the folder ``source`` to ``target``, which must not exist (``FileExistsError``
+    otherwise, and nothing is moved): one step where the system has ``renameat2`` with
+    ``RENAME_NOREPLACE`` (Linux), a check and a rename elsewhere (a plain rename would
+    replace an empty folder at ``target``)."""
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), str(target))
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # these say: no such flag here
+            raise OSError(err, os.strerror(err), str(target))
+    if kind_of(target) is not None:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(exc.errno, exc.strerror, str(target)) from None
+        raise
+
+
+def _make_marked(folder: Path, marker: str, fields: dict) -> dict | None:
+    """Make the folder ``folder`` with its marker already inside: a hidden folder of a random
+    name beside it is made and marked, then renamed to ``folder`` in one step, so nobody ever
+    sees ``folder`` without its marker (``--part`` tasks claim one work folder at the same
+    time). The marker's fields, or None when ``folder`` appeared first (the hidden folder is
+    removed again)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        temp = folder.parent / temp_name(folder.name)
+        try:
+            temp.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder.parent))
+    placed = False
+    try:
+        written, data = _marker_file(temp, marker, fields, True, temp)
+        os.rename(written, temp / marker)
+        rename_folder_new(temp, folder)
+        placed = True
+    except FileExistsError:
+        return None
+    finally:
+        if not placed:
+            for entry in os.scandir(temp):
+                remove_file(Path(entry.path))
+            temp.rmdir()
+    fsync_dir(folder.parent)
+    return data
+
+
+def _mark_empty(folder: Path, marker: str, fields: dict) -> dict | None:
+    """Mark the empty folder ``folder`` that the tool did not make: the marker is linked into
+    place, which fails when another task marked it first. Its fields, or None then."""
+    written, data = _marker_file(folder, marker, fields, False, folder)
+    try:
+        put_in_place(written, folder / marker, overwrite=False)
+    except OutputAppeared:
+        return None
+    finally:
+        remove_file(written)
     return data
 
 
@@ -376,28 +473,28 @@ def claim_folder(folder: str | os.PathLike, marker: str, fields: dict) -> Folder
     """Make the folder ``folder`` (and its parents), or take an empty one, and mark it with the
     file ``marker`` holding ``fields`` and ``created``; or take one that carries such a marker
     whose ``fields`` are equal and that was written in this very folder (the marker records the
-    folder's :func:`folder_id`). Raises :class:`FolderRefused`: 'link' (the folder is a symbolic
-    link), 'not-folder', 'foreign' (not empty and no marker), 'copied' (a marker written for
-    another folder: the files beside it are not the tool's) or 'damaged' (a marker that is not
-    ours: unreadable, or of other fields)."""
+    folder's :func:`folder_id`). Several processes may claim one folder at the same time: one
+    makes or marks it, the others take it as marked. Raises :class:`FolderRefused`: 'link' (the
+    folder is a symbolic link), 'not-folder', 'foreign' (not empty and no marker), 'copied' (a
+    marker written for another folder: the files beside it are not the tool's) or 'damaged' (a
+    marker that is not ours: unreadable, or of other fields)."""
     folder = Path(folder)
     kind = kind_of(folder)
     if kind is None:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            kind = kind_of(folder)
-        else:
-            return FolderClaim(folder, True, True, _mark(folder, marker, fields, True))
+        data = _make_marked(folder, marker, fields)
+        if data is not None:
+            return FolderClaim(folder, True, True, data)
+        kind = kind_of(folder)
     if kind == "link":
         raise FolderRefused("link", f"{folder} is a symbolic link")
     if kind != "folder":
         raise FolderRefused("not-folder", f"{folder} exists and is not a folder")
     if kind_of(folder / marker) is None:
-        if any(True for _ in os.scandir(folder)):
+        if not _only_marker_temps(folder, marker):
             raise FolderRefused("foreign", f"{folder} is not empty and has no {marker}")
-        return FolderClaim(folder, False, False, _mark(folder, marker, fields, False))
+        data = _mark_empty(folder, marker, fields)
+        if data is not None:
+            return FolderClaim(folder, False, False, data)
     try:
         data = json.loads(read_limited(folder / marker, MARKER_LIMIT))
     except (OSError, ValueError) as exc:
