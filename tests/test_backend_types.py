@@ -72,6 +72,15 @@ def test_onnxruntime_on_cuda_with_tensorrt_is_a_provider_chain(monkeypatch):
         placement = place("onnxruntime", "cuda:1", "auto")
     assert placement.target == OrtTarget(("TensorrtExecutionProvider", "CUDAExecutionProvider"), 1, "tensorrt:1")
     assert (placement.precision, str(placement.device), placement.label) == ("fp16", "cuda:1", "tensorrt:1")
+    assert placement.precision_why == "auto: --backend onnxruntime runs fp16 on a GPU"
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_an_engine_says_why_auto_chose_its_precision_and_nothing_for_a_named_one(name):
+    auto = place(name, "cpu", "auto")
+    assert (auto.precision, auto.precision_why) == ("fp32", f"auto: --backend {name} runs fp32 on a CPU")
+    named = place(name, "cpu", "fp32")
+    assert (named.precision, named.precision_why) == ("fp32", "")
 
 
 def test_a_device_of_another_runtime_is_not_a_pytorch_device():

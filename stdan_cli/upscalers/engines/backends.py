@@ -94,15 +94,19 @@ class Backend:
         what loading did, and whether it prepared something new)."""
         raise TypeError(f"--backend {self.name} runs no exported files")
 
-    def engine_precision(self, precision: str, gpu: bool) -> str:
+    def engine_precision(self, precision: str, gpu: bool) -> tuple[str, str]:
+        """The precision an engine runs in for ``--precision precision`` on a GPU or not, and
+        why ``auto`` chose it ("" when it was named)."""
         if precision not in self.precisions:
             raise OptionError(f"--backend {self.name} runs in {' or '.join(self.precisions[1:])}, "
                               f"not --precision {precision}")
         if precision == "auto":
-            return "fp16" if gpu else "fp32"
+            if gpu:
+                return "fp16", f"auto: --backend {self.name} runs fp16 on a GPU"
+            return "fp32", f"auto: --backend {self.name} runs fp32 on a CPU"
         if precision == "fp16" and not gpu:
             raise OptionError(f"--precision fp16 with --backend {self.name} needs a GPU; use fp32")
-        return precision
+        return precision, ""
 
 
 @dataclass(frozen=True)
@@ -155,23 +159,23 @@ class OnnxRuntimeBackend(Backend):
                                          "onnxruntime-directml")
             index = device.index or 0
             return Placement(self, torch.device("cpu"), OrtTarget(("DmlExecutionProvider",), index, f"dml:{index}"),
-                             self.engine_precision(precision, True))
+                             *self.engine_precision(precision, True))
         torch_device = resolve_device(str(device))
         if torch_device.type in _ORT_GPU:
             provider, remedy = _ORT_GPU[torch_device.type]
             if provider in providers:
                 chosen = self.engine_precision(precision, True)
                 if torch_device.type == "mps":  # CoreML takes host tensors
-                    return Placement(self, torch.device("cpu"), OrtTarget((provider,), 0, "coreml"), chosen)
+                    return Placement(self, torch.device("cpu"), OrtTarget((provider,), 0, "coreml"), *chosen)
                 index = torch_device.index
                 if "TensorrtExecutionProvider" in providers:  # CUDA takes what TensorRT cannot
                     target = OrtTarget(("TensorrtExecutionProvider", provider), index, f"tensorrt:{index}")
                 else:
                     target = OrtTarget((provider,), index, f"cuda:{index}")
-                return Placement(self, torch_device, target, chosen)
+                return Placement(self, torch_device, target, *chosen)
             if device.name != "auto":  # auto falls back to the CPU
                 raise BackendUnavailable(f"this ONNX Runtime has no {provider}: {remedy}")
-        return Placement(self, torch.device("cpu"), OrtTarget(()), self.engine_precision(precision, False))
+        return Placement(self, torch.device("cpu"), OrtTarget(()), *self.engine_precision(precision, False))
 
     def onnx_precision(self, precision: str) -> str:
         return precision
@@ -217,7 +221,8 @@ class OpenVinoBackend(Backend):
         available = openvino.Core().available_devices
         if not any(d == target or d.startswith(target + ".") for d in available):
             raise BackendUnavailable(f"OpenVINO sees no device {target} here (it has {', '.join(available) or 'none'})")
-        return Placement(self, torch.device("cpu"), OpenVinoTarget(target), self.engine_precision(precision, kind != "cpu"))
+        return Placement(self, torch.device("cpu"), OpenVinoTarget(target),
+                         *self.engine_precision(precision, kind != "cpu"))
 
     def open(self, path, placement, threads, cache, output_shape, report):
         import time
