@@ -73,6 +73,18 @@ def test_batch_api_reports_each_file(tmp_path):
                                                                                        ("done", "v1.mp4", 3)]
 
 
+def test_the_batch_table_names_the_model_its_precision_and_weights(tmp_path, weights):
+    sources = [make_video(tmp_path / f"v{k}.mkv", n_frames=2, size=(16, 8)) for k in range(2)]
+    result = upscale(*sources, tmp_path / "out", "--weights", weights, "--precision", "fp32", "--threads", "1",
+                     "--codec", "ffv1")
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert (f"\nupscaled by stdan, fp32, weights {weights.name}, sha256 {digest[:12]}, not the official "
+            "checkpoint\n") in result.output, result.output
+    skipped = upscale(*sources, tmp_path / "out", "--weights", weights)  # nothing runs: no model is named
+    assert skipped.exit_code == 0 and "skipped" in skipped.output and "upscaled by" not in skipped.output
+
+
 def test_an_option_error_stops_the_batch_before_any_work(tmp_path):
     sources = [make_video(tmp_path / f"v{k}.mp4", n_frames=2) for k in range(2)]
     result = upscale(*sources, tmp_path / "out", "--model", "bicubic", "--crf", "99")

@@ -174,10 +174,11 @@ def check_batch(items: list[BatchItem], options: UpscaleOptions) -> list[BatchIt
     return checked
 
 
-def run_batch(items: list[BatchItem], upscaler: Upscaler, options: UpscaleOptions,
+def run_batch(items: list[BatchItem], upscaler: Upscaler | None, options: UpscaleOptions,
               on_file: FileFn | None = None, progress: ProgressFn | None = None,
               notify: Callable[[str], None] = lambda line: None) -> list[BatchResult]:
-    """Upscale each item in turn with one upscaler; a failing file is recorded, not raised."""
+    """Upscale each item in turn with one upscaler (None when every item is skipped); a failing
+    file is recorded, not raised."""
     results = []
     for index, item in enumerate(items):
         if item.skip is not None:

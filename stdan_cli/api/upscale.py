@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 NotifyFn = Callable[[str], None]
 
-__all__ = ["CancelToken", "Distribution", "EncodeSettings", "ModelChoice", "UpscaleOptions", "UpscaleRequest",
+__all__ = ["BatchRun", "CancelToken", "Distribution", "EncodeSettings", "ModelChoice", "UpscaleOptions", "UpscaleRequest",
            "UpscaleResult", "check_request", "cut_times", "files_read", "is_batch", "open_executor",
            "parse_encoder_options", "plan_upscale_batch", "run_upscale", "run_upscale_batch", "upscale_video"]
 
@@ -85,6 +85,32 @@ class UpscaleResult:
     part_chunks: int | None = None  # --part: the chunks of the job that are this task's
     weights: str | None = None  # which weights ran: 'weights NAME, sha256 PREFIX[, not the official checkpoint]'
     precision_why: str = ""  # why --precision auto chose ``precision`` ("" when it was named)
+
+    @property
+    def what_ran(self) -> str:
+        return what_ran(self.model, self.precision, self.precision_why, self.weights)
+
+
+@dataclass
+class BatchRun:
+    """What :func:`run_upscale_batch` did: each file's result, and the one model that ran them
+    (``model`` is None when no file ran)."""
+
+    results: list["BatchResult"]
+    model: str | None = None
+    precision: str = ""
+    precision_why: str = ""
+    weights: str | None = None
+
+    @property
+    def what_ran(self) -> str | None:
+        return None if self.model is None else what_ran(self.model, self.precision, self.precision_why, self.weights)
+
+
+def what_ran(model: str, precision: str, why: str, weights: str | None) -> str:
+    """'stdan, bf16 (auto: native bfloat16 on this CPU, AMX), weights stdan-vimeo, sha256 3f2a9c1e4b5d':
+    the model, its precision and why, and its weights, as a summary names them."""
+    return f"{model}, {precision}{f' ({why})' if why else ''}{f', {weights}' if weights else ''}"
 
 
 @dataclass
@@ -197,7 +223,7 @@ def plan_upscale_batch(request: UpscaleRequest) -> tuple[list["BatchItem"], list
 
 def run_upscale_batch(request: UpscaleRequest, items: list["BatchItem"], on_file=None,
                       progress: Callable[[int, int | None], None] | None = None,
-                      notify: NotifyFn | None = None, display: ContextManager | None = None) -> list["BatchResult"]:
+                      notify: NotifyFn | None = None, display: ContextManager | None = None) -> BatchRun:
     """Upscale the ``items`` :func:`plan_upscale_batch` gave, one upscaler for all (built only
     when a file is to run; then ``display``, if any, is entered for the files' work);
     ``on_file(index, item)`` when each file starts."""
@@ -206,11 +232,14 @@ def run_upscale_batch(request: UpscaleRequest, items: list["BatchItem"], on_file
 
     with ExitStack() as stack:
         stack.enter_context(quieted(request.quiet))
-        runnable = any(item.skip is None for item in items)
-        upscaler = request.model.build(request.model.checkpoint()) if runnable else None
+        if not any(item.skip is None for item in items):
+            return BatchRun(run_batch(items, None, request.options))
+        checkpoint = request.model.checkpoint()
+        upscaler = request.model.build(checkpoint)
         if display is not None:
             stack.enter_context(display)
-        return run_batch(items, upscaler, request.options, on_file, progress, notify=notify or _silent)
+        results = run_batch(items, upscaler, request.options, on_file, progress, notify=notify or _silent)
+    return BatchRun(results, upscaler.name, upscaler.precision, upscaler.precision_why, _weights_text(checkpoint))
 
 
 def upscale_video(

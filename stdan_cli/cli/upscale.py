@@ -258,9 +258,7 @@ def _print_summary(console: Console, result: "UpscaleResult", progress: RunProgr
     console.print(
         f"wrote {summary.output}: {summary.frames_out} frames {size} at {fps_text(summary.rate_out)} fps "
         f"from {summary.frames_in} frames {w0}x{h0} in {progress.elapsed():.1f} s "
-        f"({_work_note(summary, progress)}, {result.model}, {result.precision}"
-        f"{f' ({result.precision_why})' if result.precision_why else ''}"
-        f"{f', {result.weights}' if result.weights else ''}"
+        f"({_work_note(summary, progress)}, {result.what_ran}"
         f"{f', {summary.tiles} tiles' if summary.tiles > 1 else ''}; {_scene_note(summary, result.cut_times)}, "
         f"{_count(summary.chunks, 'chunk')}{f', {summary.resumed} resumed' if summary.resumed else ''}"
         f"{_ray_note(summary)})",
@@ -316,8 +314,9 @@ def _batch(request: "UpscaleRequest", console: Console) -> None:
     def progress(done: int, total: int | None) -> None:
         bar.update(task, completed=done, total=total if total and total >= done else None)
 
-    results = run_upscale_batch(request, items, on_file, progress,
-                                notify=lambda line: console.print(line, soft_wrap=True), display=bar)
+    run = run_upscale_batch(request, items, on_file, progress,
+                            notify=lambda line: console.print(line, soft_wrap=True), display=bar)
+    results = run.results
     for result in results:
         if result.summary:
             _print_notes(console, result.summary, f"{Path(result.item.input).name}: ")
@@ -330,6 +329,8 @@ def _batch(request: "UpscaleRequest", console: Console) -> None:
         table.add_row(r.item.input, str(r.item.output), f"[{style}]{r.status}[/]", frames,
                       f"{r.seconds:.1f}" if r.summary else "", r.message)
     _print_table(console, table)
+    if run.what_ran:
+        console.print(f"upscaled by {run.what_ran}", soft_wrap=True)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if quiet:
