@@ -189,3 +189,14 @@ def test_the_nominal_rate_is_the_exact_frame_rate_an_average_measures():
     assert nominal_rate(F(24), F(30000, 1001), None) == F(24)  # variable frame rate: the average
     assert nominal_rate(None, F(25), F(25)) == F(25)
     assert nominal_rate(None, None, None) == F(25)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name, codec", [("raw.h264", "libx264"), ("raw.m2v", "mpeg2video")])
+def test_a_raw_stream_has_the_rate_its_codec_says(tmp_path, name, codec):
+    # a raw elementary stream has no container times: FFmpeg's average is its default of 25
+    from fractions import Fraction as F
+
+    src = lavfi_video(tmp_path / name, "32x16", "30000/1001", 6, codec=("-c:v", codec))
+    with VideoReader(src) as reader:
+        assert reader.info.rate == F(30000, 1001)

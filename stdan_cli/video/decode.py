@@ -67,6 +67,9 @@ class Frame:
 
 
 SAME_RATE = Fraction(1, 100)  # an average this close to the stream's frame rate is that rate, measured
+# FFmpeg's AVFMT_NOTIMESTAMPS: a raw elementary stream (.h264, .hevc, .m2v) whose demuxer has no
+# times of its own; its "average" rate is FFmpeg's default of 25, not a measurement.
+NO_TIMESTAMPS = 0x80
 
 
 def nominal_rate(average, guessed, base) -> Fraction:
@@ -106,7 +109,9 @@ class VideoReader:
         if fmt is None or not ctx.width or not ctx.height:
             self.container.close()
             raise InputError(f"input {self.source}: its video stream has no decodable frames")
-        rate = nominal_rate(self.stream.average_rate, self.stream.guessed_rate, self.stream.base_rate)
+        measured = not self.container.format.flags & NO_TIMESTAMPS
+        rate = nominal_rate(self.stream.average_rate if measured else None, self.stream.guessed_rate,
+                            self.stream.base_rate)
         sar = self.stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         self.info = VideoInfo(
             source=self.source,
