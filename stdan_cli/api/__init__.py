@@ -27,8 +27,9 @@ _EXPORTS = {
     **dict.fromkeys(("ExportRequest", "run_export"), "export"),
     **dict.fromkeys(("is_main_process", "run_finetune", "run_train", "starting_weights"), "train"),
     **dict.fromkeys(("ModelChoice", "prepare_backend"), "upscaler"),
-    **dict.fromkeys(("BatchRun", "UpscaleRequest", "UpscaleResult", "check_request", "cut_times", "files_read", "is_batch", "open_executor", "plan_upscale_batch",
-                     "run_upscale", "run_upscale_batch", "upscale_video"), "upscale"),
+    **dict.fromkeys(("BatchRun", "UpscaleRequest", "UpscaleResult", "check_request", "cut_times", "files_read",
+                     "is_batch", "open_executor", "plan_upscale_batch", "run_upscale", "run_upscale_batch",
+                     "upscale_video"), "upscale"),
 }
 _lookup = lazy_exports(__name__, _EXPORTS)
 

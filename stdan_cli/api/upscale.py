@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 NotifyFn = Callable[[str], None]
 
-__all__ = ["BatchRun", "CancelToken", "Distribution", "EncodeSettings", "ModelChoice", "UpscaleOptions", "UpscaleRequest",
-           "UpscaleResult", "check_request", "cut_times", "files_read", "is_batch", "open_executor",
+__all__ = ["BatchRun", "CancelToken", "Distribution", "EncodeSettings", "ModelChoice", "UpscaleOptions",
+           "UpscaleRequest", "UpscaleResult", "check_request", "cut_times", "files_read", "is_batch", "open_executor",
            "parse_encoder_options", "plan_upscale_batch", "run_upscale", "run_upscale_batch", "upscale_video"]
 
 
