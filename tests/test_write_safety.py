@@ -292,6 +292,21 @@ def test_a_pipe_at_the_recorded_digests_is_refused_without_waiting(weights_env, 
     assert pipe.is_fifo() and not (weights_env / "tiny.pth").exists()
 
 
+@pytest.mark.parametrize("own_name", [False, True])
+def test_a_pipe_at_a_checkpoints_digest_file_is_refused_and_kept(weights_env, tmp_path, own_name):
+    """A FIFO at the cache's ``tiny.pth.sha256`` was replaced by the digest file."""
+    source = tmp_path / "by-hand.pth"
+    source.write_bytes(small_checkpoint_bytes())
+    folder = weights_env / "imported" if own_name else weights_env
+    folder.mkdir(parents=True)
+    pipe = folder / ("mine.pth.sha256" if own_name else "tiny.pth.sha256")
+    os.mkfifo(pipe)
+    before = snapshot(weights_env)
+    with pytest.raises(OutputError, match=r"\.sha256 is not a regular file \(a pipe, a device or a folder\); remove it"):
+        download_weights(name="mine" if own_name else None, from_file=source, force=own_name, **FAST)
+    assert pipe.is_fifo() and snapshot(weights_env) == before
+
+
 def test_importing_never_writes_through_a_link_at_the_part_or_the_target(weights_env, tmp_path):
     """shutil.copyfile wrote the import through a link at tiny.pth.part, then installed the link."""
     data = small_checkpoint_bytes()

@@ -27,6 +27,7 @@ from stdan_cli.weights.progress import DownloadProgress
 from stdan_cli.weights.registry import WeightsEntry, get_entry, load_registry
 from stdan_cli.weights.store import (
     cache_lock,
+    check_sidecar,
     imported_path,
     install_file,
     part_path,
@@ -257,6 +258,7 @@ def download_weights(
     recorded = recorded_sha256(cache, entry.name) if not entry.sha256 else None
     entry = replace(entry, sha256=entry.sha256 or recorded)  # what every file under this name must match
     target = cache / entry.filename
+    check_sidecar(target)  # before anything is fetched
     if not force:
         digest = check_present(entry, target)
         if digest is not None:
@@ -356,6 +358,7 @@ def import_under_own_name(name: str, from_file: str | os.PathLike, cache: Path) 
     if not valid_user_name(name):
         raise OptionError(f"'{name}' cannot name a checkpoint: use letters, digits, '.', '_' and '-' (at most 64)")
     target = imported_path(cache, name)
+    check_sidecar(target)  # before anything is copied
     fetched = _fetch_file(Source("file", str(from_file)), target)
     try:
         verified = verify_checkpoint(fetched, None, what=str(from_file))

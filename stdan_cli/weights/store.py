@@ -19,8 +19,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from stdan_cli.errors import DownloadError
-from stdan_cli.safe_files import NotRegular, atomic_write, read_limited
+from stdan_cli.errors import DownloadError, OutputError
+from stdan_cli.safe_files import NotRegular, atomic_write, kind_of, read_limited
 
 HOME_ENV = "STDAN_HOME"
 
@@ -70,7 +70,17 @@ def read_sidecar(path: Path) -> str | None:
     return text[0].lower() if text and len(text[0]) == 64 else None
 
 
+def check_sidecar(path: Path) -> None:
+    """The sidecar of ``path`` may be written: absent, a regular file, or a link (replaced, never
+    followed). A pipe, a device or a folder there is not the tool's, and is refused in one line
+    (OutputError) rather than replaced."""
+    sidecar = sidecar_path(path)
+    if kind_of(sidecar) in ("other", "folder"):
+        raise OutputError(f"{sidecar} is not a regular file (a pipe, a device or a folder); remove it")
+
+
 def write_sidecar(path: Path, digest: str) -> None:
+    check_sidecar(path)
     atomic_write(sidecar_path(path), f"{digest}  {path.name}\n".encode("ascii"))
 
 
