@@ -129,6 +129,20 @@ def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def create_new(path: Path, data: bytes) -> bool:
+    """Put ``data`` at ``path`` only if nothing is there, whole (a file of ours linked into
+    place: the check and the creation are one step). True when this call made it; False when
+    something was there already, which is kept. Of several processes that race, one wins."""
+    temp = write_new(path.parent, path.name, data)
+    try:
+        put_in_place(temp, path, overwrite=False)
+        return True
+    except OutputAppeared:
+        return False
+    finally:
+        remove_file(temp)
+
+
 def sync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
     try:
@@ -368,11 +382,10 @@ def folder_id(folder: Path) -> int:
     return os.stat(folder, follow_symlinks=False).st_ino
 
 
-def _marker_file(folder: Path, marker: str, fields: dict, created: bool, folder_of: Path) -> tuple[Path, dict]:
-    """A new file of ours in ``folder`` holding the marker (``fields``, ``created`` and the id of
-    ``folder_of``): its temporary path, and what it says."""
-    data = {**fields, "created": created, "folder": folder_id(folder_of)}
-    return write_new(folder, marker, (json.dumps(data, indent=1) + "\n").encode()), data
+def _marker(fields: dict, created: bool, folder: Path) -> tuple[dict, bytes]:
+    """What the marker of ``folder`` says (``fields``, ``created`` and the folder's id), and its bytes."""
+    data = {**fields, "created": created, "folder": folder_id(folder)}
+    return data, (json.dumps(data, indent=1) + "\n").encode()
 
 
 def _only_marker_temps(folder: Path, marker: str) -> bool:
@@ -441,8 +454,8 @@ def _make_marked(folder: Path, marker: str, fields: dict) -> dict | None:
         raise FileExistsError(errno.EEXIST, "no free temporary name", str(folder.parent))
     placed = False
     try:
-        written, data = _marker_file(temp, marker, fields, True, temp)
-        os.rename(written, temp / marker)
+        data, encoded = _marker(fields, True, temp)
+        atomic_write(temp / marker, encoded)
         rename_folder_new(temp, folder)
         placed = True
     except FileExistsError:
@@ -457,16 +470,10 @@ def _make_marked(folder: Path, marker: str, fields: dict) -> dict | None:
 
 
 def _mark_empty(folder: Path, marker: str, fields: dict) -> dict | None:
-    """Mark the empty folder ``folder`` that the tool did not make: the marker is linked into
-    place, which fails when another task marked it first. Its fields, or None then."""
-    written, data = _marker_file(folder, marker, fields, False, folder)
-    try:
-        put_in_place(written, folder / marker, overwrite=False)
-    except OutputAppeared:
-        return None
-    finally:
-        remove_file(written)
-    return data
+    """Mark the empty folder ``folder`` that the tool did not make (:func:`create_new`: not
+    when another process marked it first). The marker's fields, or None then."""
+    data, encoded = _marker(fields, False, folder)
+    return data if create_new(folder / marker, encoded) else None
 
 
 def claim_folder(folder: str | os.PathLike, marker: str, fields: dict) -> FolderClaim:

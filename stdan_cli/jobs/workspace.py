@@ -42,14 +42,13 @@ from stdan_cli.jobs.strict_json import Damaged
 from stdan_cli.safe_files import (
     FolderRefused,
     NotRegular,
-    OutputAppeared,
     atomic_write,
     claim_folder,
     create_exclusive,
+    create_new,
     fsync_dir,
     kind_of,
     open_lock_file,
-    put_in_place,
     remove_file,
     write_new,
 )
@@ -180,14 +179,7 @@ class Workspace:
 
     def publish_manifest(self, manifest: Manifest) -> bool:
         """Create the manifest only if there is none (one of several tasks wins); True if this one did."""
-        temp = write_new(self.dir, MANIFEST, manifest.to_json())
-        try:
-            put_in_place(temp, self.dir / MANIFEST, overwrite=False)
-            return True
-        except OutputAppeared:
-            return False
-        finally:
-            remove_file(temp)
+        return create_new(self.dir / MANIFEST, manifest.to_json())
 
     # --- chunks ----------------------------------------------------------------------------
 
