@@ -73,17 +73,12 @@ def profile_window(forward, x: torch.Tensor, top: int) -> list[dict]:
     return [{"op": e.key, "seconds": e.self_cpu_time_total / 1e6, "calls": e.count} for e in rows]
 
 
-def compiled_graphs() -> int:
-    from torch._dynamo.utils import counters
-
-    return counters["stats"]["unique_graphs"]
-
-
 def compiled_forward(model, precision: str, second: tuple[int, int], window: int = 4):
     """``--backend compile``'s engine for ``model``, prepared as ``stdan upscale`` prepares it,
     and what preparing and the first windows at a new size took."""
     from stdan_cli.model import upscale_window
     from stdan_cli.upscalers.engines import build_engine, place
+    from stdan_cli.upscalers.engines.regional import compiled_graphs
 
     engine = build_engine(place("compile", "cpu", precision), model, torch.get_num_threads())
     graphs, t = compiled_graphs(), time.perf_counter()

@@ -28,9 +28,9 @@ from stdan_cli.upscalers.engines.export import export_part, exporter_version, pr
 from stdan_cli.upscalers.engines.parts import FEATURES, RECONSTRUCT, PartSpec, part_module
 from stdan_cli.upscalers.precisions import PRECISIONS
 
-# Said before compiling, so the wait is expected (the official network's blocks: 109 s on the
-# project's quiet 2-core CPU, 178 s with other work beside it; benchmarks/bench_model.py
-# --backends compile); the phase line after it gives the time taken here.
+# Said before compiling, so the wait is expected (the official network's Swin steps: 12-15 s
+# on the project's quiet 2-core CPU; benchmarks/bench_model.py --backends compile); the phase
+# line after it gives the time taken here.
 COMPILE_MEASURED = "measured: about 15 s for the official network on a 2-core CPU"
 
 
