@@ -16,24 +16,29 @@ from stdan_cli.safe_files import FolderRefused, claim_folder, rename_folder_new
 FIELDS = {"what": "test folder"}
 
 
-def claim_together(folder, n=6):
-    """``claim_folder(folder)`` from ``n`` threads released at once: their claims (or errors)."""
+def at_once(call, n: int) -> list:
+    """``call()`` from ``n`` threads released together: what each returned, or raised."""
     start = threading.Barrier(n)
     results: list = [None] * n
 
-    def claim(i: int) -> None:
+    def run(i: int) -> None:
         start.wait()
         try:
-            results[i] = claim_folder(folder, MARKER, FIELDS)
+            results[i] = call()
         except Exception as exc:  # noqa: BLE001 - the test reports it
             results[i] = exc
 
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(n)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     return results
+
+
+def claim_together(folder, n=6):
+    """``claim_folder(folder)`` from ``n`` threads at once: their claims (or errors)."""
+    return at_once(lambda: claim_folder(folder, MARKER, FIELDS), n)
 
 
 @pytest.mark.parametrize("round_", range(10))
@@ -111,21 +116,7 @@ def test_renaming_a_folder_never_replaces_one_at_the_target(tmp_path, monkeypatc
 
 def test_part_tasks_opening_one_new_work_folder_at_once_share_it(tmp_path):
     folder = tmp_path / ".out.mkv.stdan-job"
-    start = threading.Barrier(4)
-    opened: list = [None] * 4
-
-    def open_shared(i: int) -> None:
-        start.wait()
-        try:
-            opened[i] = Workspace(folder, ".mkv", shared=True)
-        except Exception as exc:  # noqa: BLE001 - the test reports it
-            opened[i] = exc
-
-    threads = [threading.Thread(target=open_shared, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    opened = at_once(lambda: Workspace(folder, ".mkv", shared=True), 4)
     try:
         assert all(isinstance(w, Workspace) for w in opened), opened
         assert sum(w.fresh for w in opened) == 1 and all(w.created for w in opened)
